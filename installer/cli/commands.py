@@ -1,0 +1,3 @@
+"""Imports every command module so each registers its commands on the apps."""
+
+from installer.cli import core  # noqa: F401

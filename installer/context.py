@@ -1,0 +1,71 @@
+"""The one object through which the environment reaches the library.
+
+Paths, the clock, the output sink, the redactor and the runtime factory all come in here, never
+from globals, so a test (or another program) can build a ``Context`` around a temp directory, a
+fake clock or a recording output.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from installer import output
+from installer.profiles import Profile, get_profile
+from installer.secret import Redactor
+
+if TYPE_CHECKING:
+    from installer.runtime import Runtime
+
+STATE_DIRNAME = ".coolify-migrate"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("COOLIFY_DIR") or Path.home() / "coolify")
+
+
+@dataclass
+class Context:
+    data_dir: Path
+    db_override: Path | None = None
+    profile: Profile = field(default_factory=get_profile)
+    clock: Callable[[], float] = time.time
+    out: output.Output = field(default_factory=output.Null)
+    redactor: Redactor = field(default_factory=Redactor)
+    runtime_name: str = "none"
+    runtime_factory: Callable[[Context], Runtime] | None = None
+    assume_yes: bool = False
+    _runtime: Runtime | None = field(default=None, init=False, repr=False)
+
+    @property
+    def env_path(self) -> Path:
+        return self.data_dir / ".env"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / STATE_DIRNAME
+
+    @property
+    def hooks_dir(self) -> Path:
+        return self.data_dir / "hooks"
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.state_dir
+
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            if self.runtime_factory is not None:
+                self._runtime = self.runtime_factory(self)
+            else:
+                from installer.runtime import make_runtime
+
+                self._runtime = make_runtime(self)
+        return self._runtime

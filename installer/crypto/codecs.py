@@ -1,0 +1,122 @@
+"""Codecs: how an app stores an encrypted value, byte-compatible with the app itself.
+
+- ``CoolifyV3Codec``: AES-256-CTR, the key is the 32-character secret's bytes, a random 16-byte
+  IV per value, stored as ``{"iv":"<hex>","content":"<hex>"}``; the plaintext is trimmed first.
+  There is no MAC: a wrong key yields garbage, never an error (see ``installer.keys``).
+- ``FernetCodec``: Redash; Fernet key = urlsafe-base64(SHA-256(secret)); a wrong key raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from typing import Protocol
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from installer.secret import Secret
+
+
+class DecryptError(Exception):
+    """A stored value is malformed, or (for authenticated codecs) the key is wrong."""
+
+
+class Codec(Protocol):
+    name: str
+    authenticated: bool
+
+    def encrypt(self, key: Secret, plaintext: str) -> str: ...
+
+    def decrypt_bytes(self, key: Secret, stored: str) -> bytes: ...
+
+    def is_encrypted(self, stored: str) -> bool: ...
+
+
+def decrypt_text(codec: Codec, key: Secret, stored: str) -> str:
+    """Decrypt and decode strictly as UTF-8 (invalid bytes mean garbage, i.e. a wrong key)."""
+    raw = codec.decrypt_bytes(key, stored)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DecryptError("decrypted bytes are not UTF-8") from err
+
+
+class CoolifyV3Codec:
+    name = "coolify-v3"
+    authenticated = False
+    KEY_LEN = 32
+
+    def __init__(self) -> None:
+        self._aes: dict[bytes, algorithms.AES] = {}
+
+    def _algo(self, key: Secret) -> algorithms.AES:
+        raw = key.encode()
+        algo = self._aes.get(raw)
+        if algo is None:
+            if len(raw) != self.KEY_LEN:
+                raise DecryptError(f"a Coolify v3 key must be {self.KEY_LEN} bytes, not {len(raw)}")
+            algo = algorithms.AES(raw)
+            if len(self._aes) > 16:
+                self._aes.clear()
+            self._aes[raw] = algo
+        return algo
+
+    def encrypt(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
+        iv = iv if iv is not None else os.urandom(16)
+        enc = Cipher(self._algo(key), modes.CTR(iv)).encryptor()
+        content = enc.update(plaintext.strip().encode("utf-8")) + enc.finalize()
+        return '{"iv":"' + iv.hex() + '","content":"' + content.hex() + '"}'
+
+    def _split(self, stored: str) -> tuple[bytes, bytes]:
+        try:
+            doc = json.loads(stored)
+            iv = bytes.fromhex(doc["iv"])
+            content = bytes.fromhex(doc["content"])
+        except (ValueError, TypeError, KeyError) as err:
+            raise DecryptError("not a Coolify v3 encrypted value") from err
+        if len(iv) != 16:
+            raise DecryptError("IV is not 16 bytes")
+        return iv, content
+
+    def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
+        iv, content = self._split(stored)
+        dec = Cipher(self._algo(key), modes.CTR(iv)).decryptor()
+        return dec.update(content) + dec.finalize()
+
+    def is_encrypted(self, stored: str) -> bool:
+        try:
+            self._split(stored)
+        except DecryptError:
+            return False
+        return True
+
+
+class FernetCodec:
+    name = "fernet"
+    authenticated = True
+
+    def __init__(self) -> None:
+        self._cache: dict[bytes, Fernet] = {}
+
+    def _fernet(self, key: Secret) -> Fernet:
+        raw = key.encode()
+        f = self._cache.get(raw)
+        if f is None:
+            f = Fernet(base64.urlsafe_b64encode(hashlib.sha256(raw).digest()))
+            self._cache[raw] = f
+        return f
+
+    def encrypt(self, key: Secret, plaintext: str) -> str:
+        return self._fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
+        try:
+            return self._fernet(key).decrypt(stored.encode("ascii"))
+        except (InvalidToken, UnicodeEncodeError) as err:
+            raise DecryptError("token does not decrypt under this key") from err
+
+    def is_encrypted(self, stored: str) -> bool:
+        return stored.startswith("gAAAAA")

@@ -1,0 +1,87 @@
+"""Runtimes: what runs the app. ``none`` manages files only; ``docker`` drives containers.
+
+Only ``installer.runtime.docker`` imports the Docker SDK, and only when that runtime is chosen.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from installer.errors import UsageError
+
+if TYPE_CHECKING:
+    from installer.context import Context
+    from installer.manifest import Release
+
+
+class Runtime(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raise a Refused error when the runtime cannot be reached."""
+
+    def current_image_tag(self) -> str | None:
+        """The version tag of the app's running image, if the runtime knows one."""
+
+    def database_path(self) -> Path | None:
+        """Where the runtime keeps the app's database on the host, if it knows."""
+
+    def ensure_images(self, release: Release) -> str:
+        """Make the release's image present locally (before anything is stopped)."""
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+    def update(self, release: Release, image: str) -> None:
+        """Replace the running app by ``image``, health-gated; put the old one back on failure."""
+
+    def rollback_to(self, version: str) -> None:
+        """Run the app at ``version`` again (after a failed upgrade or a rollback)."""
+
+    def finish(self) -> None:
+        """Drop what was kept for rollback once an upgrade has fully succeeded."""
+
+
+class NoneRuntime:
+    """Files only: for apps not run by a runtime this tool manages (and for the demo)."""
+
+    name = "none"
+
+    def check(self) -> None:
+        pass
+
+    def current_image_tag(self) -> str | None:
+        return None
+
+    def database_path(self) -> Path | None:
+        return None
+
+    def ensure_images(self, release: Release) -> str:
+        return release.image
+
+    def stop(self) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def update(self, release: Release, image: str) -> None:
+        pass
+
+    def rollback_to(self, version: str) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+def make_runtime(ctx: Context) -> Runtime:
+    if ctx.runtime_name == "none":
+        return NoneRuntime()
+    if ctx.runtime_name == "docker":
+        from installer.runtime.docker import DockerRuntime
+
+        return DockerRuntime(ctx)
+    raise UsageError(f"unknown runtime {ctx.runtime_name!r}", hint="use --runtime docker or none")
