@@ -21,6 +21,7 @@ class EncryptedColumn:
     table: str
     column: str
     nullable: bool = False
+    pem: bool = False  # holds a PEM/OpenSSH private key: plausible plaintext has that structure
 
     @property
     def label(self) -> str:

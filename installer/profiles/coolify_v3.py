@@ -41,20 +41,20 @@ class CoolifyV3(Profile):
     encrypted_columns = (
         EncryptedColumn("Secret", "value"),
         EncryptedColumn("ServiceSecret", "value"),
-        EncryptedColumn("GitlabApp", "privateSshKey"),
+        EncryptedColumn("GitlabApp", "privateSshKey", pem=True),
         EncryptedColumn("GitlabApp", "appSecret"),
         EncryptedColumn("GithubApp", "clientSecret"),
         EncryptedColumn("GithubApp", "webhookSecret"),
-        EncryptedColumn("GithubApp", "privateKey"),
+        EncryptedColumn("GithubApp", "privateKey", pem=True),
         EncryptedColumn("Database", "dbUserPassword"),
         EncryptedColumn("Database", "rootUserPassword"),
         EncryptedColumn("DatabaseSecret", "value"),
         EncryptedColumn("Wordpress", "ftpHostKey"),
-        EncryptedColumn("Wordpress", "ftpHostKeyPrivate"),
+        EncryptedColumn("Wordpress", "ftpHostKeyPrivate", pem=True),
         EncryptedColumn("Wordpress", "ftpPassword", nullable=True),
-        EncryptedColumn("SshKey", "privateKey"),
+        EncryptedColumn("SshKey", "privateKey", pem=True),
         EncryptedColumn("DockerRegistry", "password"),
-        EncryptedColumn("Certificate", "key"),
+        EncryptedColumn("Certificate", "key", pem=True),
     )
     db_relative = "db/prod.db"
     docker_volume = "coolify-db"

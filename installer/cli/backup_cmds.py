@@ -1,0 +1,1 @@
+"""Commands: backup (registered on import)."""

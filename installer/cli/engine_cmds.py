@@ -1,0 +1,1 @@
+"""Commands: engine (registered on import)."""

@@ -1,0 +1,1 @@
+"""Commands: secrets (registered on import)."""
