@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     REFUSED = 3  # refused before any change: a precondition failed or the input is bad
     LOCKED = 4  # another run holds the lock
     FAILED = 5  # a change failed verification, or failed and was rolled back
+    WEAK_KEY = 6  # 'secrets audit' only: the data key is weak (proven date-seeded or too weak)
 
 
 class MigrateError(Exception):

@@ -1,0 +1,30 @@
+"""Drive tests/node/v3cipher.js: Node's crypto as an independent v3 implementation."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+SCRIPT = Path(__file__).parent / "node" / "v3cipher.js"
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None
+
+
+def run(requests: list[dict[str, str]]) -> list[str]:
+    """Send many requests in one Node process; returns each result, in order."""
+    payload = "".join(json.dumps(r) + "\n" for r in requests)
+    proc = subprocess.run(["node", str(SCRIPT)], input=payload, capture_output=True, text=True,
+                          timeout=300, check=True)
+    return [json.loads(line)["result"] for line in proc.stdout.splitlines() if line.strip()]
+
+
+def decrypt_all(key: str, values: list[str]) -> list[str]:
+    return run([{"op": "decrypt", "key": key, "value": v} for v in values])
+
+
+def encrypt_all(key: str, plaintexts: list[str]) -> list[str]:
+    return run([{"op": "encrypt", "key": key, "plaintext": p} for p in plaintexts])
