@@ -80,6 +80,10 @@ class Profile:
         """Make ``key`` the active key (rollback). Other known keys stay in the file."""
         raise NotImplementedError
 
+    def new_key(self) -> Secret:
+        """A fresh data key from a CSPRNG, in the form the app accepts (used by a key roll)."""
+        raise NotImplementedError
+
     def secret_values(self, env: EnvFile) -> list[str]:
         return [v for k, v in env.matching(self.secret_env_pattern) if v]
 
@@ -90,6 +94,10 @@ class Profile:
     def generated_env(self) -> dict[str, str]:
         """Keys a fresh install needs, with freshly generated values (install.sh)."""
         return {}
+
+    def steps(self) -> list[Any]:
+        """The profile's built-in migration steps (``installer.engine.steps.Step``)."""
+        return []
 
     def create_demo(
         self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int

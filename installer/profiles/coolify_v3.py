@@ -97,6 +97,9 @@ class CoolifyV3(Profile):
         env.set(KEY, new)
         env.set(BETTER, new)
 
+    def new_key(self) -> Secret:
+        return new_key()
+
     def install_key_state(self, env: EnvFile, key: Secret) -> None:
         env.set(KEY, key)
         env.set(BETTER, key)
@@ -106,6 +109,11 @@ class CoolifyV3(Profile):
             ("first Setting.createdAt", 'SELECT MIN("createdAt") FROM "Setting"'),
             ("first User.createdAt", 'SELECT MIN("createdAt") FROM "User"'),
         ]
+
+    def steps(self) -> list[Any]:
+        from installer.profiles import coolify_v3_steps
+
+        return list(coolify_v3_steps.steps())
 
     def create_demo(
         self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int

@@ -1,0 +1,90 @@
+"""Put an instance back exactly as it was before an upgrade began.
+
+Before its first change, the upgrade snapshots the ``.env`` bytes into the run's state folder and
+takes the pre-upgrade backup. Reverting puts the database file back from that backup (byte for
+byte: see ``installer.backups``), writes the ``.env`` snapshot back, marks the key that was live
+before as active in the keyring (keys are never dropped: a key the failed run created stays there,
+retired), checks that every value decrypts, and puts the previous app version back in the runtime.
+Every part is idempotent, so a revert interrupted by a crash is simply run again by ``resume``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from installer import db, durable, faults, instance, journal, keys
+from installer.context import Context
+from installer.engine import hooks
+from installer.errors import ChangeFailed
+from installer.keyring import Keyring
+
+
+def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
+    path = ctx.state_dir / "runs" / doc["run_id"]
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
+    """Save the .env bytes before any change; returns where they are."""
+    saved = _run_dir(ctx, doc) / "env.before"
+    durable.write_atomic(saved, ctx.env_path.read_bytes(), mode=0o600, checkpoint="upgrade:env-snapshot")
+    return {"env": str(saved)}
+
+
+def put_db_back(backup_path: Path, db_path: Path) -> None:
+    """Replace the database by a copy of the backup, atomically; stale -wal/-shm go first."""
+    tmp = db_path.with_name(f".{db_path.name}.restoring")
+    shutil.copyfile(backup_path, tmp)
+    durable.fsync_file(tmp)
+    os.chmod(tmp, 0o644 if not db_path.exists() else db_path.stat().st_mode & 0o7777)
+    for suffix in ("-wal", "-shm", "-journal"):
+        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+    os.replace(tmp, db_path)
+    durable.fsync_dir(db_path.parent)
+    faults.checkpoint("revert:db")
+
+
+def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    data = doc["data"]
+    if doc["phase"] != "rolling-back":
+        journal.advance(ctx, doc, "rolling-back", error=reason)
+    runtime = ctx.runtime()
+    runtime.stop()
+    db_path = instance.database_path(ctx)
+    if data.get("backup_path"):
+        put_db_back(Path(data["backup_path"]), db_path)
+    elif db_path.exists() and "backup" in data.get("done", []):
+        failed = db_path.with_name(f"{db_path.name}.failed-{ctx.now_ms()}")
+        os.replace(db_path, failed)  # a fresh install's database: kept aside, never deleted
+        durable.fsync_dir(db_path.parent)
+    snap = (data.get("snapshot") or {}).get("env")
+    if snap and Path(snap).exists():
+        durable.write_atomic(ctx.env_path, Path(snap).read_bytes(), checkpoint="revert:env")
+    env = instance.load_env(ctx)
+    ring = Keyring(ctx)
+    active = ctx.profile.active_key(env)
+    if active is not None and ring.entries:
+        ring.set_active(active.key, checkpoint="revert:keyring")
+    if db_path.exists() and active is not None:
+        conn = db.connect(db_path, readonly=True)
+        try:
+            counts = keys.verify_all(ctx, conn, active.key)
+        finally:
+            conn.close()
+        failed_values = sum(c.failed for c in counts)
+        if failed_values:
+            raise ChangeFailed(
+                f"after putting the backup back, {failed_values} values do not decrypt under the key in .env",
+                hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
+            )
+    runtime.rollback_to(data["from_version"])
+    hooks.run(ctx, "on-failure", from_version=data["from_version"], to_version=data["to_version"],
+              backup=data.get("backup_path"))
+    journal.finish(ctx, doc, f"rolled back: {reason}")
+    ctx.out.info(f"rolled back to {data['from_version']} (backup {data.get('backup')})")
+    return {"outcome": "rolled-back", "version": data["from_version"], "backup": data.get("backup"),
+            "reason": reason}

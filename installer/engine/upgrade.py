@@ -1,0 +1,284 @@
+"""``upgrade`` and ``resume``: guard clauses, then one journaled driver that survives being killed.
+
+The driver walks fixed phases and records each in the journal when it is done, so running it again
+on the same journal (``resume``) skips what is finished. A step's changes commit together with the
+tool's version record (and the list of applied steps) inside the database, so a step that committed
+before a crash is never run twice. Any failure after the pre-upgrade backup reverts the instance
+to exactly what it was (``installer.engine.revert``), runs the on-failure hooks and exits 5.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from installer import backups, db, instance, journal, keys, lock, manifest, signing
+from installer.context import Context
+from installer.engine import hooks, revert
+from installer.engine.plan import Plan, PlannedStep, make_plan
+from installer.engine.steps import StepContext, applied_steps, load, record_for
+from installer.errors import ChangeFailed, DiskFull, MigrateError, Refused
+from installer.manifest import Manifest, Release
+from installer.runlog import RunLog
+from installer.versions import parse_version
+
+DEFAULT_MANIFEST = str(Path(__file__).resolve().parent.parent.parent / "versions.json")
+
+
+def default_manifest() -> str:
+    """The repo's versions.json when run from a checkout, else the packaged copy."""
+    packaged = Path(__file__).resolve().parent.parent / "data" / "versions.json"
+    return DEFAULT_MANIFEST if Path(DEFAULT_MANIFEST).exists() else str(packaged)
+
+
+@dataclass
+class Prepared:
+    plan: Plan
+    manifest: Manifest
+    verified: bool
+
+
+def prepare_plan(ctx: Context, *, to: str | None, manifest_src: str | None,
+                 trusted_key: Path | None) -> Prepared:
+    """Everything ``plan`` needs; reads only."""
+    man = manifest.load(manifest_src or default_manifest(), ctx.profile)
+    verified = signing.check(ctx, man, trusted_key=trusted_key)
+    env = instance.load_env(ctx)
+    db_path = instance.database_path(ctx)
+    meta = instance.read_meta(db_path) if db_path.exists() else {}
+    installed = instance.installed_version(ctx, env, meta).require()
+    target = parse_version(to, what="--to") if to else None
+    registry = load(ctx.profile.name, ctx.profile.steps())
+    return Prepared(make_plan(installed, target, man, registry.steps()), man, verified)
+
+
+def plan(ctx: Context, *, to: str | None = None, manifest_src: str | None = None,
+         trusted_key: Path | None = None) -> Plan:
+    return prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key).plan
+
+
+def _check_room(db_path: Path) -> None:
+    need = db_path.stat().st_size
+    wal = db_path.with_name(db_path.name + "-wal")
+    if wal.exists():
+        need += wal.stat().st_size
+    need = int(need * 1.1) + (1 << 20)
+    free = shutil.disk_usage(db_path.parent).free
+    if free < need:
+        raise DiskFull(f"{free // (1 << 20)} MiB free next to the database, the backup needs {need // (1 << 20)} MiB")
+
+
+def upgrade(ctx: Context, *, to: str | None = None, manifest_src: str | None = None,
+            trusted_key: Path | None = None, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict[str, Any]:
+    log = RunLog(ctx, "upgrade")
+    outer, ctx.out = ctx.out, log
+    try:
+        with lock.acquire(ctx, "upgrade"):
+            running = journal.current(ctx)
+            if running is not None:
+                raise Refused(
+                    f"an interrupted {running['kind']} run ({running['run_id']}) stopped at '{running['phase']}'",
+                    hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
+                )
+            prep = prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key)
+            p = prep.plan
+            if p.is_noop:
+                ctx.out.info(f"already at {p.installed}: nothing to do")
+                return {"outcome": "noop", "version": str(p.installed), "log": str(log.path)}
+            db_path = instance.database_path(ctx)
+            env = instance.load_env(ctx)
+            live = None
+            if db_path.exists():
+                conn = db.connect(db_path, readonly=True)
+                try:
+                    live = keys.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
+                finally:
+                    conn.close()
+                _check_room(db_path)
+            runtime = ctx.runtime()
+            runtime.check()
+            image = runtime.ensure_images(p.target)  # before anything is stopped
+            for line in p.lines():
+                ctx.out.info(line)
+            doc = journal.begin(
+                ctx, "upgrade", from_version=str(p.installed), to_version=str(p.target.version),
+                target=p.target.as_dict(), image=image, stops=[str(s) for s in p.stops],
+                steps=[{"id": s.step.id, "stop": str(s.stop)} for s in p.steps],
+                manifest=prep.manifest.source, log=str(log.path), done=[],
+                live_key=live.key.fingerprint if live and live.key else None,
+            )
+            result = _drive(ctx, doc, hook_timeout=hook_timeout)
+            if prep.verified:
+                signing.record_seen(ctx, prep.manifest)
+            return result
+    finally:
+        ctx.out = outer
+        log.close()
+
+
+def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict[str, Any]:
+    log = RunLog(ctx, "resume")
+    outer, ctx.out = ctx.out, log
+    try:
+        with lock.acquire(ctx, "resume"):
+            doc = journal.current(ctx)
+            if doc is None:
+                from installer import roll
+
+                recovered = roll.recover(ctx)
+                if recovered is not None:
+                    return {"outcome": "roll-completed", **recovered.as_dict()}
+                ctx.out.info("nothing to resume: no interrupted run")
+                return {"outcome": "nothing-to-resume"}
+            ctx.out.info(f"resuming {doc['kind']} {doc['run_id']} from '{doc['phase']}'")
+            if doc["kind"] == "upgrade":
+                if doc["phase"] == "rolling-back":
+                    return revert.revert(ctx, doc, reason=doc["data"].get("error", "interrupted"))
+                return _drive(ctx, doc, hook_timeout=hook_timeout)
+            if doc["kind"] == "roll":
+                from installer import roll
+
+                recovered = roll.recover(ctx)
+                journal.finish(ctx, doc, "completed by resume")
+                return {"outcome": "roll-completed", **(recovered.as_dict() if recovered else {})}
+            if doc["kind"] == "rollback":
+                from installer import rollback
+
+                info = backups.find(ctx, doc["data"]["backup"])
+                ctx.runtime().stop()
+                out = rollback.restore(ctx, info, journal_doc=doc)
+                ctx.runtime().rollback_to(info.version or "")
+                journal.finish(ctx, doc, "completed by resume")
+                return {"outcome": "rollback-completed", **out}
+            raise Refused(f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json")
+    finally:
+        ctx.out = outer
+        log.close()
+
+
+class _PreChangeAbort(MigrateError):
+    """Raised inside the driver for a failure before any change (restart the app, exit 3)."""
+
+    exit_code = Refused.exit_code
+
+
+def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
+    data = doc["data"]
+    t = data["target"]
+    release = Release(parse_version(t["version"]), t["image"], tuple(t["fallbacks"]),
+                      t["required_stop"], t["withdrawn"], t["notes"])
+    registry = {s.id: s for s in load(ctx.profile.name, ctx.profile.steps()).steps()}
+    planned = []
+    for item in data["steps"]:
+        if item["id"] not in registry:
+            raise Refused(f"the journal names step {item['id']!r}, which is not installed",
+                          hint="reinstall the plugin that provides it, or 'rollback --last'")
+        planned.append(PlannedStep(registry[item["id"]], Version(item["stop"])))
+    return release, planned
+
+
+def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[str, Any]:
+    data = doc["data"]
+    done: list[str] = data["done"]
+    release, planned = _plan_from_journal(ctx, doc)
+    runtime = ctx.runtime()
+    db_path = instance.database_path(ctx)
+
+    def mark(phase: str, **extra: Any) -> None:
+        done.append(phase)
+        journal.advance(ctx, doc, phase, done=done, **extra)
+
+    def hook(phase: str) -> hooks.HookFailure | None:
+        return hooks.run(ctx, phase, from_version=data["from_version"], to_version=data["to_version"],
+                         backup=data.get("backup_path"), timeout=hook_timeout)
+
+    try:
+        if "stop" not in done:
+            runtime.stop()
+            mark("stop")
+        if "backup" not in done:
+            if db_path.exists():
+                info = backups.create(ctx, reason="pre-upgrade", version=data["from_version"])
+                snap = revert.snapshot(ctx, doc)
+                mark("backup", backup=info.name, backup_path=str(info.path), snapshot=snap)
+            else:
+                mark("backup", backup=None, backup_path=None, snapshot=revert.snapshot(ctx, doc))
+            ctx.out.info(f"pre-upgrade backup: {data.get('backup') or 'none (no database yet)'}")
+        if "pre-hooks" not in done:
+            failure = hook("pre-upgrade")
+            if failure:
+                raise _PreChangeAbort(f"pre-upgrade hook {failure.hook} {failure.reason}; nothing was changed",
+                                      hint="fix the hook (see the run log), then run upgrade again")
+            mark("pre-hooks")
+    except MigrateError as err:
+        _abort_before_change(ctx, doc, err)
+        raise
+
+    try:
+        info = backups.find(ctx, data["backup"]) if data.get("backup") else None
+        for p in planned:
+            phase = f"step:{p.step.id}"
+            if phase in done:
+                continue
+            meta = instance.read_meta(db_path) if db_path.exists() else {}
+            if p.step.id not in applied_steps(meta):
+                ctx.out.info(f"step {p.step.id}: {p.step.title}")
+                sc = StepContext(ctx, db_path, p.step, record_for(meta, p.step, p.stop), info, doc)
+                p.step.apply(sc)
+                for note in sc.notes:
+                    ctx.out.info(f"  {note}")
+            if p.step.verify is not None:
+                p.step.verify(StepContext(ctx, db_path, p.step, {}, info, doc))
+            mark(phase)
+        if "record" not in done:
+            if db_path.exists():
+                conn = db.connect(db_path)
+                try:
+                    with db.transaction(conn, name="upgrade:record"):
+                        db.write_meta(conn, version=data["to_version"])
+                finally:
+                    conn.close()
+            mark("record")
+        if "env" not in done:
+            env = instance.load_env(ctx)
+            env.set(ctx.profile.version_env_key, data["to_version"])
+            env.save(checkpoint="upgrade:env")
+            mark("env")
+        if "runtime" not in done:
+            ctx.out.info(f"starting {release.version} ({data['image']})")
+            runtime.update(release, data["image"])
+            mark("runtime")
+        if "post-hooks" not in done:
+            failure = hook("post-upgrade")
+            if failure:
+                raise ChangeFailed(f"post-upgrade hook {failure.hook} {failure.reason}")
+            mark("post-hooks")
+    except Exception as err:
+        message = err.message if isinstance(err, MigrateError) else f"{type(err).__name__}: {err}"
+        ctx.out.warn(f"upgrade failed: {ctx.redactor.redact(message)}; rolling back")
+        revert.revert(ctx, doc, reason=message)
+        raise ChangeFailed(
+            f"upgrade to {data['to_version']} failed ({ctx.redactor.redact(message)}); "
+            f"the instance was rolled back to {data['from_version']}",
+            hint=f"see the log {data.get('log')}",
+        ) from err
+
+    runtime.finish()
+    journal.finish(ctx, doc, "upgraded")
+    ctx.out.info(f"upgraded {data['from_version']} -> {data['to_version']}")
+    return {"outcome": "upgraded", "from": data["from_version"], "to": data["to_version"],
+            "backup": data.get("backup"), "steps": [p.step.id for p in planned], "log": data.get("log")}
+
+
+def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -> None:
+    """Nothing was changed: start the app again and close the journal."""
+    try:
+        ctx.runtime().start()
+    finally:
+        journal.finish(ctx, doc, f"aborted: {err.message}")
+        hooks.run(ctx, "on-failure", from_version=doc["data"]["from_version"],
+                  to_version=doc["data"]["to_version"], backup=doc["data"].get("backup_path"))
