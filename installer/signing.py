@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from installer import durable
 from installer.context import Context
 from installer.errors import ManifestError, UsageError
-from installer.manifest import Manifest, fetch
+from installer.manifest import Manifest, fetch, parse
+from installer.profiles import Profile
 
 TRUSTED_KEY_FILE = "trusted-manifest-key.pem"
 SEEN_FILE = "manifest-seen.json"
@@ -82,24 +83,47 @@ def last_seen(ctx: Context) -> int | None:
         return None
 
 
-def check(ctx: Context, manifest: Manifest, *, trusted_key: Path | None) -> bool:
-    """Enforce the signature policy; returns True when the manifest was verified. Never writes."""
+def load_verified(ctx: Context, source: str, profile: Profile, *,
+                  trusted_key: Path | None) -> tuple[Manifest, bool]:
+    """Fetch, check the signature over the raw bytes BEFORE parsing them, parse, check freshness."""
+    raw = fetch(source)
+    verified = verify_signature(ctx, source, raw, trusted_key=trusted_key)
+    man = parse(raw, profile, source=source)
+    if verified:
+        check_fresh(ctx, man)
+    return man, verified
+
+
+def verify_signature(ctx: Context, source: str, raw: bytes, *, trusted_key: Path | None) -> bool:
+    """False when no key is pinned; True when the detached signature verifies; else refuse."""
     key_path = trusted_key_path(ctx, trusted_key)
     if key_path is None:
         return False
     public = load_public_key(key_path)
-    sig_source = manifest.source + ".sig"
+    sig_source = source + ".sig"
     try:
         sig_text = fetch(sig_source)
     except ManifestError as err:
-        raise ManifestError(f"{manifest.source} is not signed (no {sig_source})",
+        raise ManifestError(f"{source} is not signed (no {sig_source})",
                             hint="a trusted manifest key is pinned: use a signed versions.json") from err
     try:
         signature = base64.b64decode(sig_text.strip(), validate=True)
-        public.verify(signature, manifest.raw)
+        public.verify(signature, raw)
     except (binascii.Error, ValueError, InvalidSignature) as err:
-        raise ManifestError(f"the signature of {manifest.source} does not verify (tampered?)",
+        raise ManifestError(f"the signature of {source} does not verify (tampered?)",
                             hint="fetch versions.json and its .sig again from the publisher") from err
+    return True
+
+
+def check(ctx: Context, manifest: Manifest, *, trusted_key: Path | None) -> bool:
+    """The whole policy for an already parsed manifest; True when it was verified. Never writes."""
+    if not verify_signature(ctx, manifest.source, manifest.raw, trusted_key=trusted_key):
+        return False
+    check_fresh(ctx, manifest)
+    return True
+
+
+def check_fresh(ctx: Context, manifest: Manifest) -> None:
     if manifest.manifest_version is None:
         raise ManifestError(f"{manifest.source} is signed but has no manifest_version")
     if manifest.expires is not None and manifest.expires <= datetime.fromtimestamp(ctx.clock(), UTC):
@@ -112,7 +136,6 @@ def check(ctx: Context, manifest: Manifest, *, trusted_key: Path | None) -> bool
             "already seen here (replay?)",
             hint="use the current versions.json from the publisher",
         )
-    return True
 
 
 def record_seen(ctx: Context, manifest: Manifest) -> None:

@@ -38,9 +38,16 @@ def test_signed_manifest_verifies_and_tampering_is_caught(tmp_path: Path, keys: 
     signing.sign_file(man_path, priv)
     assert signing.check(ctx, load(str(man_path), ctx.profile), trusted_key=pub) is True
 
-    man_path.write_text(man_path.read_text().replace('"3.12.36"', '"3.12.39"', 1))
+    # the attack that matters: drop the required stop so an upgrade skips the key roll
+    text = man_path.read_text()
+    assert '"required_stop": true' in text
+    man_path.write_text(text.replace('"required_stop": true', '"required_stop": false'))
     with pytest.raises(ManifestError, match="does not verify"):
         signing.check(ctx, load(str(man_path), ctx.profile), trusted_key=pub)
+    # a tampered file that no longer even parses is refused for its signature first
+    man_path.write_text("{not json")
+    with pytest.raises(ManifestError, match="does not verify"):
+        signing.load_verified(ctx, str(man_path), ctx.profile, trusted_key=pub)
 
 
 def test_unsigned_and_expired_manifests_are_refused(tmp_path: Path, keys: tuple[Path, Path]) -> None:

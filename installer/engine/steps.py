@@ -4,7 +4,8 @@ A step names the release that introduces it (``version``); it runs when an upgra
 release. A step with ``version=None`` runs on every upgrade (its ``apply`` decides whether there is
 anything to do, e.g. "roll the key if audit proves it weak"). ``apply`` must commit its changes
 together with the tool's version record, through ``StepContext.transaction()`` (or by passing
-``StepContext.record`` to a library function that writes it in its own transaction). Third-party
+``StepContext.record`` to a library function that writes it in its own transaction). A step that
+does more after its commit provides ``recover`` to finish that part after a crash. Third-party
 steps come from the ``coolify_migrate.steps`` entry-point group: each entry point loads to a
 callable taking the profile name and returning an iterable of ``Step``.
 """
@@ -62,6 +63,9 @@ class Step:
     version: Version | None = None
     verify: Callable[[StepContext], None] | None = None
     revertible: bool = True  # by restoring the pre-upgrade backup
+    # Finishes the work a step does after its transaction committed (e.g. promoting a key in .env),
+    # for a run killed between the two; called by resume for a step already recorded as applied.
+    recover: Callable[[StepContext], None] | None = None
     when: str = ""  # for every-upgrade steps: the condition under which it changes anything
     source: str = "built-in"
 

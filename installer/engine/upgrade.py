@@ -16,7 +16,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from installer import backups, db, instance, journal, keys, lock, manifest, signing
+from installer import backups, db, instance, journal, keys, lock, signing
 from installer.context import Context
 from installer.engine import hooks, revert
 from installer.engine.plan import Plan, PlannedStep, make_plan
@@ -45,8 +45,8 @@ class Prepared:
 def prepare_plan(ctx: Context, *, to: str | None, manifest_src: str | None,
                  trusted_key: Path | None) -> Prepared:
     """Everything ``plan`` needs; reads only."""
-    man = manifest.load(manifest_src or default_manifest(), ctx.profile)
-    verified = signing.check(ctx, man, trusted_key=trusted_key)
+    man, verified = signing.load_verified(ctx, manifest_src or default_manifest(), ctx.profile,
+                                          trusted_key=trusted_key)
     env = instance.load_env(ctx)
     db_path = instance.database_path(ctx)
     meta = instance.read_meta(db_path) if db_path.exists() else {}
@@ -225,12 +225,14 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             if phase in done:
                 continue
             meta = instance.read_meta(db_path) if db_path.exists() else {}
+            sc = StepContext(ctx, db_path, p.step, record_for(meta, p.step, p.stop), info, doc)
             if p.step.id not in applied_steps(meta):
                 ctx.out.info(f"step {p.step.id}: {p.step.title}")
-                sc = StepContext(ctx, db_path, p.step, record_for(meta, p.step, p.stop), info, doc)
                 p.step.apply(sc)
-                for note in sc.notes:
-                    ctx.out.info(f"  {note}")
+            elif p.step.recover is not None:  # committed before a crash: finish what follows
+                p.step.recover(sc)
+            for note in sc.notes:
+                ctx.out.info(f"  {note}")
             if p.step.verify is not None:
                 p.step.verify(StepContext(ctx, db_path, p.step, {}, info, doc))
             mark(phase)

@@ -42,6 +42,14 @@ def _roll_if_weak(sc: StepContext) -> None:
         pass  # commits the version record for this step
 
 
+def _finish_roll(sc: StepContext) -> None:
+    from installer import roll
+
+    result = roll.recover(sc.ctx)
+    if result is not None:
+        sc.notes.append(f"completed the interrupted key roll to {result.new_fingerprint}")
+
+
 def _verify_every_value(sc: StepContext) -> None:
     env = instance.load_env(sc.ctx)
     active = sc.ctx.profile.active_key(env)
@@ -60,7 +68,8 @@ def _verify_every_value(sc: StepContext) -> None:
 def steps() -> list[Step]:
     return [
         Step("roll-date-seeded-key", "roll the date-seeded secret key in one verified transaction",
-             _roll_date_seeded, Version("3.12.33"), verify=_verify_every_value),
+             _roll_date_seeded, Version("3.12.33"), verify=_verify_every_value, recover=_finish_roll),
         Step("roll-weak-key", "roll the key if audit proves it date-seeded", _roll_if_weak, None,
-             verify=_verify_every_value, when="changes something only if audit proves the key weak"),
+             verify=_verify_every_value, recover=_finish_roll,
+             when="changes something only if audit proves the key weak"),
     ]

@@ -1,0 +1,64 @@
+"""Assertions shared by the tests: every value decrypts to its original plaintext, under one key."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+from installer.crypto.codecs import CoolifyV3Codec
+from installer.envfile import EnvFile
+from installer.profiles.coolify_v3_demo import DemoInstance
+from installer.secret import Secret
+
+CODEC = CoolifyV3Codec()
+
+
+def stored_values(db_path: Path) -> dict[tuple[str, str, str], str | None]:
+    from installer.profiles import get_profile
+
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        out: dict[tuple[str, str, str], str | None] = {}
+        for col in get_profile().encrypted_columns:
+            for row_id, value in conn.execute(f'SELECT id, "{col.column}" FROM "{col.table}"'):
+                out[(col.table, col.column, row_id)] = value
+        return out
+    finally:
+        conn.close()
+
+
+def assert_all_decrypt(demo: DemoInstance, key: Secret, db_path: Path | None = None) -> int:
+    """Every fixture value decrypts under ``key`` to its original plaintext; returns the count."""
+    stored = stored_values(db_path or demo.db_path)
+    assert set(stored) == set(demo.plaintexts), "rows appeared or vanished"
+    checked = 0
+    for where, plain in demo.plaintexts.items():
+        value = stored[where]
+        if plain is None:
+            assert value is None, f"{where} should be NULL"
+            continue
+        assert value is not None
+        got = CODEC.decrypt_bytes(key, value).decode("utf-8", errors="replace")
+        assert got == plain, f"{where} does not decrypt to its plaintext"
+        checked += 1
+    return checked
+
+
+def active_key(data_dir: Path) -> Secret:
+    env = EnvFile.load(data_dir / ".env")
+    value = env.get("COOLIFY_SECRET_KEY_BETTER") or env.get("COOLIFY_SECRET_KEY")
+    assert value
+    return Secret(value)
+
+
+def file_hashes(data_dir: Path) -> dict[str, str]:
+    """The instance's own files (.env and the live database), not backups or tool state."""
+    out = {}
+    for rel in (".env", "db/prod.db"):
+        p = data_dir / rel
+        out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "missing"
+    for extra in ("db/prod.db-wal", "db/prod.db-journal"):
+        if (data_dir / extra).exists() and (data_dir / extra).stat().st_size:
+            out[extra] = "present"
+    return out
