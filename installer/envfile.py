@@ -6,17 +6,20 @@ order, unknown keys and ``export`` prefixes survive byte for byte. Defined behav
 
 - a key defined more than once is ambiguous (the app's parser and ours may pick different
   lines): reading or writing it is refused, naming the lines;
-- CRLF line endings are read correctly, and rewritten as LF on the first write, because
-  ``docker run --env-file`` would otherwise pass a trailing ``\\r`` into every value;
-- a UTF-8 BOM is ignored when reading and dropped on write (Docker would make it part of the
-  first key's name);
+- CRLF line endings are read correctly, and rewritten as LF on the first write: ``docker run
+  --env-file`` drops the ``\\r`` (Go's line scanner does), but a shell that sources the file
+  keeps it at the end of every value;
+- a UTF-8 BOM is ignored when reading and dropped on write (Docker skips it too, but ``sh``
+  reads the first line as a command instead of an assignment);
 - a missing final newline is added before a key is appended;
 - a value ending in a backslash reads the same in dotenv and Docker, but POSIX ``sh`` joins it
   with the next line: it is reported by ``warnings()`` and the tool never writes one;
 - values the tool writes use a safe alphabet and are written unquoted, so ``--env-file``,
   Compose and ``sh`` read the same bytes; anything else is refused.
 
-A symlinked ``.env`` is written through to its target; the link stays a link.
+An ``export`` prefix is kept (the file may be sourced by other tools) but reported by
+``warnings()``: ``docker run --env-file`` refuses a file with such a line. A symlinked ``.env``
+is written through to its target; the link stays a link.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ class EnvFile:
             text = text[1:]
         self.had_crlf = "\r\n" in text
         self._entries = [
-            _Entry(b.key, b.value, b.original.string, b.original.line)
+            _Entry(b.key, b.value, b.original.string, _key_line(b.original.string, b.original.line))
             for b in parse_stream(io.StringIO(text))
         ]
         self._original = text
@@ -124,12 +127,17 @@ class EnvFile:
         for key, lines in self.duplicates().items():
             notes.append(f"{key} is defined on lines {', '.join(map(str, lines))}")
         if self.had_crlf:
-            notes.append("CRLF line endings: docker --env-file would keep a trailing CR in values")
+            notes.append("CRLF line endings: a shell sourcing .env keeps a CR in every value")
         if self.had_bom:
-            notes.append("a UTF-8 BOM starts the file: docker would read it as part of a key")
+            notes.append("a UTF-8 BOM starts the file: sh reads its first line as a command")
         for e in self._entries:
+            export = _EXPORT.match(e.text)
+            if e.key and export is not None and export.group(2):
+                notes.append(f"line {e.line}: 'export {e.key}': docker --env-file rejects the file")
             if e.key and e.value and e.value.endswith("\\"):
-                notes.append(f"line {e.line}: {e.key} ends with a backslash; sh joins it with the next line")
+                notes.append(
+                    f"line {e.line}: {e.key} ends with a backslash; sh joins it with the next line"
+                )
         return notes
 
     # -- editing -----------------------------------------------------------------------------
@@ -151,9 +159,9 @@ class EnvFile:
         self.check_writable(key, raw)
         entry = self._only(key)
         if entry is not None:
-            if entry.value == raw and not entry.text.rstrip("\r\n").rstrip().endswith("\\"):
-                if _plain_line(entry.text, key, raw):
-                    return False
+            # Unchanged only when the line already reads exactly KEY=value (plain, unquoted).
+            if entry.value == raw and _plain_line(entry.text, key, raw):
+                return False
             prefix = _EXPORT.match(entry.text)
             lead = prefix.group(0) if prefix else ""
             entry.text = f"{lead}{key}={raw}\n"
@@ -189,6 +197,12 @@ class EnvFile:
         self._original = self.render()
         self.had_bom = False
         self.had_crlf = False
+
+
+def _key_line(text: str, first_line: int) -> int:
+    """The line a binding's key is on: dotenv counts from the blank lines before it."""
+    blank = text[: len(text) - len(text.lstrip())]
+    return first_line + blank.count("\n")
 
 
 def _plain_line(text: str, key: str, value: str) -> bool:

@@ -50,7 +50,7 @@ class Secret:
     def __hash__(self) -> int:
         return hash(self.check_value)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[object, ...]:
         raise TypeError("Secret values cannot be pickled")
 
     @property

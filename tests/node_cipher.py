@@ -19,7 +19,9 @@ def run(requests: list[dict[str, str]]) -> list[str]:
     payload = "".join(json.dumps(r) + "\n" for r in requests)
     proc = subprocess.run(["node", str(SCRIPT)], input=payload, capture_output=True, text=True,
                           timeout=300, check=True)
-    return [json.loads(line)["result"] for line in proc.stdout.splitlines() if line.strip()]
+    # split("\n"), not splitlines(): Node writes U+0085, U+2028 and U+001C..U+001E raw inside
+    # JSON strings, and splitlines() would cut a result there.
+    return [json.loads(line)["result"] for line in proc.stdout.split("\n") if line.strip()]
 
 
 def decrypt_all(key: str, values: list[str]) -> list[str]:

@@ -1,3 +1,3 @@
 """Imports every command module so each registers its commands on the apps."""
 
-from installer.cli import backup_cmds, core, engine_cmds, secrets_cmds  # noqa: F401
+from installer.cli import backup_cmds, core, engine_cmds, install_cmds, secrets_cmds  # noqa: F401

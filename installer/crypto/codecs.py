@@ -35,6 +35,20 @@ class Codec(Protocol):
     def is_encrypted(self, stored: str) -> bool: ...
 
 
+# What JavaScript's String.prototype.trim() removes (WhiteSpace and LineTerminator): v3 trims
+# with it before encrypting. Python's str.strip() differs: it also strips U+001C..U+001F and
+# U+0085 and keeps U+FEFF, so it would encrypt some values differently from the app.
+JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def v3_trim(text: str) -> str:
+    """The plaintext v3 actually encrypts: ``text.trim()`` as JavaScript defines it."""
+    return text.strip(JS_WHITESPACE)
+
+
 def decrypt_text(codec: Codec, key: Secret, stored: str) -> str:
     """Decrypt and decode strictly as UTF-8 (invalid bytes mean garbage, i.e. a wrong key)."""
     raw = codec.decrypt_bytes(key, stored)
@@ -67,7 +81,7 @@ class CoolifyV3Codec:
     def encrypt(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
         iv = iv if iv is not None else os.urandom(16)
         enc = Cipher(self._algo(key), modes.CTR(iv)).encryptor()
-        content = enc.update(plaintext.strip().encode("utf-8")) + enc.finalize()
+        content = enc.update(v3_trim(plaintext).encode("utf-8")) + enc.finalize()
         return '{"iv":"' + iv.hex() + '","content":"' + content.hex() + '"}'
 
     def _split(self, stored: str) -> tuple[bytes, bytes]:

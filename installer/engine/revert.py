@@ -23,7 +23,7 @@ from installer.keyring import Keyring
 
 
 def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
-    path = ctx.state_dir / "runs" / doc["run_id"]
+    path: Path = ctx.state_dir / "runs" / str(doc["run_id"])
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 

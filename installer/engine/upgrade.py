@@ -17,6 +17,7 @@ from typing import Any
 from packaging.version import Version
 
 from installer import backups, db, instance, journal, keys, lock, signing
+from installer.backups import BackupInfo
 from installer.context import Context
 from installer.engine import hooks, revert
 from installer.engine.plan import Plan, PlannedStep, make_plan
@@ -151,7 +152,7 @@ def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict
                 info = backups.find(ctx, doc["data"]["backup"])
                 ctx.runtime().stop()
                 out = rollback.restore(ctx, info, journal_doc=doc)
-                ctx.runtime().rollback_to(info.version or "")
+                ctx.runtime().rollback_to(info.version or doc["data"].get("from_version") or "")
                 journal.finish(ctx, doc, "completed by resume")
                 return {"outcome": "rollback-completed", **out}
             raise Refused(f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json")
@@ -202,9 +203,9 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             mark("stop")
         if "backup" not in done:
             if db_path.exists():
-                info = backups.create(ctx, reason="pre-upgrade", version=data["from_version"])
+                made = backups.create(ctx, reason="pre-upgrade", version=data["from_version"])
                 snap = revert.snapshot(ctx, doc)
-                mark("backup", backup=info.name, backup_path=str(info.path), snapshot=snap)
+                mark("backup", backup=made.name, backup_path=str(made.path), snapshot=snap)
             else:
                 mark("backup", backup=None, backup_path=None, snapshot=revert.snapshot(ctx, doc))
             ctx.out.info(f"pre-upgrade backup: {data.get('backup') or 'none (no database yet)'}")
@@ -219,7 +220,7 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
         raise
 
     try:
-        info = backups.find(ctx, data["backup"]) if data.get("backup") else None
+        info: BackupInfo | None = backups.find(ctx, data["backup"]) if data.get("backup") else None
         for p in planned:
             phase = f"step:{p.step.id}"
             if phase in done:
@@ -280,7 +281,8 @@ def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -
     """Nothing was changed: start the app again and close the journal."""
     try:
         ctx.runtime().start()
-    finally:
-        journal.finish(ctx, doc, f"aborted: {err.message}")
-        hooks.run(ctx, "on-failure", from_version=doc["data"]["from_version"],
-                  to_version=doc["data"]["to_version"], backup=doc["data"].get("backup_path"))
+    except MigrateError as start_err:  # never hide the original error behind this one
+        ctx.out.warn(f"could not start the app again: {start_err.message}")
+    journal.finish(ctx, doc, f"aborted: {err.message}")
+    hooks.run(ctx, "on-failure", from_version=doc["data"]["from_version"],
+              to_version=doc["data"]["to_version"], backup=doc["data"].get("backup_path"))

@@ -4,7 +4,7 @@ outside them. Coolify v3 is the first profile; Redash can be added as another.""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,23 @@ class EncryptedColumn:
     @property
     def label(self) -> str:
         return f"{self.table}.{self.column}"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How a fresh app container is made when none exists yet (a new install).
+
+    A container that already exists is recreated from *its own* configuration instead; this is
+    only the starting point. ``binds`` are host paths mounted only when they exist on the host.
+    """
+
+    name: str
+    volumes: dict[str, str]  # named volume -> mount path in the container
+    labels: dict[str, str]
+    network: str  # default; COOLIFY_MIGRATE_DOCKER_NETWORK overrides it
+    ports: dict[str, int] = field(default_factory=dict)  # "3000/tcp" -> host port
+    binds: dict[str, str] = field(default_factory=dict)  # host path -> container path
+    restart_policy: str = "unless-stopped"
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,9 @@ class Profile:
     secret_env_pattern: re.Pattern[str] = re.compile(r"$^")
     key_length: int = 32
     min_version: Version = Version("0")
+    # Environment variables that belong to the app (.env): when a container is recreated they come
+    # from the host .env only, never carried over from the old container.
+    app_env_pattern: re.Pattern[str] = re.compile(r"$^")
 
     def image_for(self, version: Version) -> str:
         return f"{self.image_repo}:{version}"
@@ -94,6 +114,10 @@ class Profile:
     def generated_env(self) -> dict[str, str]:
         """Keys a fresh install needs, with freshly generated values (install.sh)."""
         return {}
+
+    def container_spec(self) -> ContainerSpec | None:
+        """The app's main container for a fresh install (None: the profile has no container)."""
+        return None
 
     def steps(self) -> list[Any]:
         """The profile's built-in migration steps (``installer.engine.steps.Step``)."""

@@ -20,7 +20,7 @@ from packaging.version import Version
 
 from installer.crypto.codecs import CoolifyV3Codec
 from installer.envfile import EnvFile
-from installer.profiles import EncryptedColumn, KeyCandidate, Profile
+from installer.profiles import ContainerSpec, EncryptedColumn, KeyCandidate, Profile
 from installer.secret import Secret
 
 KEY = "COOLIFY_SECRET_KEY"
@@ -67,6 +67,7 @@ class CoolifyV3(Profile):
     secret_env_pattern = re.compile(r"COOLIFY_SECRET_KEY(_BETTER|_OLD_\d+)?")
     key_length = 32
     min_version = Version("3.0.0")
+    app_env_pattern = re.compile(r"TAG|COOLIFY_[A-Z0-9_]*")
 
     def active_key(self, env: EnvFile) -> KeyCandidate | None:
         for name in (BETTER, KEY):
@@ -122,6 +123,19 @@ class CoolifyV3(Profile):
 
         return coolify_v3_demo.create(
             data_dir, version=version, installed_at_ms=installed_at_ms, rows=rows, db_path=db_path
+        )
+
+    def container_spec(self) -> ContainerSpec:
+        # What v3's installer ran, reduced to what the app needs to start: its database volume,
+        # the Docker socket it deploys through, and the UI port. The letsencrypt/ssl/logs volumes
+        # are created by the app itself when it first needs them.
+        return ContainerSpec(
+            name=self.main_container,
+            volumes={self.docker_volume: "/app/db"},
+            labels={"coolify.managed": "true", "coolify-migrate.app": self.name},
+            network="coolify-infra",
+            ports={"3000/tcp": 3000},
+            binds={"/var/run/docker.sock": "/var/run/docker.sock"},
         )
 
     def generated_env(self) -> dict[str, str]:

@@ -35,7 +35,8 @@ class Runtime(Protocol):
     def start(self) -> None: ...
 
     def update(self, release: Release, image: str) -> None:
-        """Replace the running app by ``image``, health-gated; put the old one back on failure."""
+        """Replace the app by ``image``, health-gated. On failure the previous container is put
+        back in place, stopped: the caller restores the data, then calls ``rollback_to``."""
 
     def rollback_to(self, version: str) -> None:
         """Run the app at ``version`` again (after a failed upgrade or a rollback)."""

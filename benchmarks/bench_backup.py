@@ -1,0 +1,245 @@
+"""How long does a consistent backup take next to a plain copy, and verify and restore?
+
+Builds (once, cached under ``.bench/``) a demo instance whose database is padded to at least
+``--size-mb`` (default 1100 MB) with 16 KiB rows in WAL mode, starts ``tests/wal_writer.py``
+committing small rows into it, and measures in the same run, on the same warm file:
+
+- ``shutil.copyfile`` of the database (what ``cp`` does), alone and followed by an fsync;
+- ``backups.create`` (one-step backup API, header fix-up, quick_check, SHA-256, fsync, manifest),
+  as a ratio to both (goal: at most 1.3x the plain copy), and the backup API step on its own;
+- that the backup is consistent: it holds every row committed before it started, and its two
+  writer tables agree (a plain copy in the same run is checked too);
+- ``backups.verify`` of the new backup (size, SHA-256, quick_check);
+- ``rollback.restore`` on a scratch copy of the instance (so the benchmark changes nothing):
+  verify, safety backup, copy-in with fsync, and decrypting every value.
+
+Prints the figures (``--json`` for one JSON object); asserts nothing.
+Usage: ``python benchmarks/bench_backup.py [--size-mb N] [--rounds N] [--json]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from installer import backup_copy, backups, durable, rollback  # noqa: E402
+from installer.context import Context  # noqa: E402
+from installer.profiles.coolify_v3_demo import create  # noqa: E402
+
+BENCH = REPO / ".bench"
+WRITER = REPO / "tests" / "wal_writer.py"
+AT_MS = 1689674942980
+ROW = 16 << 10
+
+
+def instance(size_mb: int) -> Path:
+    """A cached demo instance padded to ``size_mb``; built in a temp dir, then renamed."""
+    final = BENCH / f"backup-{size_mb}mb"
+    if (final / "ready").exists():
+        return final
+    tmp = BENCH / f".backup-{size_mb}mb.building"
+    shutil.rmtree(tmp, ignore_errors=True)
+    started = time.perf_counter()
+    made = create(tmp, version="3.12.32", installed_at_ms=AT_MS, rows=20)
+    conn = sqlite3.connect(made.db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("CREATE TABLE writer_rows (id INTEGER PRIMARY KEY, payload TEXT NOT NULL)")
+    conn.execute("CREATE TABLE writer_total (n INTEGER NOT NULL)")
+    conn.execute("INSERT INTO writer_total VALUES (0)")
+    conn.execute("CREATE TABLE padding (id INTEGER PRIMARY KEY, body BLOB NOT NULL)")
+    chunk = os.urandom(1 << 20)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    i = 0
+    while conn.execute("PRAGMA page_count").fetchone()[0] * page_size < size_mb << 20:
+        conn.execute("BEGIN")
+        for _ in range(256):
+            off = (i * 7919) % ((1 << 20) - ROW)
+            conn.execute("INSERT INTO padding(body) VALUES (?)", (chunk[off : off + ROW],))
+            i += 1
+        conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    (tmp / "ready").write_text("")
+    os.replace(tmp, final)
+    print(f"built {final} in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return final
+
+
+def committed(db_path: Path) -> int:
+    conn = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    try:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM writer_rows").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def consistency(path: Path, before: int, *, snapshot: bool) -> dict[str, Any]:
+    """Does the copy hold every row committed before it started, and do its two tables agree?"""
+    found: dict[str, Any] = {
+        "rows": None,
+        "committed_before_start": before,
+        "holds_all": False,
+        "tables_agree": False,
+    }
+    try:
+        conn = backup_copy.open_snapshot(path)
+        try:
+            count, top = conn.execute(
+                "SELECT count(*), coalesce(max(id), 0) FROM writer_rows"
+            ).fetchone()
+            total = conn.execute("SELECT n FROM writer_total").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:  # a torn plain copy
+        return {**found, "integrity": f"unreadable: {err}"}
+    found.update(rows=count, holds_all=top >= before, tables_agree=count == top == total)
+    found["integrity"] = backup_copy.integrity(path) if snapshot else "not checked"
+    return found
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    t = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t, out
+
+
+def restore_on_scratch(data_dir: Path, info: backups.BackupInfo) -> float:
+    """Restore ``info`` into a scratch copy of the instance (hard links where nothing writes)."""
+    scratch = BENCH / "backup-restore-scratch"
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "db").mkdir(parents=True)
+    shutil.copyfile(data_dir / ".env", scratch / ".env")
+    shutil.copyfile(data_dir / "db" / "prod.db", scratch / "db" / "prod.db")
+    for name in (info.name, info.name + ".json"):
+        os.link(info.path.with_name(name), scratch / "db" / name)
+    ctx = Context(data_dir=scratch)
+    target = backups.find(ctx, info.name)
+    try:
+        seconds, _ = timed(lambda: rollback.restore(ctx, target))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mb", type=int, default=1100, help="database size to build")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rate", type=float, default=200, help="writer commits per second")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    data_dir = instance(args.size_mb)
+    db_path = data_dir / "db" / "prod.db"
+    ctx = Context(data_dir=data_dir)
+    for old in backups.list_backups(ctx):  # a previous run's leftovers
+        old.path.unlink()
+        old.path.with_name(old.name + ".json").unlink(missing_ok=True)
+    plain = data_dir / "db" / "plain-copy.db"
+    api_only = data_dir / "db" / "api-step.db"
+    subprocess.run(["cat", str(db_path)], stdout=subprocess.DEVNULL, check=True)  # warm the cache
+
+    writer = subprocess.Popen(
+        [sys.executable, str(WRITER), str(db_path), "--checkpoint", "--rate", str(args.rate)]
+    )
+    rounds: list[dict[str, float]] = []
+    try:
+        while committed(db_path) < 100:
+            time.sleep(0.05)
+        for _ in range(args.rounds):
+            plain.unlink(missing_ok=True)
+            copy_s, _ = timed(lambda: shutil.copyfile(db_path, plain))
+            fsync_s, _ = timed(lambda: durable.fsync_file(plain))
+            api_only.unlink(missing_ok=True)
+            api_only.touch()
+            api_s, _ = timed(lambda: backup_copy.snapshot_copy(db_path, api_only))
+            seal_s, _ = timed(lambda: backup_copy.seal(api_only))
+            before = committed(db_path)
+            create_s, info = timed(lambda: backups.create(ctx))
+            writes_during = committed(db_path) - before
+            print(
+                f"round {len(rounds) + 1}: copy {copy_s:.2f} s, create {create_s:.2f} s",
+                file=sys.stderr,
+            )
+            rounds.append(
+                {
+                    "copy": copy_s,
+                    "copy_fsync": copy_s + fsync_s,
+                    "api_step": api_s,
+                    "seal": seal_s,
+                    "create": create_s,
+                }
+            )
+        plain_before = committed(db_path)
+        plain.unlink(missing_ok=True)
+        shutil.copyfile(db_path, plain)
+    finally:
+        writer.kill()
+        writer.wait()
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # so the scratch copy below is whole
+    conn.close()
+    backup_check = consistency(info.path, before, snapshot=True)
+    plain_check = consistency(plain, plain_before, snapshot=False)
+    verify_s, verdict = timed(lambda: backups.verify(ctx, info.name))
+    restore_s = restore_on_scratch(data_dir, info)
+
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    report = {
+        "size_mb": round(db_path.stat().st_size / (1 << 20)),
+        "rounds": len(rounds),
+        "median_s": {k: round(v, 3) for k, v in med.items()},
+        "ratio_create_to_copy": round(med["create"] / med["copy"], 2),
+        "ratio_create_to_copy_fsync": round(med["create"] / med["copy_fsync"], 2),
+        "ratio_api_step_to_copy": round(med["api_step"] / med["copy"], 2),
+        "writer_commits_during_last_backup": writes_during,
+        "backup": backup_check,
+        "plain_copy": plain_check,
+        "verify_s": round(verify_s, 3),
+        "verify_ok": verdict[0]["ok"],
+        "restore_s": round(restore_s, 3),
+        "all_rounds": [{k: round(v, 3) for k, v in r.items()} for r in rounds],
+    }
+    for old in backups.list_backups(ctx):
+        old.path.unlink()
+        old.path.with_name(old.name + ".json").unlink(missing_ok=True)
+    plain.unlink(missing_ok=True)
+    api_only.unlink(missing_ok=True)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    m = report["median_s"]
+    lines = [
+        f"database: {report['size_mb']} MiB in WAL mode, a writer committing all along "
+        f"({writes_during} commits during the last backup); median of {len(rounds)} rounds",
+        f"  plain copy (shutil.copyfile):  {m['copy']:.3f} s  (+ fsync: {m['copy_fsync']:.3f} s)",
+        f"  backup API step alone:         {m['api_step']:.3f} s  "
+        f"({report['ratio_api_step_to_copy']}x the copy)",
+        f"  seal alone (quick_check, SHA-256, fsync, overlapped): {m['seal']:.3f} s",
+        f"  backups.create, all of it:     {m['create']:.3f} s  ({report['ratio_create_to_copy']}x "
+        f"the copy, {report['ratio_create_to_copy_fsync']}x copy+fsync; goal <= 1.3x)",
+        f"  backup: holds all {before} rows committed before it started: "
+        f"{backup_check['holds_all']}; tables agree: {backup_check['tables_agree']}; "
+        f"quick_check: {backup_check['integrity']}",
+        f"  plain copy: {plain_check['rows']} rows ({plain_before} committed before it); "
+        f"tables agree: {plain_check['tables_agree']}; {plain_check['integrity']}",
+        f"  backup verify (size, SHA-256, quick_check): {verify_s:.3f} s, ok={verdict[0]['ok']}",
+        f"  restore (verify, safety backup, copy-in, decrypt every value): {restore_s:.3f} s",
+    ]
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

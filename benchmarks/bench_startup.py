@@ -1,0 +1,132 @@
+"""Start-up cost of the CLI, as a ratio to a bare interpreter measured in the same run.
+
+    .venv/bin/python benchmarks/bench_startup.py [--runs 15]
+
+Runs ``python -c pass``, ``coolify-migrate --help`` and ``coolify-migrate status --json
+--runtime none`` (against a demo instance in a temp dir) N times each, interleaved so that
+machine noise hits all three alike, and prints the median wall times and the ratios. It also
+reports whether the Docker SDK (or rich) was imported by those two commands: the Docker SDK must
+only be imported when the docker runtime is used. It asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def cli_command() -> list[str]:
+    """The installed console script when there is one (what users run), else ``-m installer``."""
+    script = Path(sys.executable).with_name("coolify-migrate")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "installer"]
+
+
+def time_once(argv: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        argv,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def imported_modules(args: list[str], env: dict[str, str]) -> set[str]:
+    """Top-level packages a command imports, from ``python -X importtime``."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "installer", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    found = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            found.add(name.split(".")[0])
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    opts = parser.parse_args()
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DOCKER_HOST": ""}
+    env.pop("COOLIFY_MIGRATE_TRACE", None)
+    env.pop("COOLIFY_MIGRATE_CRASH_AT", None)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
+    try:
+        demo = tmp / "coolify"
+        subprocess.run(
+            [
+                *cli_command(),
+                "demo",
+                "--data-dir",
+                str(demo),
+                "--installed-at",
+                "2023-07-18T10:09:02.980Z",
+            ],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        cases = {
+            "python -c pass": [sys.executable, "-c", "pass"],
+            "coolify-migrate --help": [*cli_command(), "--help"],
+            "coolify-migrate status": [
+                *cli_command(),
+                "status",
+                "--data-dir",
+                str(demo),
+                "--json",
+                "--runtime",
+                "none",
+            ],
+        }
+        for argv in cases.values():  # warm the page cache and .pyc files
+            time_once(argv, env)
+        samples: dict[str, list[float]] = {name: [] for name in cases}
+        for _ in range(opts.runs):
+            for name, argv in cases.items():
+                samples[name].append(time_once(argv, env))
+
+        base = statistics.median(samples["python -c pass"])
+        print(f"runs per command: {opts.runs} (interleaved); python {sys.version.split()[0]}")
+        print(f"{'command':<26} {'median ms':>10} {'min ms':>8} {'ratio':>7}")
+        for name, times in samples.items():
+            med = statistics.median(times)
+            print(f"{name:<26} {med * 1000:>10.1f} {min(times) * 1000:>8.1f} {med / base:>6.1f}x")
+
+        for label, args in [
+            ("--help", ["--help"]),
+            ("status", ["status", "--data-dir", str(demo), "--json", "--runtime", "none"]),
+        ]:
+            mods = imported_modules(args, env)
+            print(
+                f"{label}: imports docker: {'YES' if 'docker' in mods else 'no'}; "
+                f"rich: {'yes' if 'rich' in mods else 'no'}; "
+                f"typer: {'yes' if 'typer' in mods else 'no'}"
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

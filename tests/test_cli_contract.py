@@ -1,0 +1,213 @@
+"""The command line's contract: help everywhere, exit codes, and one-line errors with a hint.
+
+``--help`` and unknown options are checked in-process for every command (fast); the rest runs
+the real CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+import typer
+
+from installer.cli import app, main
+from installer.errors import ExitCode
+
+ERROR_LINE = re.compile(r"error: \S.* \(hint: \S.*\)")
+INSTALLED_AT = "2023-07-18T10:09:02.980Z"
+KNOWN_KEY = "YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"
+
+
+def command_paths() -> list[tuple[str, ...]]:
+    """Every command and subcommand, as the words that invoke it."""
+    found: list[tuple[str, ...]] = [()]
+
+    def walk(group: click.Group, prefix: tuple[str, ...]) -> None:
+        for name, cmd in sorted(group.commands.items()):
+            found.append((*prefix, name))
+            if isinstance(cmd, click.Group):
+                walk(cmd, (*prefix, name))
+
+    root = typer.main.get_command(app)
+    assert isinstance(root, click.Group)
+    walk(root, ())
+    return found
+
+
+PATHS = command_paths()
+
+
+def run_inline(
+    capfd: pytest.CaptureFixture[str], leak_guard: Any, *args: str
+) -> tuple[int, str, str]:
+    """Call the CLI's main() in this process; returns (exit code, stdout, stderr)."""
+    capfd.readouterr()
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as stop:
+        code = int(stop.code or 0)
+    out, err = capfd.readouterr()
+    leak_guard.record(f"inline {' '.join(args)} stdout", out)
+    leak_guard.record(f"inline {' '.join(args)} stderr", err)
+    return code, out, err
+
+
+def test_the_commands_the_issue_names_exist() -> None:
+    assert {("status",), ("version",), ("demo",), ("backup",), ("secrets",)} <= set(PATHS)
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "<root>")
+def test_every_command_has_help(
+    path: tuple[str, ...], capfd: pytest.CaptureFixture[str], leak_guard: Any
+) -> None:
+    code, out, err = run_inline(capfd, leak_guard, *path, "--help")
+    assert code == 0, err
+    assert "Usage:" in out
+    assert err == ""
+    if path:
+        root = typer.main.get_command(app)
+        assert isinstance(root, click.Group)
+        cmd: click.Command = root
+        for word in path:
+            assert isinstance(cmd, click.Group)
+            cmd = cmd.commands[word]
+        assert (cmd.help or cmd.short_help or "").strip(), f"{' '.join(path)} has no help text"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "<root>")
+def test_an_unknown_option_exits_2_with_one_line(
+    path: tuple[str, ...], capfd: pytest.CaptureFixture[str], leak_guard: Any
+) -> None:
+    code, _, err = run_inline(capfd, leak_guard, *path, "--no-such-option")
+    assert code == ExitCode.USAGE
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert ERROR_LINE.fullmatch(lines[0]), lines[0]
+    assert "--no-such-option" in lines[0]
+
+
+# -- the real CLI in a subprocess ---------------------------------------------------------------
+
+
+def one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, stderr
+    assert ERROR_LINE.fullmatch(lines[0]), lines[0]
+    return lines[0]
+
+
+def test_unknown_command_and_option(cli: Any) -> None:
+    proc = cli("no-such-command")
+    assert proc.returncode == 2
+    assert "No such command" in one_error_line(proc.stderr)
+    proc = cli("status", "--bogus")
+    assert proc.returncode == 2
+    assert "coolify-migrate status --help" in one_error_line(proc.stderr)
+
+
+def test_no_arguments_prints_help_and_exits_2(cli: Any) -> None:
+    proc = cli()
+    assert proc.returncode == 2
+    assert "Usage:" in proc.stdout
+    assert "status" in proc.stdout
+
+
+def test_version(cli: Any) -> None:
+    proc = cli("version", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["coolify_migrate"]
+
+
+def test_status_of_a_missing_data_dir_is_a_clean_report(tmp_path: Path, cli: Any) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    proc = cli("status", "--data-dir", str(missing), "--json", "--runtime", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    report = json.loads(proc.stdout)
+    assert report["installed_version"] is None
+    assert report["database"]["exists"] is False
+    assert report["env_error"].startswith("no .env file at")
+    assert report["env_keys"] == []
+    assert not (tmp_path / "no").exists()  # a read-only command creates nothing
+
+    proc = cli("status", "--data-dir", str(missing), "--runtime", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert "installed version: unknown" in proc.stdout
+    assert "no .env file at" in proc.stdout
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_demo_into_an_existing_instance_is_refused_with_exit_3(
+    tmp_path: Path, cli: Any, leak_guard: Any
+) -> None:
+    leak_guard.register(KNOWN_KEY)
+    target = tmp_path / "coolify"
+    first = cli("demo", "--data-dir", str(target), "--installed-at", INSTALLED_AT)
+    assert first.returncode == 0, first.stderr
+    env_before = (target / ".env").read_bytes()
+    db_before = (target / "db" / "prod.db").read_bytes()
+
+    proc = cli("demo", "--data-dir", str(target), "--installed-at", "2024-01-01T00:00:00Z")
+    assert proc.returncode == ExitCode.REFUSED
+    line = one_error_line(proc.stderr)
+    assert "already exists" in line and "--data-dir" in line
+    assert proc.stdout == ""
+    assert (target / ".env").read_bytes() == env_before
+    assert (target / "db" / "prod.db").read_bytes() == db_before
+
+    proc = cli("demo", "--data-dir", str(target), "--json")
+    assert proc.returncode == ExitCode.REFUSED
+    error = json.loads(proc.stdout)
+    assert error["error"] == "Refused"
+    assert error["exit_code"] == 3
+    assert error["hint"]
+    one_error_line(proc.stderr)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--installed-at", "yesterday"], "is not an ISO-8601 time"),
+        (["--installed-at", "2023-07-18T10:09:02"], "has no time zone"),
+        (["--rows", "0"], "--rows must be at least 1"),
+        (["--rows", "many"], "'many' is not a valid integer"),
+        (["--version", "latest"], "is not a version number"),
+    ],
+)
+def test_bad_input_is_a_usage_error(tmp_path: Path, cli: Any, args: list[str], needle: str) -> None:
+    target = tmp_path / "coolify"
+    proc = cli("demo", "--data-dir", str(target), *args)
+    assert proc.returncode == ExitCode.USAGE, proc.stderr
+    assert needle in one_error_line(proc.stderr)
+    assert not (target / ".env").exists()
+
+
+def test_an_unknown_profile_is_a_usage_error(tmp_path: Path, cli: Any) -> None:
+    proc = cli(
+        "status",
+        "--data-dir",
+        str(tmp_path),
+        "--runtime",
+        "none",
+        env={"COOLIFY_MIGRATE_PROFILE": "wordpress"},
+    )
+    assert proc.returncode == ExitCode.USAGE
+    assert "unknown app profile 'wordpress'" in one_error_line(proc.stderr)
+
+
+def test_debug_shows_a_traceback_but_still_ends_with_the_error_line(
+    tmp_path: Path, cli: Any, leak_guard: Any
+) -> None:
+    leak_guard.register(KNOWN_KEY)
+    target = tmp_path / "coolify"
+    assert cli("demo", "--data-dir", str(target), "--installed-at", INSTALLED_AT).returncode == 0
+    proc = cli("demo", "--data-dir", str(target), "--debug")
+    assert proc.returncode == ExitCode.REFUSED
+    assert "Traceback" in proc.stderr
+    assert ERROR_LINE.fullmatch(proc.stderr.splitlines()[-1])

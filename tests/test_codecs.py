@@ -1,0 +1,233 @@
+"""The v3 cipher against Node's crypto (an independent implementation), and the codecs' edges.
+
+Node's ``aes-256-ctr`` is what Coolify v3 itself runs on; ``tests/node/v3cipher.js`` uses it the
+way v3 does. Every kind of value a demo instance holds goes through both directions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from typing import Any
+
+import node_cipher
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from installer.crypto.codecs import (
+    JS_WHITESPACE,
+    CoolifyV3Codec,
+    DecryptError,
+    FernetCodec,
+    decrypt_text,
+    v3_trim,
+)
+from installer.profiles.coolify_v3 import new_key
+from installer.profiles.coolify_v3_demo import DemoInstance
+from installer.secret import Secret
+
+V3 = CoolifyV3Codec()
+
+
+def require_node() -> None:
+    if node_cipher.node_available():
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail("node is required under CI for the cross-check", pytrace=False)
+    pytest.skip("node is not installed")
+
+
+def stored_values(demo: DemoInstance) -> dict[tuple[str, str, str], str]:
+    conn = sqlite3.connect(demo.db_path)
+    try:
+        found = {}
+        for (table, col, row_id), plain in demo.plaintexts.items():
+            if plain is None:
+                continue
+            (value,) = conn.execute(
+                f'SELECT "{col}" FROM "{table}" WHERE id = ?', (row_id,)
+            ).fetchone()
+            found[(table, col, row_id)] = value
+        return found
+    finally:
+        conn.close()
+
+
+def kinds(plaintexts: list[str]) -> set[str]:
+    seen = set()
+    for p in plaintexts:
+        if p == "":
+            seen.add("empty")
+        elif "PRIVATE KEY-----" in p:
+            seen.add("pem")
+        elif any(ord(c) > 127 for c in p):
+            seen.add("unicode")
+        else:
+            seen.add("ascii")
+    return seen
+
+
+def test_the_demo_covers_every_kind_of_value(demo: DemoInstance) -> None:
+    plain = [p for p in demo.plaintexts.values() if p is not None]
+    assert kinds(plain) == {"empty", "pem", "unicode", "ascii"}
+    assert None in demo.plaintexts.values()  # a NULL where the schema allows it
+
+
+def test_node_decrypts_what_the_demo_stored(demo: DemoInstance) -> None:
+    require_node()
+    stored = stored_values(demo)
+    got = node_cipher.decrypt_all(demo.key.reveal(), list(stored.values()))
+    assert got == [demo.plaintexts[k] for k in stored]
+
+
+def test_node_decrypts_what_python_encrypts(demo: DemoInstance) -> None:
+    require_node()
+    key = new_key()
+    plain = [p for p in demo.plaintexts.values() if p is not None]
+    # Untrimmed input as well: both sides trim before encrypting.
+    plain += ["  padded  ", "\n\ttabs and newlines\n", "   "]
+    encrypted = [V3.encrypt(key, p) for p in plain]
+    assert node_cipher.decrypt_all(key.reveal(), encrypted) == [p.strip() for p in plain]
+
+
+def test_python_decrypts_what_node_encrypts(demo: DemoInstance) -> None:
+    require_node()
+    key = new_key()
+    plain = [p for p in demo.plaintexts.values() if p is not None] + ["  padded  ", "   "]
+    from_node = node_cipher.encrypt_all(key.reveal(), plain)
+    assert [decrypt_text(V3, key, v) for v in from_node] == [p.strip() for p in plain]
+    for value in from_node:  # the stored format v3 writes
+        doc = json.loads(value)
+        assert list(doc) == ["iv", "content"]
+        assert len(bytes.fromhex(doc["iv"])) == 16
+    empty = json.loads(from_node[-1])
+    assert empty["content"] == ""  # whitespace-only encrypts to empty content, as in v3
+
+
+# Every character either language calls whitespace, plus look-alikes neither trims.
+EDGE_CHARS = sorted(
+    {chr(c) for c in range(0x10000) if chr(c).isspace()}
+    | set(JS_WHITESPACE)
+    | {"\u180e", "\u200b", "\u2060"}
+)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    texts=st.lists(
+        st.text(
+            alphabet=st.one_of(
+                st.characters(exclude_categories=["Cs"]), st.sampled_from(EDGE_CHARS)
+            ),
+            max_size=200,
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_random_text_round_trips_through_node_both_ways(texts: list[str]) -> None:
+    require_node()
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    ours = [V3.encrypt(key, t) for t in texts]
+    assert node_cipher.decrypt_all(key.reveal(), ours) == [v3_trim(t) for t in texts]
+    theirs = node_cipher.encrypt_all(key.reveal(), texts)
+    assert [decrypt_text(V3, key, v) for v in theirs] == [v3_trim(t) for t in texts]
+
+
+def test_python_trims_exactly_what_javascript_trims() -> None:
+    """v3 trims with JavaScript's ``trim()``, which differs from ``str.strip()`` (U+FEFF,
+    U+001C..U+001F, U+0085): the codec must encrypt what the app would."""
+    require_node()
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    texts = [f"{c}x{c}" for c in EDGE_CHARS]
+    ours = [decrypt_text(V3, key, V3.encrypt(key, t)) for t in texts]
+    theirs = [decrypt_text(V3, key, v) for v in node_cipher.encrypt_all(key.reveal(), texts)]
+    assert ours == theirs
+    assert "\ufeffx\ufeff".strip() != v3_trim("\ufeffx\ufeff") == "x"  # where str.strip() is wrong
+    assert v3_trim("\x85x\x1f") == "\x85x\x1f"
+
+
+# -- the codec's own edges ----------------------------------------------------------------------
+
+
+def test_a_fixed_iv_gives_a_fixed_ciphertext() -> None:
+    key = Secret("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1")
+    iv = bytes(range(16))
+    one = V3.encrypt(key, "hunter2", iv=iv)
+    assert one == V3.encrypt(key, "hunter2", iv=iv)
+    assert json.loads(one)["iv"] == iv.hex()
+    assert len(json.loads(one)["content"]) == 2 * len("hunter2")  # CTR: no padding
+    assert one != V3.encrypt(key, "hunter2")  # a random IV otherwise
+
+
+def test_a_wrong_key_gives_garbage_not_an_error() -> None:
+    right, wrong = new_key(), new_key()
+    stored = V3.encrypt(right, "database password")
+    garbage = V3.decrypt_bytes(wrong, stored)  # no MAC: nothing fails here
+    assert garbage != b"database password"
+    assert len(garbage) == len("database password")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        "",
+        "plain text",
+        "{}",
+        '{"iv": "zz", "content": "00"}',
+        '{"iv": "00", "content": "00"}',
+        '{"iv": null, "content": "00"}',
+        '["iv", "content"]',
+        '{"iv": "' + "0" * 32 + '"}',
+    ],
+)
+def test_malformed_values_are_decrypt_errors(stored: str) -> None:
+    assert not V3.is_encrypted(stored)
+    with pytest.raises(DecryptError):
+        V3.decrypt_bytes(new_key(), stored)
+
+
+def test_is_encrypted_accepts_the_v3_format() -> None:
+    assert V3.is_encrypted(V3.encrypt(new_key(), "x"))
+    assert V3.is_encrypted('{"iv":"' + "ab" * 16 + '","content":""}')
+
+
+@pytest.mark.parametrize("key", ["short", "x" * 31, "x" * 33, "é" * 16 + "x" * 16])
+def test_a_key_must_be_32_bytes(key: str) -> None:
+    with pytest.raises(DecryptError, match="32 bytes"):
+        V3.encrypt(Secret(key), "x")
+
+
+def test_non_utf8_plaintext_is_a_decrypt_error() -> None:
+    key = new_key()
+    stored = V3.encrypt(key, "x")
+    doc = json.loads(stored)
+    # Flip the one content byte so the plaintext becomes 0xff, which is not UTF-8.
+    flipped = bytes([bytes.fromhex(doc["content"])[0] ^ ord("x") ^ 0xFF]).hex()
+    bad = json.dumps({"iv": doc["iv"], "content": flipped})
+    assert V3.decrypt_bytes(key, bad) == b"\xff"
+    with pytest.raises(DecryptError, match="not UTF-8"):
+        decrypt_text(V3, key, bad)
+
+
+def test_fernet_round_trip_and_wrong_key() -> None:
+    codec = FernetCodec()
+    key = Secret("a redash secret key of any length")
+    token = codec.encrypt(key, " kept as is ")
+    assert codec.is_encrypted(token)
+    assert not codec.is_encrypted("plain")
+    assert decrypt_text(codec, key, token) == " kept as is "  # Fernet does not trim
+    with pytest.raises(DecryptError):
+        codec.decrypt_bytes(Secret("another key"), token)
+    with pytest.raises(DecryptError):
+        codec.decrypt_bytes(key, "gAAAAA-not-a-token")
+    with pytest.raises(DecryptError):
+        codec.decrypt_bytes(key, "non-ascii é")
+
+
+def test_demo_values_in_the_database_decrypt_in_python(demo: DemoInstance) -> None:
+    stored: dict[Any, str] = stored_values(demo)
+    for where, value in stored.items():
+        assert decrypt_text(V3, demo.key, value) == demo.plaintexts[where]
