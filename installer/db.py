@@ -29,7 +29,7 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
     try:
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
-        conn.execute("PRAGMA busy_timeout = %d" % int(timeout * 1000))
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as err:
         raise DatabaseError(f"cannot open {path} as SQLite: {err}") from err
@@ -37,7 +37,9 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
 
 
 @contextmanager
-def transaction(conn: sqlite3.Connection, *, name: str | None = None) -> Iterator[sqlite3.Connection]:
+def transaction(
+    conn: sqlite3.Connection, *, name: str | None = None
+) -> Iterator[sqlite3.Connection]:
     """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolls back on any exception (or a kill)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -70,7 +72,9 @@ def write_meta(conn: sqlite3.Connection, **values: str) -> None:
     """Must be called inside a transaction: the record commits with the change it describes."""
     if not conn.in_transaction:
         raise RuntimeError("write_meta needs an open transaction")
-    conn.execute(f'CREATE TABLE IF NOT EXISTS "{META_TABLE}" (key TEXT PRIMARY KEY, value TEXT NOT NULL)')
+    conn.execute(
+        f'CREATE TABLE IF NOT EXISTS "{META_TABLE}" (key TEXT PRIMARY KEY, value TEXT NOT NULL)'
+    )
     for key, value in values.items():
         conn.execute(
             f'INSERT INTO "{META_TABLE}"(key, value) VALUES(?, ?) '

@@ -21,14 +21,20 @@ def parse_time(text: str) -> int:
     try:
         when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError as err:
-        raise UsageError(f"{raw!r} is not an ISO-8601 time", hint="e.g. 2023-07-18T10:09:02.980Z") from err
+        raise UsageError(
+            f"{raw!r} is not an ISO-8601 time", hint="e.g. 2023-07-18T10:09:02.980Z"
+        ) from err
     if when.tzinfo is None:
         raise UsageError(f"{raw!r} has no time zone", hint="add Z (UTC) or an offset like +02:00")
     return round(when.timestamp() * 1000)
 
 
 def create(
-    ctx: Context, *, version: str = DEFAULT_DEMO_VERSION, installed_at: str | None = None, rows: int = 5
+    ctx: Context,
+    *,
+    version: str = DEFAULT_DEMO_VERSION,
+    installed_at: str | None = None,
+    rows: int = 5,
 ) -> Any:
     if rows < 1:
         raise UsageError("--rows must be at least 1")

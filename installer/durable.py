@@ -31,7 +31,9 @@ def fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str | None = None) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str | None = None
+) -> None:
     """Durably replace ``path`` with ``data``.
 
     An existing file keeps its mode and owner; a new one gets ``mode``. ``checkpoint`` names this
@@ -46,6 +48,7 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str 
         keep_owner = (st.st_uid, st.st_gid)
     except FileNotFoundError:
         pass
+    _remove_stale_temps(directory, target.name)
     tmp = directory / f".{target.name}.tmp-{os.getpid()}"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -65,6 +68,28 @@ def write_atomic(path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str 
     fsync_dir(directory)
     if checkpoint:
         faults.checkpoint(f"{checkpoint}:done")
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """A writer killed before its replace leaves its temp file (possibly holding a secret, 0600):
+    remove those whose process is gone, so they never pile up or linger."""
+    prefix = f".{name}.tmp-"
+    for leftover in directory.glob(f"{prefix}*"):
+        pid = leftover.name[len(prefix) :]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def write_json(path: Path, obj: Any, *, mode: int = 0o600, checkpoint: str | None = None) -> None:

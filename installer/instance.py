@@ -87,7 +87,9 @@ def _clean(version: str | None) -> str | None:
 def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -> InstalledVersion:
     sources: list[VersionSource] = []
     if meta.get("version"):
-        sources.append(VersionSource("record", _clean(meta["version"]), "tool record in the database"))
+        sources.append(
+            VersionSource("record", _clean(meta["version"]), "tool record in the database")
+        )
     if ctx.runtime_name != "none":
         tag = ctx.runtime().current_image_tag()
         if tag is not None:
@@ -95,7 +97,9 @@ def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -
     if env is not None:
         tag = env.get(ctx.profile.version_env_key)
         if tag:
-            sources.append(VersionSource("env", _clean(tag), f"{ctx.profile.version_env_key}={tag}"))
+            sources.append(
+                VersionSource("env", _clean(tag), f"{ctx.profile.version_env_key}={tag}")
+            )
     found = {s.version for s in sources if s.version}
     version = Version(found.pop()) if len(found) == 1 else None
     return InstalledVersion(version, tuple(sources))

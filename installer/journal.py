@@ -25,8 +25,10 @@ def current(ctx: Context) -> dict[str, Any] | None:
     try:
         doc: dict[str, Any] = durable.read_json(path)
     except (OSError, ValueError) as err:
-        raise Refused(f"the run journal {path} is unreadable",
-                      hint="inspect it; 'rollback --last' restores the last backup") from err
+        raise Refused(
+            f"the run journal {path} is unreadable",
+            hint="inspect it; 'rollback --last' restores the last backup",
+        ) from err
     return doc
 
 
@@ -38,8 +40,15 @@ def begin(ctx: Context, kind: str, **data: Any) -> dict[str, Any]:
             hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
         )
     now = ctx.now_ms()
-    doc = {"run_id": f"{kind}-{now}", "kind": kind, "pid": os.getpid(), "started_ms": now,
-           "phase": "started", "history": [{"phase": "started", "at_ms": now}], "data": data}
+    doc = {
+        "run_id": f"{kind}-{now}",
+        "kind": kind,
+        "pid": os.getpid(),
+        "started_ms": now,
+        "phase": "started",
+        "history": [{"phase": "started", "at_ms": now}],
+        "data": data,
+    }
     ctx.ensure_state_dir()
     durable.write_json(ctx.state_dir / FILENAME, doc, checkpoint=f"journal:{kind}:started")
     return doc

@@ -30,8 +30,12 @@ class KeyEntry:
         return self.key.fingerprint
 
     def public(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "status": self.status, "source": self.source,
-                "added_ms": self.added_ms}
+        return {
+            "fingerprint": self.fingerprint,
+            "status": self.status,
+            "source": self.source,
+            "added_ms": self.added_ms,
+        }
 
 
 class Keyring:
@@ -45,23 +49,32 @@ class Keyring:
             try:
                 doc = durable.read_json(self.path)
                 for item in doc.get("keys", []):
-                    entry = KeyEntry(Secret(item["key"]), item["status"], item["source"], item["added_ms"])
+                    entry = KeyEntry(
+                        Secret(item["key"]), item["status"], item["source"], item["added_ms"]
+                    )
                     ctx.redactor.add(entry.key)
                     self.entries.append(entry)
             except (ValueError, KeyError, TypeError, OSError) as err:
-                raise EnvFileError(f"the keyring {self.path} is unreadable",
-                                   hint="restore it from your host backup; never delete it") from err
+                raise EnvFileError(
+                    f"the keyring {self.path} is unreadable",
+                    hint="restore it from your host backup; never delete it",
+                ) from err
 
     def find(self, fingerprint: str) -> KeyEntry | None:
         for e in self.entries:
-            if e.fingerprint == fingerprint[: len(e.fingerprint)] or e.key.check_value == fingerprint:
+            if (
+                e.fingerprint == fingerprint[: len(e.fingerprint)]
+                or e.key.check_value == fingerprint
+            ):
                 return e
         return None
 
     def keys(self) -> list[Secret]:
         return [e.key for e in self.entries]
 
-    def remember(self, key: Secret, *, status: str, source: str, checkpoint: str | None = None) -> None:
+    def remember(
+        self, key: Secret, *, status: str, source: str, checkpoint: str | None = None
+    ) -> None:
         """Add or update ``key`` and write the keyring durably before returning."""
         found = self.find(key.fingerprint)
         if found is not None:

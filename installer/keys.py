@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ BATCH = 2000
 _PEM = re.compile(
     r"-----BEGIN ([A-Z0-9 ]+)-----\n[A-Za-z0-9+/=\n\r:,\- ]+-----END \1-----", re.DOTALL
 )
+_GARBAGE_CATEGORIES = frozenset({"Cc", "Cs", "Co", "Cn"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]")
 
 
@@ -45,8 +47,15 @@ def plausible(column: EncryptedColumn, text: str) -> bool:
 
 
 def _printable_multiline(text: str) -> bool:
-    # str methods, not a per-character loop: this runs for every PEM value of a roll
-    return text.replace("\n", "").replace("\r", "").replace("\t", "").isprintable()
+    # str methods first, not a per-character loop: this runs for every PEM value of a roll
+    if text.replace("\n", "").replace("\r", "").replace("\t", "").isprintable():
+        return True
+    # Real text may hold separators (U+00A0, U+3000) or format characters (the zero-width joiner
+    # of emoji sequences) that isprintable() rejects; garbage shows up as control, surrogate,
+    # private-use or unassigned code points (or fails UTF-8 decoding before this).
+    return all(
+        unicodedata.category(ch) not in _GARBAGE_CATEGORIES for ch in text if ch not in "\n\r\t"
+    )
 
 
 def iter_values(
@@ -56,8 +65,10 @@ def iter_values(
     if not db.table_exists(conn, column.table):
         return
     last = -(2**63)
-    sql = (f'SELECT rowid, "{column.column}" FROM "{column.table}" '
-           "WHERE rowid > ? ORDER BY rowid LIMIT ?")
+    sql = (
+        f'SELECT rowid, "{column.column}" FROM "{column.table}" '
+        "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    )
     while True:
         rows = conn.execute(sql, (last, batch)).fetchall()
         if not rows:
@@ -84,8 +95,12 @@ class Verdict:
     tried: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fingerprint": self.key.fingerprint if self.key else None, "source": self.source,
-                "method": self.method, "candidates": self.tried}
+        return {
+            "fingerprint": self.key.fingerprint if self.key else None,
+            "source": self.source,
+            "method": self.method,
+            "candidates": self.tried,
+        }
 
 
 def _check_candidate(ctx: Context, conn: sqlite3.Connection, key: Secret) -> tuple[bool, int]:
@@ -113,8 +128,18 @@ def identify(ctx: Context, conn: sqlite3.Connection, cands: list[KeyCandidate]) 
     if recorded:
         for c in cands:
             if c.key.check_value == recorded:
-                return Verdict(c.key, c.source, "key-check",
-                               [{"source": c.source, "fingerprint": c.key.fingerprint, "result": "key-check match"}])
+                return Verdict(
+                    c.key,
+                    c.source,
+                    "key-check",
+                    [
+                        {
+                            "source": c.source,
+                            "fingerprint": c.key.fingerprint,
+                            "result": "key-check match",
+                        }
+                    ],
+                )
         raise KeyProblem(
             f"the database was encrypted with key {recorded[:16]}, which this instance no longer knows",
             hint="put that key back in .env (or the keyring) - 'backup list' shows which backups use which key",
@@ -126,18 +151,27 @@ def identify(ctx: Context, conn: sqlite3.Connection, cands: list[KeyCandidate]) 
     for c in cands:
         ok, checked = _check_candidate(ctx, conn, c.key)
         any_data = any_data or checked > 0 or not ok
-        tried.append({"source": c.source, "fingerprint": c.key.fingerprint,
-                      "result": "decrypts every value" if ok else f"fails after {checked} values"})
+        tried.append(
+            {
+                "source": c.source,
+                "fingerprint": c.key.fingerprint,
+                "result": "decrypts every value" if ok else f"fails after {checked} values",
+            }
+        )
         if ok:
             passing.append(c)
     if not any_data:
         first = cands[0] if cands else None
-        return Verdict(first.key if first else None, first.source if first else None, "no-data", tried)
+        return Verdict(
+            first.key if first else None, first.source if first else None, "no-data", tried
+        )
     if len(passing) == 1:
         return Verdict(passing[0].key, passing[0].source, "plausibility", tried)
     if not passing:
         raise KeyProblem(
-            "no known key decrypts the data (" + ", ".join(f"{t['source']}: {t['result']}" for t in tried) + ")",
+            "no known key decrypts the data ("
+            + ", ".join(f"{t['source']}: {t['result']}" for t in tried)
+            + ")",
             hint="add the right key to .env as COOLIFY_SECRET_KEY_OLD_<ms>=..., or restore a backup",
         )
     raise KeyProblem(

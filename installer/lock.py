@@ -65,8 +65,9 @@ def acquire(ctx: Context, command: str) -> Iterator[None]:
             except ValueError:
                 info = {}
             who = f"pid {info.get('pid', '?')} ({info.get('command', 'unknown command')})"
-            raise LockHeld(f"another coolify-migrate run holds the lock: {who}",
-                           holder_pid=info.get("pid")) from None
+            raise LockHeld(
+                f"another coolify-migrate run holds the lock: {who}", holder_pid=info.get("pid")
+            ) from None
         try:
             old = json.loads(os.pread(fd, 4096, 0) or b"{}")
         except ValueError:

@@ -88,7 +88,7 @@ def fetch(source: str, *, timeout: float = 15.0) -> bytes:
     """Read a manifest (or its signature) from a file path or an http(s) URL."""
     if source.startswith(("http://", "https://")):
         try:
-            with urllib.request.urlopen(source, timeout=timeout) as resp:  # noqa: S310
+            with urllib.request.urlopen(source, timeout=timeout) as resp:
                 data: bytes = resp.read(4 * 1024 * 1024)
                 return data
         except (urllib.error.URLError, OSError) as err:
@@ -97,7 +97,9 @@ def fetch(source: str, *, timeout: float = 15.0) -> bytes:
                 hint="check the URL, or pass --manifest with a local versions.json",
             ) from err
     if "://" in source:
-        raise UsageError(f"unsupported manifest location {source!r}", hint="use a path or an http(s) URL")
+        raise UsageError(
+            f"unsupported manifest location {source!r}", hint="use a path or an http(s) URL"
+        )
     try:
         return Path(source).read_bytes()
     except FileNotFoundError as err:
@@ -141,7 +143,9 @@ def _version(value: Any, source: str, where: str) -> Version:
 
 def _parse_own(doc: dict[str, Any], profile: Profile, source: str, raw: bytes) -> Manifest:
     if doc.get("schema") != 1:
-        raise ManifestError(f"{source}: unsupported schema {doc.get('schema')!r} (this tool reads 1)")
+        raise ManifestError(
+            f"{source}: unsupported schema {doc.get('schema')!r} (this tool reads 1)"
+        )
     app = doc.get("app")
     if app != profile.name:
         raise ManifestError(f"{source} is for app {app!r}, this instance is {profile.name!r}")
@@ -202,8 +206,13 @@ def _from_latest(value: Any, profile: Profile, source: str, raw: bytes, fmt: str
         for v in stops
     ]
     releases.append(
-        Release(latest, profile.image_for(latest), profile.fallback_images_for(latest),
-                required_stop=profile.is_required_stop(latest))
+        Release(
+            latest,
+            profile.image_for(latest),
+            profile.fallback_images_for(latest),
+            required_stop=profile.is_required_stop(latest),
+        )
     )
-    return Manifest(app=profile.name, releases=tuple(releases), latest=latest, source=source,
-                    fmt=fmt, raw=raw)
+    return Manifest(
+        app=profile.name, releases=tuple(releases), latest=latest, source=source, fmt=fmt, raw=raw
+    )

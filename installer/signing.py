@@ -34,11 +34,13 @@ def generate_keypair(private_path: Path, public_path: Path) -> str:
     if private_path.exists():
         raise UsageError(f"{private_path} exists; refusing to overwrite a signing key")
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     durable.write_atomic(private_path, pem, mode=0o600)
-    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    pub = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     durable.write_atomic(public_path, pub, mode=0o644)
     return str(public_path)
 
@@ -83,8 +85,9 @@ def last_seen(ctx: Context) -> int | None:
         return None
 
 
-def load_verified(ctx: Context, source: str, profile: Profile, *,
-                  trusted_key: Path | None) -> tuple[Manifest, bool]:
+def load_verified(
+    ctx: Context, source: str, profile: Profile, *, trusted_key: Path | None
+) -> tuple[Manifest, bool]:
     """Fetch, check the signature over the raw bytes BEFORE parsing them, parse, check freshness."""
     raw = fetch(source)
     verified = verify_signature(ctx, source, raw, trusted_key=trusted_key)
@@ -104,14 +107,18 @@ def verify_signature(ctx: Context, source: str, raw: bytes, *, trusted_key: Path
     try:
         sig_text = fetch(sig_source)
     except ManifestError as err:
-        raise ManifestError(f"{source} is not signed (no {sig_source})",
-                            hint="a trusted manifest key is pinned: use a signed versions.json") from err
+        raise ManifestError(
+            f"{source} is not signed (no {sig_source})",
+            hint="a trusted manifest key is pinned: use a signed versions.json",
+        ) from err
     try:
         signature = base64.b64decode(sig_text.strip(), validate=True)
         public.verify(signature, raw)
     except (binascii.Error, ValueError, InvalidSignature) as err:
-        raise ManifestError(f"the signature of {source} does not verify (tampered?)",
-                            hint="fetch versions.json and its .sig again from the publisher") from err
+        raise ManifestError(
+            f"the signature of {source} does not verify (tampered?)",
+            hint="fetch versions.json and its .sig again from the publisher",
+        ) from err
     return True
 
 
@@ -126,9 +133,13 @@ def check(ctx: Context, manifest: Manifest, *, trusted_key: Path | None) -> bool
 def check_fresh(ctx: Context, manifest: Manifest) -> None:
     if manifest.manifest_version is None:
         raise ManifestError(f"{manifest.source} is signed but has no manifest_version")
-    if manifest.expires is not None and manifest.expires <= datetime.fromtimestamp(ctx.clock(), UTC):
-        raise ManifestError(f"{manifest.source} expired at {manifest.expires.isoformat()}",
-                            hint="the publisher must re-sign a fresh manifest (freeze protection)")
+    if manifest.expires is not None and manifest.expires <= datetime.fromtimestamp(
+        ctx.clock(), UTC
+    ):
+        raise ManifestError(
+            f"{manifest.source} expired at {manifest.expires.isoformat()}",
+            hint="the publisher must re-sign a fresh manifest (freeze protection)",
+        )
     seen = last_seen(ctx)
     if seen is not None and manifest.manifest_version < seen:
         raise ManifestError(
@@ -145,4 +156,6 @@ def record_seen(ctx: Context, manifest: Manifest) -> None:
     seen = last_seen(ctx)
     if seen is None or manifest.manifest_version > seen:
         ctx.ensure_state_dir()
-        durable.write_json(ctx.state_dir / SEEN_FILE, {"manifest_version": manifest.manifest_version})
+        durable.write_json(
+            ctx.state_dir / SEEN_FILE, {"manifest_version": manifest.manifest_version}
+        )

@@ -72,10 +72,13 @@ def collect(ctx: Context) -> dict[str, Any]:
     if run is not None:
         interrupted = held is None or bool(held.get("stale"))
         report["run_in_progress"] = {
-            "run_id": run["run_id"], "kind": run["kind"], "phase": run["phase"],
+            "run_id": run["run_id"],
+            "kind": run["kind"],
+            "phase": run["phase"],
             "interrupted": interrupted,
             "next": "run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it"
-            if interrupted else "running now",
+            if interrupted
+            else "running now",
         }
     return report
 
@@ -95,13 +98,17 @@ def human(report: dict[str, Any]) -> list[str]:
     lines.append(f".env keys:         {', '.join(report['env_keys']) or '-'}")
     if report["env_error"]:
         lines.append(f".env:              {report['env_error']}")
-    lines.append(f"data key:          {report['key_fingerprint'] or 'none'}"
-                 + (f" (from {report['key_source']})" if report["key_source"] else ""))
+    lines.append(
+        f"data key:          {report['key_fingerprint'] or 'none'}"
+        + (f" (from {report['key_source']})" if report["key_source"] else "")
+    )
     lines.append(f"key check:         {report['key_check']}")
     run = report.get("run_in_progress")
     if run:
         state = "INTERRUPTED" if run["interrupted"] else "running"
-        lines.append(f"run:               {run['kind']} {run['run_id']} {state} at '{run['phase']}'")
+        lines.append(
+            f"run:               {run['kind']} {run['run_id']} {state} at '{run['phase']}'"
+        )
         lines.append(f"  next:            {run['next']}")
     for w in report["warnings"]:
         lines.append(f"warning: {w}")

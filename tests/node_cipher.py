@@ -17,8 +17,14 @@ def node_available() -> bool:
 def run(requests: list[dict[str, str]]) -> list[str]:
     """Send many requests in one Node process; returns each result, in order."""
     payload = "".join(json.dumps(r) + "\n" for r in requests)
-    proc = subprocess.run(["node", str(SCRIPT)], input=payload, capture_output=True, text=True,
-                          timeout=300, check=True)
+    proc = subprocess.run(
+        ["node", str(SCRIPT)],
+        input=payload,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
     # split("\n"), not splitlines(): Node writes U+0085, U+2028 and U+001C..U+001E raw inside
     # JSON strings, and splitlines() would cut a result there.
     return [json.loads(line)["result"] for line in proc.stdout.split("\n") if line.strip()]

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, CliRunner, LeakGuard, tree_hash
+from support import REPO, CliRunner, LeakGuard, tree_hash
 
 from installer import backup_copy, backups, db, instance
 from installer.backups import BackupInfo

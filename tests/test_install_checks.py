@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, LeakGuard
+from support import REPO, LeakGuard
 
 from installer.context import Context
 from installer.envfile import EnvFile

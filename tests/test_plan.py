@@ -32,19 +32,31 @@ def step(id: str, version: str | None) -> Step:
 
 
 MAN = manifest(
-    {"version": "3.12.31"}, {"version": "3.12.32"},
-    {"version": "3.12.33", "required_stop": True}, {"version": "3.12.34", "withdrawn": True},
-    {"version": "3.12.35"}, {"version": "3.12.36"},
+    {"version": "3.12.31"},
+    {"version": "3.12.32"},
+    {"version": "3.12.33", "required_stop": True},
+    {"version": "3.12.34", "withdrawn": True},
+    {"version": "3.12.35"},
+    {"version": "3.12.36"},
 )
-STEPS = [step("a", "3.12.33"), step("b", "3.12.35"), step("c", "3.12.36"), step("old", "3.12.31"),
-         step("every", None)]
+STEPS = [
+    step("a", "3.12.33"),
+    step("b", "3.12.35"),
+    step("c", "3.12.36"),
+    step("old", "3.12.31"),
+    step("every", None),
+]
 
 
 def test_plan_passes_required_stop_and_orders_steps() -> None:
     p = make_plan(Version("3.12.32"), None, MAN, STEPS)  # type: ignore[arg-type]
     assert [str(s) for s in p.stops] == ["3.12.33", "3.12.36"]
     assert [(x.step.id, str(x.stop)) for x in p.steps] == [
-        ("a", "3.12.33"), ("b", "3.12.36"), ("c", "3.12.36"), ("every", "3.12.36")]
+        ("a", "3.12.33"),
+        ("b", "3.12.36"),
+        ("c", "3.12.36"),
+        ("every", "3.12.36"),
+    ]
     assert p.as_dict()["required_stops"] == ["3.12.33"]
 
 

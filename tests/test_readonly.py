@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from checks import active_key
-from conftest import REPO, CliRunner, LeakGuard, tree_hash
+from support import REPO, CliRunner, LeakGuard, tree_hash
+
 from installer.profiles.coolify_v3_demo import DemoInstance
 
 MANIFEST = str(REPO / "versions.json")
@@ -24,8 +24,9 @@ MANIFEST = str(REPO / "versions.json")
         ["secrets", "verify", "--json"],
     ],
 )
-def test_read_commands_never_write(demo: DemoInstance, cli: CliRunner, leak_guard: LeakGuard,
-                                   command: list[str]) -> None:
+def test_read_commands_never_write(
+    demo: DemoInstance, cli: CliRunner, leak_guard: LeakGuard, command: list[str]
+) -> None:
     # give the instance some history first: a backup and tool state
     r = cli("backup", "create", "--data-dir", str(demo.data_dir), "--runtime", "none")
     assert r.returncode == 0, r.stderr

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from checks import active_key, assert_all_decrypt
-from conftest import CliRunner, LeakGuard, make_demo, tree_hash
+from support import CliRunner, LeakGuard, make_demo, tree_hash
 from test_backups import WRITER, change_key, one_error_line
 
 from installer import backup_copy, backups, db, instance, journal, rollback

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+from support import REPO, CliRunner
 
-from conftest import REPO, CliRunner
 from installer import signing
 from installer.context import Context
 from installer.errors import ManifestError
@@ -31,7 +31,9 @@ def keys(tmp_path: Path) -> tuple[Path, Path]:
     return priv, pub
 
 
-def test_signed_manifest_verifies_and_tampering_is_caught(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+def test_signed_manifest_verifies_and_tampering_is_caught(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
     priv, pub = keys
     ctx = Context(data_dir=tmp_path / "inst")
     man_path = write_manifest(tmp_path / "versions.json", 5)
@@ -50,7 +52,9 @@ def test_signed_manifest_verifies_and_tampering_is_caught(tmp_path: Path, keys: 
         signing.load_verified(ctx, str(man_path), ctx.profile, trusted_key=pub)
 
 
-def test_unsigned_and_expired_manifests_are_refused(tmp_path: Path, keys: tuple[Path, Path]) -> None:
+def test_unsigned_and_expired_manifests_are_refused(
+    tmp_path: Path, keys: tuple[Path, Path]
+) -> None:
     priv, pub = keys
     ctx = Context(data_dir=tmp_path / "inst")
     unsigned = write_manifest(tmp_path / "unsigned.json", 3)
@@ -64,15 +68,26 @@ def test_unsigned_and_expired_manifests_are_refused(tmp_path: Path, keys: tuple[
 
 def test_no_pinned_key_means_no_signature_needed(tmp_path: Path) -> None:
     ctx = Context(data_dir=tmp_path / "inst")
-    assert signing.check(ctx, load(str(REPO / "versions.json"), get_profile()), trusted_key=None) is False
+    assert (
+        signing.check(ctx, load(str(REPO / "versions.json"), get_profile()), trusted_key=None)
+        is False
+    )
 
 
 def test_older_manifest_after_a_newer_one_is_refused_by_the_cli(
     tmp_path: Path, keys: tuple[Path, Path], cli: CliRunner
 ) -> None:
     priv, pub = keys
-    newer = write_manifest(tmp_path / "new" / "versions.json", 7) if (tmp_path / "new").mkdir() is None else None
-    older = write_manifest(tmp_path / "old" / "versions.json", 6) if (tmp_path / "old").mkdir() is None else None
+    newer = (
+        write_manifest(tmp_path / "new" / "versions.json", 7)
+        if (tmp_path / "new").mkdir() is None
+        else None
+    )
+    older = (
+        write_manifest(tmp_path / "old" / "versions.json", 6)
+        if (tmp_path / "old").mkdir() is None
+        else None
+    )
     assert newer and older
     for m in (newer, older):
         r = cli("manifest", "sign", str(m), "--key", str(priv))
@@ -84,8 +99,12 @@ def test_older_manifest_after_a_newer_one_is_refused_by_the_cli(
     # the same refusal through the CLI: one line, exit 3, and a pinned key in the state dir works
     shutil.copy(pub, ctx.state_dir / signing.TRUSTED_KEY_FILE)
     (tmp_path / "inst" / ".env").write_text("TAG=3.12.32\nCOOLIFY_SECRET_KEY=abc\n")
-    r = cli("plan", "--data-dir", str(tmp_path / "inst"), "--manifest", str(older), "--runtime", "none")
+    r = cli(
+        "plan", "--data-dir", str(tmp_path / "inst"), "--manifest", str(older), "--runtime", "none"
+    )
     assert r.returncode == 3
     assert r.stderr.count("\n") == 1 and "older than 7" in r.stderr
-    r = cli("plan", "--data-dir", str(tmp_path / "inst"), "--manifest", str(newer), "--runtime", "none")
+    r = cli(
+        "plan", "--data-dir", str(tmp_path / "inst"), "--manifest", str(newer), "--runtime", "none"
+    )
     assert r.returncode == 0, r.stderr

@@ -8,16 +8,18 @@ import json
 from pathlib import Path
 
 import pytest
-
 from checks import active_key, assert_all_decrypt, file_hashes
-from conftest import REPO, CliRunner, LeakGuard, make_demo
+from support import REPO, CliRunner, LeakGuard, make_demo
+
 from installer import db
 
 MANIFEST = str(REPO / "versions.json")
 
 
 def _upgrade(cli: CliRunner, data_dir: Path, env: dict[str, str]) -> int:
-    r = cli("upgrade", "--data-dir", str(data_dir), "--manifest", MANIFEST, "--runtime", "none", env=env)
+    r = cli(
+        "upgrade", "--data-dir", str(data_dir), "--manifest", MANIFEST, "--runtime", "none", env=env
+    )
     return r.returncode
 
 
@@ -29,7 +31,9 @@ def _checkpoints(tmp_path: Path, cli: CliRunner, guard: LeakGuard) -> list[str]:
     return trace.read_text().split()
 
 
-def _assert_consistent(demo_dir: Path, demo: object, before: dict[str, str], guard: LeakGuard) -> str:
+def _assert_consistent(
+    demo_dir: Path, demo: object, before: dict[str, str], guard: LeakGuard
+) -> str:
     key = active_key(demo_dir)
     guard.register(key)
     assert_all_decrypt(demo, key)  # type: ignore[arg-type]
@@ -42,7 +46,9 @@ def _assert_consistent(demo_dir: Path, demo: object, before: dict[str, str], gua
 
 
 @pytest.mark.slow
-def test_sigkill_at_every_durable_step_then_resume(tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard) -> None:
+def test_sigkill_at_every_durable_step_then_resume(
+    tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
     points = _checkpoints(tmp_path, cli, leak_guard)
     assert len(points) >= 15, points
     assert any(p.startswith("journal:upgrade:") for p in points)
@@ -55,7 +61,9 @@ def test_sigkill_at_every_durable_step_then_resume(tmp_path: Path, cli: CliRunne
         r = cli("resume", "--data-dir", str(demo.data_dir), "--runtime", "none", "--json")
         assert r.returncode == 0, f"{point}: resume failed: {r.stderr}"
         outcomes[point] = _assert_consistent(demo.data_dir, demo, before, leak_guard)
-        status = json.loads(cli("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none").stdout)
+        status = json.loads(
+            cli("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none").stdout
+        )
         assert status["run_in_progress"] is None, point
     assert "upgraded" in outcomes.values()
 
@@ -64,14 +72,19 @@ def test_sigkill_at_every_durable_step_then_resume(tmp_path: Path, cli: CliRunne
 def test_sigkill_then_rollback_last_restores_the_exact_instance(
     tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard
 ) -> None:
-    points = [p for p in _checkpoints(tmp_path, cli, leak_guard)
-              if p.startswith(("journal:upgrade:", "roll:"))]
+    points = [
+        p
+        for p in _checkpoints(tmp_path, cli, leak_guard)
+        if p.startswith(("journal:upgrade:", "roll:"))
+    ]
     assert points
     for i, point in enumerate(points):
         demo = make_demo(tmp_path / f"r{i}", leak_guard)
         before = file_hashes(demo.data_dir)
         assert _upgrade(cli, demo.data_dir, {"COOLIFY_MIGRATE_CRASH_AT": point}) == -9
-        r = cli("rollback", "--last", "--data-dir", str(demo.data_dir), "--runtime", "none", "--yes")
+        r = cli(
+            "rollback", "--last", "--data-dir", str(demo.data_dir), "--runtime", "none", "--yes"
+        )
         if r.returncode == 3 and "no backup" in r.stderr:
             # killed before the pre-upgrade backup existed: nothing had changed yet
             assert file_hashes(demo.data_dir) == before, point

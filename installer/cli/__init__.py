@@ -24,7 +24,9 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-backup_app = typer.Typer(help="Create, list, verify and prune database backups.", no_args_is_help=True)
+backup_app = typer.Typer(
+    help="Create, list, verify and prune database backups.", no_args_is_help=True
+)
 secrets_app = typer.Typer(help="Audit, roll and verify the data key.", no_args_is_help=True)
 app.add_typer(backup_app, name="backup")
 app.add_typer(secrets_app, name="secrets")
@@ -36,7 +38,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
     try:
-        app(args=args, prog_name="coolify-migrate", standalone_mode=False)
+        code = app(args=args, prog_name="coolify-migrate", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
     except MigrateError as err:
         common.report_error(err, debug=debug)
         sys.exit(int(err.exit_code))

@@ -18,14 +18,25 @@ from installer.secret import Redactor
 
 DataDirOpt = Annotated[
     Path | None,
-    typer.Option("--data-dir", envvar="COOLIFY_DIR", help="Install directory holding .env [default: ~/coolify]"),
+    typer.Option(
+        "--data-dir",
+        envvar="COOLIFY_DIR",
+        help="Install directory holding .env [default: ~/coolify]",
+    ),
 ]
-DbOpt = Annotated[Path | None, typer.Option("--db", help="The app's SQLite database, if not in the default place")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object (read commands) or JSON events")]
+DbOpt = Annotated[
+    Path | None, typer.Option("--db", help="The app's SQLite database, if not in the default place")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object (read commands) or JSON events")
+]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every question")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks (secrets stay redacted)")]
 RuntimeOpt = Annotated[
-    str, typer.Option("--runtime", help="What runs the app: docker, none, or auto (docker when reachable)")
+    str,
+    typer.Option(
+        "--runtime", help="What runs the app: docker, none, or auto (docker when reachable)"
+    ),
 ]
 
 _REDACTOR = Redactor()
@@ -109,7 +120,7 @@ def resolve_runtime(name: str) -> str:
     if name != "auto":
         return name
     host = os.environ.get("DOCKER_HOST", "")
-    sock = host[len("unix://"):] if host.startswith("unix://") else "/var/run/docker.sock"
+    sock = host[len("unix://") :] if host.startswith("unix://") else "/var/run/docker.sock"
     if host and not host.startswith("unix://"):
         return "docker"
     return "docker" if Path(sock).exists() else "none"

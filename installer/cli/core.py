@@ -9,13 +9,26 @@ import typer
 
 from installer import __version__, demo, status
 from installer.cli import app
-from installer.cli.common import DataDirOpt, DbOpt, DebugOpt, JsonOpt, RuntimeOpt, YesOpt, emit, make_ctx
+from installer.cli.common import (
+    DataDirOpt,
+    DbOpt,
+    DebugOpt,
+    JsonOpt,
+    RuntimeOpt,
+    YesOpt,
+    emit,
+    make_ctx,
+)
 
 
 @app.command("status")
 def status_cmd(
-    data_dir: DataDirOpt = None, db: DbOpt = None, json: JsonOpt = False, yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto", debug: DebugOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
 ) -> None:
     """Show the installed version, database, .env keys (names only) and key fingerprint."""
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
@@ -25,33 +38,54 @@ def status_cmd(
 
 @app.command("version")
 def version_cmd(
-    data_dir: DataDirOpt = None, json: JsonOpt = False, yes: YesOpt = False, debug: DebugOpt = False,
+    data_dir: DataDirOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Print the version of coolify-migrate."""
-    emit(json, {"coolify_migrate": __version__, "python": platform.python_version()},
-         [f"coolify-migrate {__version__}"])
+    emit(
+        json,
+        {"coolify_migrate": __version__, "python": platform.python_version()},
+        [f"coolify-migrate {__version__}"],
+    )
 
 
 @app.command("demo")
 def demo_cmd(
     data_dir: DataDirOpt = None,
-    version: Annotated[str, typer.Option("--version", help="App version the demo pretends to run")] = demo.DEFAULT_DEMO_VERSION,
+    version: Annotated[
+        str, typer.Option("--version", help="App version the demo pretends to run")
+    ] = demo.DEFAULT_DEMO_VERSION,
     installed_at: Annotated[
-        str | None, typer.Option("--installed-at", help="Install time (ISO-8601); seeds the legacy key")
+        str | None,
+        typer.Option("--installed-at", help="Install time (ISO-8601); seeds the legacy key"),
     ] = None,
-    rows: Annotated[int, typer.Option("--rows", help="Scale: rows per table (18 encrypted values each)")] = 5,
-    db: DbOpt = None, json: JsonOpt = False, yes: YesOpt = False, debug: DebugOpt = False,
+    rows: Annotated[
+        int, typer.Option("--rows", help="Scale: rows per table (18 encrypted values each)")
+    ] = 5,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Create a legacy Coolify v3 instance with a date-seeded key, to try the tool on."""
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes)
     made = demo.create(ctx, version=version, installed_at=installed_at, rows=rows)
     result = {
-        "data_dir": str(made.data_dir), "database": str(made.db_path), "version": made.version,
-        "installed_at_ms": made.installed_at_ms, "encrypted_values": made.value_count,
+        "data_dir": str(made.data_dir),
+        "database": str(made.db_path),
+        "version": made.version,
+        "installed_at_ms": made.installed_at_ms,
+        "encrypted_values": made.value_count,
         "key_fingerprint": made.key.fingerprint,
     }
-    emit(json, result, [
-        f"created a legacy {ctx.profile.title} {made.version} instance in {made.data_dir}",
-        f"  database:  {made.db_path} ({made.value_count} encrypted values)",
-        f"  data key:  {made.key.fingerprint} (date-seeded from {made.installed_at_ms} ms)",
-    ])
+    emit(
+        json,
+        result,
+        [
+            f"created a legacy {ctx.profile.title} {made.version} instance in {made.data_dir}",
+            f"  database:  {made.db_path} ({made.value_count} encrypted values)",
+            f"  data key:  {made.key.fingerprint} (date-seeded from {made.installed_at_ms} ms)",
+        ],
+    )

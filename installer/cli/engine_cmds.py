@@ -9,16 +9,29 @@ import typer
 
 from installer.cli import app
 from installer.cli.common import (
-    DataDirOpt, DbOpt, DebugOpt, JsonOpt, RuntimeOpt, YesOpt, emit, make_ctx,
+    DataDirOpt,
+    DbOpt,
+    DebugOpt,
+    JsonOpt,
+    RuntimeOpt,
+    YesOpt,
+    emit,
+    make_ctx,
 )
 from installer.engine import hooks
 
-ToOpt = Annotated[str | None, typer.Option("--to", help="Target version [default: the manifest's latest]")]
+ToOpt = Annotated[
+    str | None, typer.Option("--to", help="Target version [default: the manifest's latest]")
+]
 ManifestOpt = Annotated[
-    str | None, typer.Option("--manifest", help="versions.json: a path or an http(s) URL [default: the bundled one]")
+    str | None,
+    typer.Option(
+        "--manifest", help="versions.json: a path or an http(s) URL [default: the bundled one]"
+    ),
 ]
 TrustedKeyOpt = Annotated[
-    Path | None, typer.Option("--trusted-key", help="Ed25519 public key (PEM) the manifest must be signed with")
+    Path | None,
+    typer.Option("--trusted-key", help="Ed25519 public key (PEM) the manifest must be signed with"),
 ]
 HookTimeoutOpt = Annotated[float, typer.Option("--hook-timeout", help="Seconds each hook may run")]
 
@@ -28,9 +41,15 @@ app.add_typer(manifest_app, name="manifest")
 
 @app.command("plan")
 def plan_cmd(
-    to: ToOpt = None, manifest: ManifestOpt = None, trusted_key: TrustedKeyOpt = None,
-    data_dir: DataDirOpt = None, db: DbOpt = None, json: JsonOpt = False, yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto", debug: DebugOpt = False,
+    to: ToOpt = None,
+    manifest: ManifestOpt = None,
+    trusted_key: TrustedKeyOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
 ) -> None:
     """Show the steps and required stops an upgrade would run. Changes nothing."""
     from installer.engine import upgrade
@@ -42,25 +61,40 @@ def plan_cmd(
 
 @app.command("upgrade")
 def upgrade_cmd(
-    to: ToOpt = None, manifest: ManifestOpt = None, trusted_key: TrustedKeyOpt = None,
+    to: ToOpt = None,
+    manifest: ManifestOpt = None,
+    trusted_key: TrustedKeyOpt = None,
     hook_timeout: HookTimeoutOpt = hooks.DEFAULT_TIMEOUT,
-    data_dir: DataDirOpt = None, db: DbOpt = None, json: JsonOpt = False, yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto", debug: DebugOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
 ) -> None:
     """Back up, run the migration steps through every required stop, switch the app; roll back on failure."""
     from installer.engine import upgrade
 
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, events=True)
-    result = upgrade.upgrade(ctx, to=to, manifest_src=manifest, trusted_key=trusted_key,
-                             hook_timeout=hook_timeout)
-    emit(json, {"event": "result", **result}, [f"log: {result.get('log')}"] if result.get("log") else [])
+    result = upgrade.upgrade(
+        ctx, to=to, manifest_src=manifest, trusted_key=trusted_key, hook_timeout=hook_timeout
+    )
+    emit(
+        json,
+        {"event": "result", **result},
+        [f"log: {result.get('log')}"] if result.get("log") else [],
+    )
 
 
 @app.command("resume")
 def resume_cmd(
     hook_timeout: HookTimeoutOpt = hooks.DEFAULT_TIMEOUT,
-    data_dir: DataDirOpt = None, db: DbOpt = None, json: JsonOpt = False, yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto", debug: DebugOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
 ) -> None:
     """Finish (or finish reverting) a run that was interrupted."""
     from installer.engine import upgrade
@@ -72,23 +106,32 @@ def resume_cmd(
 
 @manifest_app.command("keygen")
 def keygen_cmd(
-    private_key: Annotated[Path, typer.Argument(help="Where to write the Ed25519 private key (0600)")],
-    public_key: Annotated[Path, typer.Argument(help="Where to write the public key to pin on hosts")],
-    json: JsonOpt = False, debug: DebugOpt = False,
+    private_key: Annotated[
+        Path, typer.Argument(help="Where to write the Ed25519 private key (0600)")
+    ],
+    public_key: Annotated[
+        Path, typer.Argument(help="Where to write the public key to pin on hosts")
+    ],
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Create a signing key pair for versions.json."""
     from installer import signing
 
     signing.generate_keypair(private_key, public_key)
-    emit(json, {"private_key": str(private_key), "public_key": str(public_key)},
-         [f"wrote {private_key} (keep it secret) and {public_key} (pin it on hosts)"])
+    emit(
+        json,
+        {"private_key": str(private_key), "public_key": str(public_key)},
+        [f"wrote {private_key} (keep it secret) and {public_key} (pin it on hosts)"],
+    )
 
 
 @manifest_app.command("sign")
 def sign_cmd(
     manifest: Annotated[Path, typer.Argument(help="The versions.json to sign")],
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM)")],
-    json: JsonOpt = False, debug: DebugOpt = False,
+    json: JsonOpt = False,
+    debug: DebugOpt = False,
 ) -> None:
     """Write <manifest>.sig, a detached Ed25519 signature over the file's exact bytes."""
     from installer import signing

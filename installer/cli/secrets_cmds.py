@@ -1,1 +1,140 @@
-"""Commands: secrets (registered on import)."""
+"""secrets audit | roll | verify: short adapters over installer.audit, .roll and .reencrypt.
+
+Exit codes beyond the usual ones (installer.errors.ExitCode): ``secrets audit`` exits 6 when the
+key is weak (0 when it is not); ``secrets verify`` exits 5 when any value fails to decrypt under
+the active key, or the database records another key.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from installer.cli import secrets_app
+from installer.cli.common import (
+    DataDirOpt,
+    DbOpt,
+    DebugOpt,
+    JsonOpt,
+    RuntimeOpt,
+    YesOpt,
+    emit,
+    make_ctx,
+)
+from installer.errors import ExitCode
+
+InstalledAtOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--installed-at",
+        show_default=False,
+        help="When the app was installed (ISO-8601 or epoch ms): searched first",
+    ),
+]
+WindowOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--window",
+        show_default=False,
+        help="How far each side of every piece of evidence to search: seconds, 30m, 6h, 2d "
+        "[default: 24h]",
+    ),
+]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        min=1,
+        show_default=False,
+        help="Processes for the search [default: every core]",
+    ),
+]
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Roll even a key that is not weak")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count what would change; no change")]
+
+
+@secrets_app.command("audit")
+def audit_cmd(
+    installed_at: InstalledAtOpt = None,
+    window: WindowOpt = None,
+    workers: WorkersOpt = None,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
+) -> None:
+    """Is the data key weak? Proves a date-seeded key by its seed time. Changes nothing.
+
+    Exit 0: not weak; 6: weak (see the reasons); 3: no key to audit.
+    """
+    from installer import audit
+
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    report = audit.audit(
+        ctx,
+        installed_at=installed_at,
+        window_s=audit.parse_window(window) if window else None,
+        workers=workers,
+    )
+    emit(json, report.as_dict(), report.lines())
+    if report.weak:
+        sys.exit(int(ExitCode.WEAK_KEY))  # not typer.Exit: main() drops its code
+
+
+@secrets_app.command("roll")
+def roll_cmd(
+    force: ForceOpt = False,
+    dry_run: DryRunOpt = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
+) -> None:
+    """Replace a weak data key: backup, one verified transaction, .env promoted. Crash-safe.
+
+    Running it again is a no-op; after an interruption it completes the interrupted roll.
+    """
+    from installer import lock, roll
+
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, events=not dry_run
+    )
+    if dry_run:  # read-only: not even the lock file is written
+        result = roll.roll(ctx, force=force, dry_run=True)
+    else:
+        with lock.acquire(ctx, "secrets roll"):
+            result = roll.roll(ctx, force=force)
+    emit(
+        json,
+        {"event": "result", **result.as_dict()} if not dry_run else result.as_dict(),
+        result.lines(),
+    )
+
+
+@secrets_app.command("verify")
+def verify_cmd(
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    debug: DebugOpt = False,
+) -> None:
+    """Decrypt every encrypted value under the active key; count per column. Changes nothing.
+
+    Exit 0: every value decrypts; 5: some do not (or the database records another key).
+    """
+    from installer import reencrypt
+
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    report = reencrypt.verify(ctx)
+    emit(json, report.as_dict(), report.lines())
+    if not report.ok:
+        sys.exit(int(ExitCode.FAILED))

@@ -28,7 +28,13 @@ class Codec(Protocol):
     name: str
     authenticated: bool
 
-    def encrypt(self, key: Secret, plaintext: str) -> str: ...
+    def encrypt(self, key: Secret, plaintext: str) -> str:
+        """Encrypt as the app does when it stores a value (v3 trims first)."""
+        ...
+
+    def encrypt_exact(self, key: Secret, plaintext: str) -> str:
+        """Encrypt exactly these characters: a key roll must not change any plaintext."""
+        ...
 
     def decrypt_bytes(self, key: Secret, stored: str) -> bytes: ...
 
@@ -79,9 +85,12 @@ class CoolifyV3Codec:
         return algo
 
     def encrypt(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
+        return self.encrypt_exact(key, v3_trim(plaintext), iv=iv)
+
+    def encrypt_exact(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
         iv = iv if iv is not None else os.urandom(16)
         enc = Cipher(self._algo(key), modes.CTR(iv)).encryptor()
-        content = enc.update(v3_trim(plaintext).encode("utf-8")) + enc.finalize()
+        content = enc.update(plaintext.encode("utf-8")) + enc.finalize()
         return '{"iv":"' + iv.hex() + '","content":"' + content.hex() + '"}'
 
     def _split(self, stored: str) -> tuple[bytes, bytes]:
@@ -125,6 +134,8 @@ class FernetCodec:
 
     def encrypt(self, key: Secret, plaintext: str) -> str:
         return self._fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    encrypt_exact = encrypt
 
     def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
         try:

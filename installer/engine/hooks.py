@@ -41,8 +41,15 @@ def discover(ctx: Context, phase: str) -> list[Path]:
     return found
 
 
-def run(ctx: Context, phase: str, *, from_version: str, to_version: str, backup: str | None,
-        timeout: float = DEFAULT_TIMEOUT) -> HookFailure | None:
+def run(
+    ctx: Context,
+    phase: str,
+    *,
+    from_version: str,
+    to_version: str,
+    backup: str | None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> HookFailure | None:
     """Run the phase's hooks in order; stop at (and return) the first failure."""
     env = {
         **os.environ,
@@ -55,8 +62,16 @@ def run(ctx: Context, phase: str, *, from_version: str, to_version: str, backup:
     for hook in discover(ctx, phase):
         ctx.out.info(f"hook {phase}: {hook.name}")
         try:
-            proc = subprocess.run([str(hook)], cwd=ctx.data_dir, env=env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, errors="replace", timeout=timeout)
+            proc = subprocess.run(
+                [str(hook)],
+                cwd=ctx.data_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
         except subprocess.TimeoutExpired:
             return HookFailure(hook.name, f"timed out after {timeout:g} s")
         except OSError as err:

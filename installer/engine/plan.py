@@ -25,10 +25,15 @@ class PlannedStep:
     stop: Version
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.step.id, "title": self.step.title, "stop": str(self.stop),
-                "introduced_in": str(self.step.version) if self.step.version else None,
-                "when": self.step.when or None, "revertible": self.step.revertible,
-                "source": self.step.source}
+        return {
+            "id": self.step.id,
+            "title": self.step.title,
+            "stop": str(self.stop),
+            "introduced_in": str(self.step.version) if self.step.version else None,
+            "when": self.step.when or None,
+            "revertible": self.step.revertible,
+            "source": self.step.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,15 @@ class Plan:
         return self.installed == self.target.version
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from": str(self.installed), "to": str(self.target.version),
-                "image": self.target.image, "required_stops": [str(s) for s in self.stops[:-1]],
-                "stops": [str(s) for s in self.stops], "steps": [p.as_dict() for p in self.steps],
-                "noop": self.is_noop}
+        return {
+            "from": str(self.installed),
+            "to": str(self.target.version),
+            "image": self.target.image,
+            "required_stops": [str(s) for s in self.stops[:-1]],
+            "stops": [str(s) for s in self.stops],
+            "steps": [p.as_dict() for p in self.steps],
+            "noop": self.is_noop,
+        }
 
     def lines(self) -> list[str]:
         if self.is_noop:
@@ -62,32 +72,43 @@ class Plan:
         return out
 
 
-def make_plan(installed: Version, target: Version | None, manifest: Manifest, steps: Sequence[Step]) -> Plan:
+def make_plan(
+    installed: Version, target: Version | None, manifest: Manifest, steps: Sequence[Step]
+) -> Plan:
     goal = manifest.latest if target is None else target
     release = manifest.release(goal)
     if release is None:
         known = ", ".join(str(r.version) for r in manifest.releases if not r.withdrawn)
         raise Refused(f"{goal} is not a release in {manifest.source}", hint=f"pick one of: {known}")
     if release.withdrawn:
-        raise Refused(f"{goal} was withdrawn by its publisher", hint="upgrade to the next release instead")
+        raise Refused(
+            f"{goal} was withdrawn by its publisher", hint="upgrade to the next release instead"
+        )
     if goal < installed:
         raise Refused(
             f"{goal} is older than the installed {installed}: upgrade never goes backwards",
             hint="to go back, use 'coolify-migrate rollback --to <backup>' (data and key together)",
         )
     if goal.major != installed.major:
-        raise Refused(f"{installed} -> {goal} crosses a major version, which is a different app",
-                      hint=f"pick a {installed.major}.x release")
+        raise Refused(
+            f"{installed} -> {goal} crosses a major version, which is a different app",
+            hint=f"pick a {installed.major}.x release",
+        )
     if goal == installed:
         return Plan(installed, release, (), ())
-    stops = [r.version for r in manifest.releases
-             if r.required_stop and not r.withdrawn and installed < r.version < goal]
+    stops = [
+        r.version
+        for r in manifest.releases
+        if r.required_stop and not r.withdrawn and installed < r.version < goal
+    ]
     stops.append(goal)
     planned: list[PlannedStep] = []
     lower = installed
     for stop in stops:
-        for step in sorted((s for s in steps if s.version is not None and lower < s.version <= stop),
-                           key=lambda s: s.version or Version("0")):
+        for step in sorted(
+            (s for s in steps if s.version is not None and lower < s.version <= stop),
+            key=lambda s: s.version or Version("0"),
+        ):
             planned.append(PlannedStep(step, stop))
         lower = stop
     planned.extend(PlannedStep(s, goal) for s in steps if s.version is None)

@@ -31,7 +31,9 @@ def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
 def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
     """Save the .env bytes before any change; returns where they are."""
     saved = _run_dir(ctx, doc) / "env.before"
-    durable.write_atomic(saved, ctx.env_path.read_bytes(), mode=0o600, checkpoint="upgrade:env-snapshot")
+    durable.write_atomic(
+        saved, ctx.env_path.read_bytes(), mode=0o600, checkpoint="upgrade:env-snapshot"
+    )
     return {"env": str(saved)}
 
 
@@ -82,9 +84,18 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
                 hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
             )
     runtime.rollback_to(data["from_version"])
-    hooks.run(ctx, "on-failure", from_version=data["from_version"], to_version=data["to_version"],
-              backup=data.get("backup_path"))
+    hooks.run(
+        ctx,
+        "on-failure",
+        from_version=data["from_version"],
+        to_version=data["to_version"],
+        backup=data.get("backup_path"),
+    )
     journal.finish(ctx, doc, f"rolled back: {reason}")
     ctx.out.info(f"rolled back to {data['from_version']} (backup {data.get('backup')})")
-    return {"outcome": "rolled-back", "version": data["from_version"], "backup": data.get("backup"),
-            "reason": reason}
+    return {
+        "outcome": "rolled-back",
+        "version": data["from_version"],
+        "backup": data.get("backup"),
+        "reason": reason,
+    }

@@ -66,6 +66,9 @@ class Step:
     # Finishes the work a step does after its transaction committed (e.g. promoting a key in .env),
     # for a run killed between the two; called by resume for a step already recorded as applied.
     recover: Callable[[StepContext], None] | None = None
+    # Read-only work run with the guards, before the app is stopped (e.g. a long audit), given
+    # the ids of every planned step; its result is kept in the journal for ``apply``.
+    precheck: Callable[[Context, list[str]], dict[str, Any]] | None = None
     when: str = ""  # for every-upgrade steps: the condition under which it changes anything
     source: str = "built-in"
 
@@ -76,8 +79,10 @@ class Registry:
 
     def register(self, step: Step) -> None:
         if step.id in self._steps:
-            raise Refused(f"two migration steps are named {step.id!r} ({self._steps[step.id].source}, {step.source})",
-                          hint="uninstall or rename the conflicting third-party step package")
+            raise Refused(
+                f"two migration steps are named {step.id!r} ({self._steps[step.id].source}, {step.source})",
+                hint="uninstall or rename the conflicting third-party step package",
+            )
         self._steps[step.id] = step
 
     def steps(self) -> list[Step]:
@@ -93,8 +98,10 @@ def load(profile_name: str, builtin: Iterable[Step]) -> Registry:
             factory = ep.load()
             found = list(factory(profile_name))
         except Exception as err:
-            raise Refused(f"the third-party step plugin {ep.name!r} failed to load: {err}",
-                          hint="fix or uninstall that package") from err
+            raise Refused(
+                f"the third-party step plugin {ep.name!r} failed to load: {err}",
+                hint="fix or uninstall that package",
+            ) from err
         for step in found:
             if not isinstance(step, Step):
                 raise Refused(f"plugin {ep.name!r} returned something that is not a Step")

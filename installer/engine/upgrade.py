@@ -43,11 +43,13 @@ class Prepared:
     verified: bool
 
 
-def prepare_plan(ctx: Context, *, to: str | None, manifest_src: str | None,
-                 trusted_key: Path | None) -> Prepared:
+def prepare_plan(
+    ctx: Context, *, to: str | None, manifest_src: str | None, trusted_key: Path | None
+) -> Prepared:
     """Everything ``plan`` needs; reads only."""
-    man, verified = signing.load_verified(ctx, manifest_src or default_manifest(), ctx.profile,
-                                          trusted_key=trusted_key)
+    man, verified = signing.load_verified(
+        ctx, manifest_src or default_manifest(), ctx.profile, trusted_key=trusted_key
+    )
     env = instance.load_env(ctx)
     db_path = instance.database_path(ctx)
     meta = instance.read_meta(db_path) if db_path.exists() else {}
@@ -57,8 +59,13 @@ def prepare_plan(ctx: Context, *, to: str | None, manifest_src: str | None,
     return Prepared(make_plan(installed, target, man, registry.steps()), man, verified)
 
 
-def plan(ctx: Context, *, to: str | None = None, manifest_src: str | None = None,
-         trusted_key: Path | None = None) -> Plan:
+def plan(
+    ctx: Context,
+    *,
+    to: str | None = None,
+    manifest_src: str | None = None,
+    trusted_key: Path | None = None,
+) -> Plan:
     return prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key).plan
 
 
@@ -70,11 +77,19 @@ def _check_room(db_path: Path) -> None:
     need = int(need * 1.1) + (1 << 20)
     free = shutil.disk_usage(db_path.parent).free
     if free < need:
-        raise DiskFull(f"{free // (1 << 20)} MiB free next to the database, the backup needs {need // (1 << 20)} MiB")
+        raise DiskFull(
+            f"{free // (1 << 20)} MiB free next to the database, the backup needs {need // (1 << 20)} MiB"
+        )
 
 
-def upgrade(ctx: Context, *, to: str | None = None, manifest_src: str | None = None,
-            trusted_key: Path | None = None, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict[str, Any]:
+def upgrade(
+    ctx: Context,
+    *,
+    to: str | None = None,
+    manifest_src: str | None = None,
+    trusted_key: Path | None = None,
+    hook_timeout: float = hooks.DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     log = RunLog(ctx, "upgrade")
     outer, ctx.out = ctx.out, log
     try:
@@ -105,12 +120,22 @@ def upgrade(ctx: Context, *, to: str | None = None, manifest_src: str | None = N
             image = runtime.ensure_images(p.target)  # before anything is stopped
             for line in p.lines():
                 ctx.out.info(line)
+            ids = [s.step.id for s in p.steps]
+            prechecks = {s.step.id: s.step.precheck(ctx, ids) for s in p.steps if s.step.precheck}
             doc = journal.begin(
-                ctx, "upgrade", from_version=str(p.installed), to_version=str(p.target.version),
-                target=p.target.as_dict(), image=image, stops=[str(s) for s in p.stops],
+                ctx,
+                "upgrade",
+                from_version=str(p.installed),
+                to_version=str(p.target.version),
+                target=p.target.as_dict(),
+                image=image,
+                stops=[str(s) for s in p.stops],
                 steps=[{"id": s.step.id, "stop": str(s.stop)} for s in p.steps],
-                manifest=prep.manifest.source, log=str(log.path), done=[],
+                manifest=prep.manifest.source,
+                log=str(log.path),
+                done=[],
                 live_key=live.key.fingerprint if live and live.key else None,
+                prechecks=prechecks,
             )
             result = _drive(ctx, doc, hook_timeout=hook_timeout)
             if prep.verified:
@@ -155,7 +180,9 @@ def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict
                 ctx.runtime().rollback_to(info.version or doc["data"].get("from_version") or "")
                 journal.finish(ctx, doc, "completed by resume")
                 return {"outcome": "rollback-completed", **out}
-            raise Refused(f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json")
+            raise Refused(
+                f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json"
+            )
     finally:
         ctx.out = outer
         log.close()
@@ -170,14 +197,22 @@ class _PreChangeAbort(MigrateError):
 def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
     data = doc["data"]
     t = data["target"]
-    release = Release(parse_version(t["version"]), t["image"], tuple(t["fallbacks"]),
-                      t["required_stop"], t["withdrawn"], t["notes"])
+    release = Release(
+        parse_version(t["version"]),
+        t["image"],
+        tuple(t["fallbacks"]),
+        t["required_stop"],
+        t["withdrawn"],
+        t["notes"],
+    )
     registry = {s.id: s for s in load(ctx.profile.name, ctx.profile.steps()).steps()}
     planned = []
     for item in data["steps"]:
         if item["id"] not in registry:
-            raise Refused(f"the journal names step {item['id']!r}, which is not installed",
-                          hint="reinstall the plugin that provides it, or 'rollback --last'")
+            raise Refused(
+                f"the journal names step {item['id']!r}, which is not installed",
+                hint="reinstall the plugin that provides it, or 'rollback --last'",
+            )
         planned.append(PlannedStep(registry[item["id"]], Version(item["stop"])))
     return release, planned
 
@@ -194,8 +229,14 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
         journal.advance(ctx, doc, phase, done=done, **extra)
 
     def hook(phase: str) -> hooks.HookFailure | None:
-        return hooks.run(ctx, phase, from_version=data["from_version"], to_version=data["to_version"],
-                         backup=data.get("backup_path"), timeout=hook_timeout)
+        return hooks.run(
+            ctx,
+            phase,
+            from_version=data["from_version"],
+            to_version=data["to_version"],
+            backup=data.get("backup_path"),
+            timeout=hook_timeout,
+        )
 
     try:
         if "stop" not in done:
@@ -212,8 +253,10 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
         if "pre-hooks" not in done:
             failure = hook("pre-upgrade")
             if failure:
-                raise _PreChangeAbort(f"pre-upgrade hook {failure.hook} {failure.reason}; nothing was changed",
-                                      hint="fix the hook (see the run log), then run upgrade again")
+                raise _PreChangeAbort(
+                    f"pre-upgrade hook {failure.hook} {failure.reason}; nothing was changed",
+                    hint="fix the hook (see the run log), then run upgrade again",
+                )
             mark("pre-hooks")
     except MigrateError as err:
         _abort_before_change(ctx, doc, err)
@@ -273,8 +316,14 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
     runtime.finish()
     journal.finish(ctx, doc, "upgraded")
     ctx.out.info(f"upgraded {data['from_version']} -> {data['to_version']}")
-    return {"outcome": "upgraded", "from": data["from_version"], "to": data["to_version"],
-            "backup": data.get("backup"), "steps": [p.step.id for p in planned], "log": data.get("log")}
+    return {
+        "outcome": "upgraded",
+        "from": data["from_version"],
+        "to": data["to_version"],
+        "backup": data.get("backup"),
+        "steps": [p.step.id for p in planned],
+        "log": data.get("log"),
+    }
 
 
 def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -> None:
@@ -284,5 +333,10 @@ def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -
     except MigrateError as start_err:  # never hide the original error behind this one
         ctx.out.warn(f"could not start the app again: {start_err.message}")
     journal.finish(ctx, doc, f"aborted: {err.message}")
-    hooks.run(ctx, "on-failure", from_version=doc["data"]["from_version"],
-              to_version=doc["data"]["to_version"], backup=doc["data"].get("backup_path"))
+    hooks.run(
+        ctx,
+        "on-failure",
+        from_version=doc["data"]["from_version"],
+        to_version=doc["data"]["to_version"],
+        backup=doc["data"].get("backup_path"),
+    )

@@ -137,4 +137,6 @@ def get_profile(name: str = "coolify-v3") -> Profile:
     try:
         return profiles[name]
     except KeyError as err:
-        raise UsageError(f"unknown app profile {name!r}", hint=f"one of: {', '.join(profiles)}") from err
+        raise UsageError(
+            f"unknown app profile {name!r}", hint=f"one of: {', '.join(profiles)}"
+        ) from err

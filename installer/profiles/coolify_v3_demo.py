@@ -20,7 +20,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from installer.crypto.codecs import CoolifyV3Codec
+from installer.crypto.codecs import CoolifyV3Codec, v3_trim
 from installer.crypto.legacy_key import date_seeded_key
 from installer.secret import Secret
 
@@ -59,7 +59,13 @@ CREATE TABLE "Certificate" ("id" TEXT PRIMARY KEY, "key" TEXT NOT NULL, "cert" T
   "teamId" TEXT, "createdAt" DATETIME NOT NULL, "updatedAt" DATETIME NOT NULL);
 """
 
-UNICODE_SAMPLES = ["pässwörd-ßü", "密码🔑秘密", "пароль-ключ", "ḱéý·with spaces inside", "emoji 🚀✨"]
+UNICODE_SAMPLES = [
+    "pässwörd-ßü",
+    "密码🔑秘密",
+    "пароль-ключ",
+    "ḱéý·with spaces inside",
+    "emoji 🚀✨",
+]
 _ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -82,7 +88,9 @@ def _pem_pool(rng: random.Random) -> dict[str, list[str]]:
     nopw = serialization.NoEncryption()
     rsa_keys = [
         rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, nopw)
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, nopw
+        )
         .decode()
         for _ in range(2)
     ]
@@ -109,7 +117,9 @@ def _password(rng: random.Random, n: int = 24) -> str:
     return "".join(rng.choice(_ALNUM) for _ in range(n))
 
 
-def _rows(rng: random.Random, n: int, pems: dict[str, list[str]]) -> Iterator[tuple[str, dict[str, object], list[str]]]:
+def _rows(
+    rng: random.Random, n: int, pems: dict[str, list[str]]
+) -> Iterator[tuple[str, dict[str, object], list[str]]]:
     """Yields (table, row, encrypted column names) for a scaled instance."""
     pick = rng.choice
     for i in range(n):
@@ -121,33 +131,118 @@ def _rows(rng: random.Random, n: int, pems: dict[str, list[str]]) -> Iterator[tu
                 ("GREETING", UNICODE_SAMPLES[i % len(UNICODE_SAMPLES)] if i % 2 == 0 else "   "),
             ]
         ):
-            yield "Secret", {"id": _cuid(rng), "name": name, "value": value, "isBuildSecret": j == 1,
-                             "applicationId": app}, ["value"]
-        yield "ServiceSecret", {"id": _cuid(rng), "name": "POSTGRES_PASSWORD", "value": _password(rng),
-                                "serviceId": _cuid(rng)}, ["value"]
-        yield "GitlabApp", {"id": _cuid(rng), "oauthId": 1000 + i, "groupName": f"group{i}",
-                            "privateSshKey": pick(pems["ssh"]), "appId": _password(rng, 64),
-                            "appSecret": _password(rng, 64), "gitSourceId": _cuid(rng)}, ["privateSshKey", "appSecret"]
-        yield "GithubApp", {"id": _cuid(rng), "name": f"coolify-{i}", "appId": 200000 + i,
-                            "installationId": 3000000 + i, "clientId": "Iv1." + _password(rng, 16),
-                            "clientSecret": _password(rng, 40).lower(), "webhookSecret": _password(rng, 32),
-                            "privateKey": pick(pems["rsa"]), "gitSourceId": _cuid(rng)}, [
-            "clientSecret", "webhookSecret", "privateKey"]
-        yield "Database", {"id": _cuid(rng), "name": f"db-{i}", "type": "postgresql", "version": "14",
-                           "dbUser": "app", "dbUserPassword": _password(rng), "rootUser": "postgres",
-                           "rootUserPassword": _password(rng, 32)}, ["dbUserPassword", "rootUserPassword"]
-        yield "DatabaseSecret", {"id": _cuid(rng), "name": "PGDATA_OPTS", "value": f"--locale=C.UTF-8 {i}",
-                                 "databaseId": _cuid(rng)}, ["value"]
-        yield "Wordpress", {"id": _cuid(rng), "tablePrefix": "wp_", "ftpEnabled": i % 2 == 0,
-                            "ftpUser": f"ftp{i}", "ftpPassword": _password(rng) if i % 2 == 0 else None,
-                            "ftpHostKey": pick(pems["ssh"]), "ftpHostKeyPrivate": pick(pems["ssh"]),
-                            "serviceId": _cuid(rng)}, ["ftpHostKey", "ftpHostKeyPrivate", "ftpPassword"]
-        yield "SshKey", {"id": _cuid(rng), "name": f"server-{i}", "privateKey": pick(pems["ssh"])}, ["privateKey"]
-        yield "DockerRegistry", {"id": _cuid(rng), "name": f"registry-{i}", "url": "ghcr.io",
-                                 "username": f"bot{i}", "password": "ghp_" + _password(rng, 36)}, ["password"]
-        yield "Certificate", {"id": _cuid(rng), "key": pick(pems["ec"]),
-                              "cert": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"}, [
-            "key"]
+            yield (
+                "Secret",
+                {
+                    "id": _cuid(rng),
+                    "name": name,
+                    "value": value,
+                    "isBuildSecret": j == 1,
+                    "applicationId": app,
+                },
+                ["value"],
+            )
+        yield (
+            "ServiceSecret",
+            {
+                "id": _cuid(rng),
+                "name": "POSTGRES_PASSWORD",
+                "value": _password(rng),
+                "serviceId": _cuid(rng),
+            },
+            ["value"],
+        )
+        yield (
+            "GitlabApp",
+            {
+                "id": _cuid(rng),
+                "oauthId": 1000 + i,
+                "groupName": f"group{i}",
+                "privateSshKey": pick(pems["ssh"]),
+                "appId": _password(rng, 64),
+                "appSecret": _password(rng, 64),
+                "gitSourceId": _cuid(rng),
+            },
+            ["privateSshKey", "appSecret"],
+        )
+        yield (
+            "GithubApp",
+            {
+                "id": _cuid(rng),
+                "name": f"coolify-{i}",
+                "appId": 200000 + i,
+                "installationId": 3000000 + i,
+                "clientId": "Iv1." + _password(rng, 16),
+                "clientSecret": _password(rng, 40).lower(),
+                "webhookSecret": _password(rng, 32),
+                "privateKey": pick(pems["rsa"]),
+                "gitSourceId": _cuid(rng),
+            },
+            ["clientSecret", "webhookSecret", "privateKey"],
+        )
+        yield (
+            "Database",
+            {
+                "id": _cuid(rng),
+                "name": f"db-{i}",
+                "type": "postgresql",
+                "version": "14",
+                "dbUser": "app",
+                "dbUserPassword": _password(rng),
+                "rootUser": "postgres",
+                "rootUserPassword": _password(rng, 32),
+            },
+            ["dbUserPassword", "rootUserPassword"],
+        )
+        yield (
+            "DatabaseSecret",
+            {
+                "id": _cuid(rng),
+                "name": "PGDATA_OPTS",
+                "value": f"--locale=C.UTF-8 {i}",
+                "databaseId": _cuid(rng),
+            },
+            ["value"],
+        )
+        yield (
+            "Wordpress",
+            {
+                "id": _cuid(rng),
+                "tablePrefix": "wp_",
+                "ftpEnabled": i % 2 == 0,
+                "ftpUser": f"ftp{i}",
+                "ftpPassword": _password(rng) if i % 2 == 0 else None,
+                "ftpHostKey": pick(pems["ssh"]),
+                "ftpHostKeyPrivate": pick(pems["ssh"]),
+                "serviceId": _cuid(rng),
+            },
+            ["ftpHostKey", "ftpHostKeyPrivate", "ftpPassword"],
+        )
+        yield (
+            "SshKey",
+            {"id": _cuid(rng), "name": f"server-{i}", "privateKey": pick(pems["ssh"])},
+            ["privateKey"],
+        )
+        yield (
+            "DockerRegistry",
+            {
+                "id": _cuid(rng),
+                "name": f"registry-{i}",
+                "url": "ghcr.io",
+                "username": f"bot{i}",
+                "password": "ghp_" + _password(rng, 36),
+            },
+            ["password"],
+        )
+        yield (
+            "Certificate",
+            {
+                "id": _cuid(rng),
+                "key": pick(pems["ec"]),
+                "cert": "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n",
+            },
+            ["key"],
+        )
 
 
 def create(
@@ -184,16 +279,32 @@ def create(
     return demo
 
 
-def _fill(conn: sqlite3.Connection, rng: random.Random, demo: DemoInstance, codec: CoolifyV3Codec,
-          key: Secret, rows: int) -> None:
+def _fill(
+    conn: sqlite3.Connection,
+    rng: random.Random,
+    demo: DemoInstance,
+    codec: CoolifyV3Codec,
+    key: Secret,
+    rows: int,
+) -> None:
     ts = demo.installed_at_ms
     if True:
         conn.executescript(SCHEMA)
         conn.execute("BEGIN")
-        conn.execute('INSERT INTO "Setting" VALUES (?, NULL, 1, ?, ?, ?)', ("0", os.uname().machine, ts, ts))
-        conn.execute('INSERT INTO "User" VALUES (?, ?, ?, ?, ?, ?)',
-                     (_cuid(rng), "admin@example.com", "email",
-                      "$2b$10$" + _password(rng, 53), ts + 61_000, ts + 61_000))
+        conn.execute(
+            'INSERT INTO "Setting" VALUES (?, NULL, 1, ?, ?, ?)', ("0", os.uname().machine, ts, ts)
+        )
+        conn.execute(
+            'INSERT INTO "User" VALUES (?, ?, ?, ?, ?, ?)',
+            (
+                _cuid(rng),
+                "admin@example.com",
+                "email",
+                "$2b$10$" + _password(rng, 53),
+                ts + 61_000,
+                ts + 61_000,
+            ),
+        )
         pems = _pem_pool(rng)
         for table, row, enc_cols in _rows(rng, max(rows, 1), pems):
             stamp = ts + 120_000 + rng.randrange(10_000_000)
@@ -201,7 +312,7 @@ def _fill(conn: sqlite3.Connection, rng: random.Random, demo: DemoInstance, code
             for col in enc_cols:
                 plain = row[col]
                 demo.plaintexts[(table, col, str(row["id"]))] = (
-                    None if plain is None else str(plain).strip()
+                    None if plain is None else v3_trim(str(plain))
                 )
                 if plain is not None:
                     row[col] = codec.encrypt(key, str(plain))
@@ -211,7 +322,9 @@ def _fill(conn: sqlite3.Connection, rng: random.Random, demo: DemoInstance, code
         conn.execute("COMMIT")
 
 
-def _write_env(env_path: Path, version: str, key: Secret, installed_at_ms: int, rng: random.Random) -> None:
+def _write_env(
+    env_path: Path, version: str, key: Secret, installed_at_ms: int, rng: random.Random
+) -> None:
     env_text = (
         f"TAG={version}\n"
         f"COOLIFY_APP_ID={uuid.UUID(int=rng.getrandbits(128), version=4)}\n"

@@ -31,7 +31,6 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any, NoReturn
 
 import pytest
@@ -55,27 +54,6 @@ def _unavailable(reason: str) -> NoReturn:
     if docker_required():
         pytest.fail(f"Docker is required here but {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-# pytest imports every conftest.py outside a package as the module `conftest`, so loading this
-# one replaces tests/conftest.py under that name, and a test module collected after this
-# directory that does `from conftest import ...` would get this file. Once this directory is
-# collected, the name goes back to tests/conftest.py.
-_root_conftest: ModuleType | None = None
-_this_conftest = sys.modules[__name__]
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    global _root_conftest
-    for plugin in config.pluginmanager.get_plugins():
-        origin = getattr(plugin, "__file__", None)
-        if origin and Path(origin).resolve() == HERE.parent / "conftest.py":
-            _root_conftest = plugin
-
-
-def pytest_collectreport(report: pytest.CollectReport) -> None:
-    if _root_conftest is not None and sys.modules.get("conftest") is _this_conftest:
-        sys.modules["conftest"] = _root_conftest
 
 
 @pytest.hookimpl(tryfirst=True)

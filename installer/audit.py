@@ -1,0 +1,522 @@
+"""``secrets audit``: is the data key weak, and can we prove it?
+
+Cheap checks come first (length, alphabet, an entropy estimate, known compromised values). The
+decisive one is a search: a key of the legacy date-seeded form (``installer.crypto.legacy_key``)
+is recomputed for every millisecond in a window around each piece of install-time evidence the
+instance holds; a match is proof, and the seed time is reported. The search runs nearest-first
+(the key was made seconds before the ``.env`` was written), on every core. The audit is
+read-only: it never writes a byte, so it may run at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import multiprocessing
+import os
+import re
+import signal
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from installer import backup_names, db, instance, keys
+from installer.context import Context
+from installer.crypto import legacy_key
+from installer.demo import parse_time
+from installer.envfile import SAFE_VALUE
+from installer.errors import KeyProblem, UsageError
+from installer.output import Output, Progress
+from installer.profiles import KeyCandidate
+from installer.secret import Secret
+
+DEFAULT_WINDOW_S = 24 * 3600.0
+# Keys published somewhere (documentation, a shipped default): anyone may hold them.
+COMPROMISED = (
+    "c292a0a3aa32397cdb050e233733900f",  # Redash's old shared default (CVE-2021-41192)
+    "YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",  # the date-seeded key printed in public write-ups
+)
+# Below this estimate a key is weak whatever its form: 2**64 guesses are within reach.
+MIN_ENTROPY_BITS = 64.0
+DATE_SEEDED_BITS = 96.0  # 24 hex digits: the most a key of that form can carry
+_WINDOW = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_window(text: str) -> float:
+    """``'90'`` or ``'90s'``, ``'30m'``, ``'6h'``, ``'2d'`` -> seconds."""
+    found = _WINDOW.fullmatch(text.strip().lower())
+    if not found or float(found.group(1)) <= 0:
+        raise UsageError(f"--window {text!r} is not a duration", hint="e.g. 3600, 30m, 6h or 2d")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def iso(ms: int) -> str:
+    when = datetime.fromtimestamp(ms / 1000, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class KeyForm:
+    """What can be said about a key from its characters alone."""
+
+    length: int
+    alphabet: str
+    entropy_bits: float
+    date_seeded_form: bool
+    compromised: bool
+    reasons: tuple[str, ...]  # why it is weak on its face (empty: not weak on its face)
+    notes: tuple[str, ...]
+
+
+def key_form(key: Secret, *, length: int = 32) -> KeyForm:
+    raw = key.reveal()
+    reasons: list[str] = []
+    notes: list[str] = []
+    seeded = legacy_key.digest_prefix(raw) is not None
+    compromised = any(key == Secret(c) for c in COMPROMISED)
+    nbytes = len(raw.encode("utf-8"))
+    if nbytes != length:
+        reasons.append(f"the key is {nbytes} bytes; the app needs exactly {length}")
+    if not raw.isascii() or not raw.isprintable():
+        reasons.append("the key has non-ASCII or control characters")
+    elif not SAFE_VALUE.fullmatch(raw):
+        notes.append("the key has characters that docker --env-file, Compose and sh disagree on")
+    bits = entropy_bits(raw)
+    if bits < MIN_ENTROPY_BITS:
+        reasons.append(f"about {bits:.0f} bits of entropy (less than {MIN_ENTROPY_BITS:.0f})")
+    if compromised:
+        reasons.append("the key is a published value (known compromised)")
+    if seeded:
+        notes.append(
+            f"the key has the date-seeded form (base64 of 24 hex digits, at most "
+            f"{DATE_SEEDED_BITS:.0f} bits)"
+        )
+    alphabet = "base64 of hex digits" if seeded else _alphabet(raw)
+    return KeyForm(len(raw), alphabet, bits, seeded, compromised, tuple(reasons), tuple(notes))
+
+
+def _alphabet(raw: str) -> str:
+    if re.fullmatch(r"[0-9a-f]+", raw):
+        return "hex"
+    tests = (
+        ("lower", str.islower),
+        ("upper", str.isupper),
+        ("digits", str.isdigit),
+        ("symbols", lambda c: not c.isalnum()),
+    )
+    return "+".join(name for name, test in tests if any(test(c) for c in raw)) or "empty"
+
+
+def entropy_bits(raw: str) -> float:
+    """An upper estimate: the smaller of length (or repeat period) x log2(character pool) and
+    the string's own symbol statistics ('aaaa...' scores 0), capped for the date-seeded form."""
+    if not raw:
+        return 0.0
+    pool = 0
+    pool += 26 if any(c.islower() and c.isascii() for c in raw) else 0
+    pool += 26 if any(c.isupper() and c.isascii() for c in raw) else 0
+    pool += 10 if any(c.isdigit() and c.isascii() for c in raw) else 0
+    pool += 33 if any(c.isascii() and not c.isalnum() for c in raw) else 0
+    pool += 100 if any(not c.isascii() for c in raw) else 0
+    # a repeated pattern ("0123456789" * 3 ...) carries no more than one period of it
+    period = next(
+        p for p in range(1, len(raw) + 1) if all(raw[i] == raw[i % p] for i in range(len(raw)))
+    )
+    by_pool = period * math.log2(max(pool, 2))
+    counts = [raw.count(c) for c in set(raw)]
+    shannon = -sum(n / len(raw) * math.log2(n / len(raw)) for n in counts) * len(raw)
+    bits = min(by_pool, shannon)
+    if legacy_key.digest_prefix(raw) is not None:
+        bits = min(bits, DATE_SEEDED_BITS)
+    return round(bits, 1)
+
+
+# -- evidence of the install time ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    what: str
+    ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "ms": self.ms, "time": iso(self.ms)}
+
+
+def _birth_ms(path: Path) -> int | None:
+    """File creation time: ``st_birthtime`` where Python has it, else Linux ``statx``."""
+    st = os.stat(path)
+    birth = getattr(st, "st_birthtime", None)
+    if birth:
+        return int(birth * 1000)
+    try:
+        statx = ctypes.CDLL(None, use_errno=True).statx
+    except (OSError, AttributeError):
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    at_fdcwd, statx_btime = -100, 0x800
+    if statx(at_fdcwd, os.fsencode(path), 0, statx_btime, buf) != 0:
+        return None
+    mask = int.from_bytes(buf.raw[0:4], "little")
+    if not mask & statx_btime:
+        return None
+    sec = int.from_bytes(buf.raw[80:88], "little", signed=True)
+    nsec = int.from_bytes(buf.raw[88:92], "little")
+    return sec * 1000 + nsec // 1_000_000 if sec > 0 else None
+
+
+def _as_ms(value: object) -> int | None:
+    """Prisma on SQLite stores DateTime as epoch ms; hand-made rows may hold ISO text."""
+    if isinstance(value, int | float) and value > 0:
+        return int(value if value > 10**11 else value * 1000)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if re.fullmatch(r"\d+(\.\d+)?", text):
+                return _as_ms(float(text))
+            zoned = re.search(r"(Z|[+-]\d\d:?\d\d)$", text)  # naive text is UTC in Prisma
+            return parse_time(text if zoned else text.replace(" ", "T") + "Z")
+        except UsageError:
+            return None
+    return None
+
+
+def oldest_backup_ms(db_path: Path) -> tuple[str, int] | None:
+    """The oldest backup the app (or its user) left beside the database: ``prod.db_<ms>``,
+    ``prod.db_<version>_<ms>``, ``prod.db_<YYYYmmddHHMMSS>``. This tool's own (with a manifest)
+    say nothing about the install time and are skipped."""
+    found: list[tuple[int, str]] = []
+    try:
+        names = os.listdir(db_path.parent)
+    except OSError:
+        return None
+    for name in names:
+        parsed = backup_names.parse(db_path.name, name)
+        if parsed and backup_names.manifest_name(name) not in names:
+            found.append((parsed.time_ms, name))
+    return (min(found)[1], min(found)[0]) if found else None
+
+
+def gather_evidence(
+    ctx: Context, db_path: Path, conn: sqlite3.Connection | None, installed_at: str | None
+) -> list[Evidence]:
+    """Every hint of when the key was made, the most trustworthy first."""
+    found: list[Evidence] = []
+    if installed_at:
+        found.append(Evidence("--installed-at", parse_time(installed_at)))
+    with contextlib.suppress(OSError):
+        found.append(Evidence(".env modified", os.stat(ctx.env_path).st_mtime_ns // 1_000_000))
+    if conn is not None:
+        for label, sql in ctx.profile.install_evidence_sql():
+            try:
+                row = conn.execute(sql).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            ms = _as_ms(row[0]) if row else None
+            if ms is not None:
+                found.append(Evidence(label, ms))
+    old = oldest_backup_ms(db_path)
+    if old is not None:
+        found.append(Evidence(f"oldest app backup {old[0]}", old[1]))
+    if db_path.exists():
+        birth = _birth_ms(db_path)
+        if birth is not None:
+            found.append(Evidence("database file created", birth))
+    return found
+
+
+# -- the search -------------------------------------------------------------------------------
+
+FIRST_CHUNK = 1 << 16  # the nearest rings are small, so a key made seconds away is found at once
+MAX_CHUNK = 1 << 21  # about one second of one core; the unit of work handed to a worker
+_STOP_EVERY = 1 << 16  # a worker checks the stop flag this often (tens of milliseconds)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    seed_ms: int | None
+    searched: int
+
+
+class _Covered:
+    """Disjoint sorted [lo, hi) spans already scheduled: overlapping windows are searched once."""
+
+    def __init__(self) -> None:
+        self.spans: list[tuple[int, int]] = []
+
+    def take(self, lo: int, hi: int) -> list[tuple[int, int]]:
+        free: list[tuple[int, int]] = []
+        cur = lo
+        for s, e in self.spans:
+            if s >= hi:
+                break
+            if e > cur:
+                if s > cur:
+                    free.append((cur, s))
+                cur = e
+        if cur < hi:
+            free.append((cur, hi))
+        merged: list[tuple[int, int]] = []
+        for s, e in sorted(self.spans + free):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        self.spans = merged
+        return free
+
+
+def plan_chunks(centres: list[int], window_ms: int) -> list[tuple[int, int]]:
+    """[lo, hi) ranges of candidate ms, in rings outward from every centre, nearest first."""
+    covered = _Covered()
+    # per centre: [next after, next before, lowest, highest + 1]
+    state = [[c, c, max(0, c - window_ms), c + window_ms + 1] for c in dict.fromkeys(centres)]
+    chunks: list[tuple[int, int]] = []
+    size = FIRST_CHUNK
+    while any(st[0] < st[3] or st[1] > st[2] for st in state):
+        for st in state:
+            if st[0] < st[3]:
+                end = min(st[0] + size, st[3])
+                chunks.extend(covered.take(st[0], end))
+                st[0] = end
+            if st[1] > st[2]:
+                start = max(st[1] - size, st[2])
+                chunks.extend(covered.take(start, st[1]))
+                st[1] = start
+        size = min(size * 2, MAX_CHUNK)
+    return [c for c in chunks if c[1] > c[0]]
+
+
+_stop_flag: Any = None  # set in each worker process by _init_worker
+
+
+def _init_worker(stop: Any, parent: int) -> None:
+    global _stop_flag
+    _stop_flag = stop
+    # Die with the parent (Linux PR_SET_PDEATHSIG): a killed `secrets roll` must not leave
+    # workers behind that still hold its inherited lock file descriptor.
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _scan_chunk(task: tuple[bytes, int, int]) -> tuple[int | None, int]:
+    prefix, lo, hi = task
+    for start in range(lo, hi, _STOP_EVERY):
+        if _stop_flag is not None and _stop_flag.is_set():
+            return None, start - lo
+        found = legacy_key.scan(prefix, start, min(start + _STOP_EVERY, hi))
+        if found is not None:
+            return found, found - lo + 1
+    return None, hi - lo
+
+
+def search(
+    prefix: bytes, centres: list[int], window_ms: int, *, workers: int, out: Output
+) -> SearchResult:
+    """Find the ms whose date-seeded key has this digest prefix, or prove none in the windows."""
+    chunks = plan_chunks(centres, window_ms)
+    total = sum(hi - lo for lo, hi in chunks)
+    bar = out.progress("searching date-seeded keys", total)
+    try:
+        if workers <= 1 or total <= MAX_CHUNK:
+            searched = 0
+            for lo, hi in chunks:
+                found, n = _scan_chunk((prefix, lo, hi))
+                searched += n
+                bar.advance(n)
+                if found is not None:
+                    return SearchResult(found, searched)
+            return SearchResult(None, searched)
+        return _search_pool(prefix, chunks, workers, bar)
+    finally:
+        bar.close()
+
+
+def _search_pool(
+    prefix: bytes, chunks: list[tuple[int, int]], workers: int, bar: Progress
+) -> SearchResult:
+    methods = multiprocessing.get_all_start_methods()
+    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    stop = mp.Event()
+    searched = 0
+    # Leaving the with-block terminates the pool: once one worker finds the key, all stop.
+    with mp.Pool(workers, initializer=_init_worker, initargs=(stop, os.getpid())) as pool:
+        for found, n in pool.imap_unordered(_scan_chunk, [(prefix, lo, hi) for lo, hi in chunks]):
+            searched += n
+            bar.advance(n)
+            if found is not None:
+                stop.set()
+                return SearchResult(found, searched)
+    return SearchResult(None, searched)
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditReport:
+    key_source: str
+    key_fingerprint: str
+    form: KeyForm
+    evidence: list[Evidence]
+    seed_ms: int | None = None
+    searched: int = 0
+    window_s: float = DEFAULT_WINDOW_S
+    live_key: dict[str, Any] | None = None
+    live_key_problem: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def proven(self) -> bool:
+        return self.seed_ms is not None
+
+    @property
+    def weak(self) -> bool:
+        return bool(self.reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "weak": self.weak,
+            "proven": self.proven,
+            "seed_ms": self.seed_ms,
+            "seed_time": iso(self.seed_ms) if self.seed_ms is not None else None,
+            "reasons": list(self.reasons),
+            "notes": list(self.form.notes),
+            "key_source": self.key_source,
+            "key_fingerprint": self.key_fingerprint,
+            "length": self.form.length,
+            "alphabet": self.form.alphabet,
+            "entropy_bits": self.form.entropy_bits,
+            "compromised": self.form.compromised,
+            "date_seeded_form": self.form.date_seeded_form,
+            "evidence": [e.as_dict() for e in self.evidence],
+            "window_s": self.window_s,
+            "searched": self.searched,
+            "live_key": self.live_key,
+            "live_key_problem": self.live_key_problem,
+        }
+
+    def lines(self) -> list[str]:
+        form = self.form
+        out = [
+            f"key:       {self.key_fingerprint} (from {self.key_source}), {form.length} "
+            f"characters, {form.alphabet}, about {form.entropy_bits:.0f} bits"
+        ]
+        if self.seed_ms is not None:
+            out.append(
+                f"PROVEN date-seeded: the key is derived from the time {iso(self.seed_ms)} "
+                f"({self.seed_ms} ms)"
+            )
+        elif form.date_seeded_form:
+            out.append(f"not proven date-seeded: {self.searched} candidate times, no match")
+        out.extend(f"evidence:  {e.what}: {iso(e.ms)}" for e in self.evidence)
+        if self.live_key is not None:
+            lk = self.live_key
+            out.append(f"data key:  {lk['fingerprint']} (from {lk['source']}, by {lk['method']})")
+        if self.live_key_problem:
+            out.append(f"data key:  PROBLEM: {self.live_key_problem}")
+        out.extend(f"note:      {n}" for n in form.notes)
+        verdict = "WEAK: " + "; ".join(self.reasons) if self.weak else "not weak"
+        out.append(f"verdict:   {verdict}")
+        if self.weak:
+            out.append("next:      run 'coolify-migrate secrets roll' to replace it")
+        return out
+
+
+def assess(
+    ctx: Context,
+    cand: KeyCandidate,
+    *,
+    db_path: Path,
+    conn: sqlite3.Connection | None,
+    installed_at: str | None = None,
+    window_s: float | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Judge one key: face checks, then (date-seeded form only) the search. Read-only."""
+    window = DEFAULT_WINDOW_S if window_s is None else window_s
+    if window <= 0:
+        raise UsageError("the search window must be positive")
+    form = key_form(cand.key, length=ctx.profile.key_length)
+    evidence = gather_evidence(ctx, db_path, conn, installed_at)
+    report = AuditReport(
+        cand.source,
+        cand.key.fingerprint,
+        form,
+        evidence,
+        window_s=window,
+        reasons=list(form.reasons),
+    )
+    prefix = legacy_key.digest_prefix(cand.key.reveal())
+    if prefix is not None and evidence:  # only a key of that form can be date-seeded
+        found = search(
+            prefix,
+            [e.ms for e in evidence],
+            int(window * 1000),
+            workers=workers or os.cpu_count() or 1,
+            out=ctx.out,
+        )
+        report.seed_ms, report.searched = found.seed_ms, found.searched
+        if found.seed_ms is not None:
+            report.reasons.insert(
+                0,
+                f"date-seeded: derived from the install time "
+                f"{iso(found.seed_ms)}; anyone who can guess it can "
+                "recompute the key",
+            )
+    return report
+
+
+def audit(
+    ctx: Context,
+    *,
+    installed_at: str | None = None,
+    window_s: float | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Audit the key that encrypts the data (else the .env active key). Never writes."""
+    env = instance.load_env(ctx)
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path, readonly=True) if db_path.exists() else None
+    try:
+        verdict: keys.Verdict | None = None
+        problem: str | None = None
+        if conn is None:
+            problem = f"no database at {db_path}"
+        else:
+            try:
+                verdict = keys.live_key(ctx, conn, env)
+            except KeyProblem as err:
+                problem = err.message
+        cand = (
+            KeyCandidate(verdict.source or "data", verdict.key)
+            if verdict is not None and verdict.key is not None
+            else ctx.profile.active_key(env)
+        )
+        if cand is None:
+            raise KeyProblem(
+                f"{ctx.env_path} names no data key",
+                hint="restore the .env from your backup; the key cannot be recreated",
+            )
+        ctx.redactor.add(cand.key)
+        report = assess(
+            ctx,
+            cand,
+            db_path=db_path,
+            conn=conn,
+            installed_at=installed_at,
+            window_s=window_s,
+            workers=workers,
+        )
+        report.live_key = verdict.as_dict() if verdict is not None else None
+        report.live_key_problem = problem
+        return report
+    finally:
+        if conn is not None:
+            conn.close()

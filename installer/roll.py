@@ -1,0 +1,359 @@
+"""``secrets roll``: replace a weak data key, crash-safe at every step.
+
+The durable steps, in order (each ends at a named checkpoint, see ``installer.faults``):
+
+1. guard clauses: the key that encrypts the data is identified (``installer.keys``) and is the one
+   ``.env`` says is active, unless the database's key-check value proves the other; else refuse;
+2. a pinned pre-roll backup (unless the caller, the upgrade engine, already took one);
+3. the run journal (``status`` shows an interrupted roll);
+4. the old key, then the new *pending* key, written to the host keyring before the database is
+   touched, so no crash can leave data under a key that exists nowhere else;
+5. one transaction re-encrypts every column and records the new key-check value
+   (``installer.reencrypt``);
+6. ``.env`` promoted: KEY = BETTER = new, the old key kept as ``COOLIFY_SECRET_KEY_OLD_<ms>``;
+7. the keyring marks the new key active (the old one retired); 8. the journal is closed.
+
+After a crash, ``recover`` decides from durable facts, not from the journal: a *pending* keyring
+entry means a roll started; the database's key-check value says whether its transaction
+committed. Committed: finish steps 6-8. Not committed: redo step 5 with the same pending key.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from installer import audit, db, faults, instance, journal, keys, reencrypt
+from installer.context import Context
+from installer.errors import KeyProblem, MigrateError, Refused
+from installer.keyring import KeyEntry, Keyring
+from installer.profiles import KeyCandidate
+from installer.reencrypt import ColumnRoll
+from installer.secret import Secret
+
+if TYPE_CHECKING:
+    from installer.backups import BackupInfo
+
+
+@dataclass
+class RollResult:
+    rolled: bool
+    outcome: str  # rolled, recovered, strong, dry-run
+    old_fingerprint: str | None = None
+    new_fingerprint: str | None = None
+    counts: list[ColumnRoll] = field(default_factory=list)
+    backup: str | None = None
+    weak_reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rolled": self.rolled,
+            "outcome": self.outcome,
+            "old_fingerprint": self.old_fingerprint,
+            "new_fingerprint": self.new_fingerprint,
+            "backup": self.backup,
+            "values": sum(c.values for c in self.counts),
+            "reencrypted": sum(c.reencrypted for c in self.counts),
+            "columns": [c.as_dict() for c in self.counts],
+            "weak_reasons": list(self.weak_reasons),
+            "notes": list(self.notes),
+        }
+
+    def lines(self) -> list[str]:
+        head = {
+            "rolled": f"rolled the data key {self.old_fingerprint} -> {self.new_fingerprint}",
+            "recovered": f"completed an interrupted roll: the data key is {self.new_fingerprint}",
+            "strong": f"the data key {self.old_fingerprint} is not weak: nothing to roll "
+            "(--force rolls it anyway)",
+            "dry-run": f"dry run: the data key {self.old_fingerprint} "
+            + ("would be rolled" if self.weak_reasons else "would not be rolled")
+            + "; nothing was changed",
+        }[self.outcome]
+        out = [head]
+        out.extend(f"  weak: {r}" for r in self.weak_reasons)
+        if self.backup:
+            out.append(f"  backup: {self.backup}")
+        verb = "would re-encrypt" if self.outcome == "dry-run" else "re-encrypted"
+        for c in self.counts:
+            out.append(
+                f"  {c.column:<30} {c.values:>8} values {c.empty:>6} empty  {verb} {c.reencrypted}"
+            )
+        out.extend(f"  note: {n}" for n in self.notes)
+        return out
+
+
+def needs_roll(ctx: Context) -> bool:
+    """Cheap: the .env key fails the face checks or has the date-seeded form. No search."""
+    active = ctx.profile.active_key(instance.load_env(ctx))
+    if active is None:
+        return False
+    form = audit.key_form(active.key, length=ctx.profile.key_length)
+    return bool(form.reasons) or form.date_seeded_form
+
+
+class _Run:
+    """The journal of this roll: our own (kind "roll") or the upgrade engine's, advanced."""
+
+    def __init__(self, ctx: Context, doc: dict[str, Any] | None, *, own: bool) -> None:
+        self.ctx, self.doc, self.own = ctx, doc, own
+
+    def advance(self, phase: str, **data: Any) -> None:
+        if self.doc is not None:
+            journal.advance(self.ctx, self.doc, phase, **data)
+
+    def finish(self, outcome: str, *, failed: bool = False) -> None:
+        if self.doc is None:
+            return
+        if self.own:
+            journal.finish(self.ctx, self.doc, outcome)
+        else:
+            phase = "roll:failed" if failed else "roll:done"
+            journal.advance(self.ctx, self.doc, phase, roll_outcome=outcome)
+
+
+def _start_app(ctx: Context, result: RollResult) -> None:
+    try:
+        ctx.runtime().start()
+    except MigrateError as err:
+        ctx.out.warn(f"the app could not be started again: {err.message}")
+        result.notes.append(f"start the app by hand: {err.message}")
+
+
+def _finalize(
+    ctx: Context, new: Secret, run: _Run, result: RollResult, old: Secret | None = None
+) -> None:
+    """Steps 6-8, each idempotent: safe to repeat after a crash anywhere in them."""
+    env = instance.load_env(ctx)
+    if old is None:  # after a crash: .env still names the old key until it is promoted
+        active = ctx.profile.active_key(env)
+        old = active.key if active is not None and active.key != new else None
+    ctx.profile.promote_key(env, new, old, ctx.now_ms())
+    if env.changed():
+        env.save(checkpoint="roll:env")
+    Keyring(ctx).set_active(new, checkpoint="roll:keyring-active")
+    if run.own:
+        _start_app(ctx, result)
+    run.finish(result.outcome)
+
+
+def _identify(ctx: Context, conn: sqlite3.Connection, *, dry_run: bool) -> KeyCandidate:
+    """Guard clauses: which key is live, and may we trust it as the old key."""
+    env = instance.load_env(ctx)
+    verdict = keys.live_key(ctx, conn, env)
+    active = ctx.profile.active_key(env)
+    if verdict.key is None or active is None:
+        raise KeyProblem(
+            f"{ctx.env_path} names no data key",
+            hint="restore the .env from your backup; the key cannot be recreated",
+        )
+    if verdict.key != active.key and verdict.method != "key-check":
+        raise KeyProblem(
+            f"the .env active key ({active.source}, {active.key.fingerprint}) does not encrypt the "
+            f"data; {verdict.source} ({verdict.key.fingerprint}) does",
+            hint="put the right key back as the active key in .env (or remove the wrong one), "
+            "then run the roll again; nothing was changed",
+        )
+    if verdict.key != active.key and not dry_run:
+        # Proven by the key-check value; keep the stranger .env key too: never lose a key.
+        Keyring(ctx).remember(active.key, status="retired", source=f".env {active.source} (unused)")
+    return KeyCandidate(verdict.source or active.source, verdict.key)
+
+
+def _committed(db_path: Path, new: Secret) -> bool:
+    conn = db.connect(db_path, readonly=True)
+    try:
+        return db.read_meta(conn).get("key_check") == new.check_value
+    finally:
+        conn.close()
+
+
+def _transaction(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    old: Secret,
+    new: Secret,
+    run: _Run,
+    meta_extra: dict[str, str] | None,
+    result: RollResult,
+) -> None:
+    """Step 5. An error before COMMIT leaves the old key in charge: the pending key is retired."""
+    try:
+        result.counts = reencrypt.reencrypt(ctx, conn, old, new, meta=meta_extra)
+    except Exception:
+        if _committed(db_path, new):
+            raise  # the commit happened; a later run of recover() finishes the roll
+        Keyring(ctx).remember(new, status="retired", source="roll")
+        run.finish("failed: rolled back, nothing changed", failed=True)
+        if run.own:
+            _start_app(ctx, result)
+        raise
+    run.advance("roll:committed")
+
+
+def roll(
+    ctx: Context,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    backup: BackupInfo | None = None,
+    meta_extra: dict[str, str] | None = None,
+    journal_doc: dict[str, Any] | None = None,
+) -> RollResult:
+    """Roll the data key when it is weak (always with ``force``). See the module docstring."""
+    own = journal_doc is None
+    found = journal.current(ctx) if own else None
+    if found is not None and (found.get("kind") != "roll" or dry_run):
+        raise Refused(
+            f"an interrupted {found.get('kind')} run ({found.get('run_id')}) is in the journal",
+            hint="run 'coolify-migrate resume' (or 'rollback --last') first",
+        )
+    if dry_run and _latest_pending(Keyring(ctx)) is not None:
+        raise Refused(
+            "an interrupted key roll is pending; a dry run cannot describe it",
+            hint="run 'coolify-migrate secrets roll' (or 'resume') to complete it",
+        )
+    if not dry_run:
+        recovered = _recover(ctx, meta_extra=meta_extra, journal_doc=journal_doc)
+        if recovered is not None:
+            return recovered
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path, readonly=dry_run)
+    try:
+        cand = _identify(ctx, conn, dry_run=dry_run)
+        result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
+        if not force:
+            report = audit.assess(ctx, cand, db_path=db_path, conn=conn)
+            result.weak_reasons = list(report.reasons)
+            if not report.weak:
+                if dry_run:
+                    result.outcome, result.counts = "dry-run", reencrypt.count_values(ctx, conn)
+                return result
+        else:
+            result.weak_reasons = ["--force"]
+        if dry_run:
+            result.outcome, result.counts = "dry-run", reencrypt.count_values(ctx, conn)
+            for c in result.counts:
+                c.reencrypted = c.values  # would be
+            return result
+        return _roll(
+            ctx,
+            conn,
+            db_path,
+            cand.key,
+            result,
+            backup=backup,
+            meta_extra=meta_extra,
+            run=_Run(ctx, journal_doc, own=own),
+        )
+    finally:
+        conn.close()
+
+
+def _roll(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    old: Secret,
+    result: RollResult,
+    *,
+    backup: BackupInfo | None,
+    meta_extra: dict[str, str] | None,
+    run: _Run,
+) -> RollResult:
+    if run.own:
+        ctx.runtime().check()
+        ctx.runtime().stop()  # nothing may write secrets under the old key once we start
+    try:
+        if backup is None:
+            from installer import backups
+
+            backup = backups.create(ctx, reason="pre-roll", pinned=True, key=old)
+            faults.checkpoint("roll:backup")
+        result.backup = backup.name
+        if run.own:
+            run.doc = journal.begin(ctx, "roll", backup=backup.name, old_key=old.fingerprint)
+        else:
+            run.advance("roll:started", roll_backup=backup.name, old_key=old.fingerprint)
+        keyring = Keyring(ctx)
+        keyring.remember(
+            old, status="active", source="live key before roll", checkpoint="roll:keyring-old"
+        )
+        new = ctx.profile.new_key()
+        ctx.redactor.add(new)
+        keyring.remember(new, status="pending", source="roll", checkpoint="roll:keyring-pending")
+    except Exception:
+        if run.own:  # the database was not touched: close the journal, start the app again
+            run.finish("failed before any change", failed=True)
+            _start_app(ctx, result)
+        raise
+    run.advance("roll:key-pending", new_key=new.fingerprint)
+    result.new_fingerprint = new.fingerprint
+    _transaction(ctx, conn, db_path, old, new, run, meta_extra, result)
+    result.rolled, result.outcome = True, "rolled"
+    result.notes.append("sessions signed with the old key end: users log in again")
+    _finalize(ctx, new, run, result, old)
+    return result
+
+
+def recover(ctx: Context) -> RollResult | None:
+    """Finish (or redo) an interrupted roll from durable facts; None when nothing is pending."""
+    return _recover(ctx, meta_extra=None, journal_doc=None)
+
+
+def _latest_pending(keyring: Keyring) -> KeyEntry | None:
+    pending = [e for e in keyring.entries if e.status == "pending"]
+    return max(pending, key=lambda e: e.added_ms) if pending else None
+
+
+def _recover(
+    ctx: Context, *, meta_extra: dict[str, str] | None, journal_doc: dict[str, Any] | None
+) -> RollResult | None:
+    current = journal.current(ctx)
+    own_doc = current if current is not None and current.get("kind") == "roll" else None
+    run = _Run(ctx, own_doc or journal_doc, own=own_doc is not None)
+    keyring = Keyring(ctx)
+    entry = _latest_pending(keyring)
+    if entry is None:
+        if own_doc is not None:  # stopped before its key was recorded, or after it was activated
+            done = keyring.find(own_doc["data"].get("new_key") or "-")
+            result = RollResult(False, "recovered")
+            run.finish(
+                "completed" if done and done.status == "active" else "abandoned before any change"
+            )
+            _start_app(ctx, result)
+        return None
+    new = entry.key
+    result = RollResult(
+        True,
+        "recovered",
+        new_fingerprint=new.fingerprint,
+        backup=(own_doc or journal_doc or {}).get("data", {}).get("backup"),
+    )
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path)
+    old: Secret | None = None
+    try:
+        ctx.out.info(f"an interrupted key roll to {new.fingerprint} was found; completing it")
+        if db.read_meta(conn).get("key_check") != new.check_value:  # not committed: redo it
+            verdict = keys.live_key(ctx, conn, instance.load_env(ctx))
+            if verdict.key is None:
+                raise KeyProblem("no key is known to encrypt the data; cannot complete the roll")
+            result.old_fingerprint = verdict.key.fingerprint
+            if verdict.key != new:
+                old = verdict.key
+                if run.own:
+                    ctx.runtime().stop()
+                _transaction(ctx, conn, db_path, old, new, run, meta_extra, result)
+        if not result.counts:  # the crashed run's transaction committed every value
+            result.counts = [
+                ColumnRoll(c.column, c.values, c.empty, c.values)
+                for c in reencrypt.count_values(ctx, conn)
+            ]
+    finally:
+        conn.close()
+    _finalize(ctx, new, run, result, old)
+    return result

@@ -1,0 +1,71 @@
+"""Helpers shared by the tests (imported as ``support``; conftest.py holds only fixtures).
+
+pytest imports every conftest.py as a module named ``conftest``, so tests/docker/conftest.py would
+shadow this directory's one for ``from conftest import ...``; a plain module has no such clash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from installer.profiles.coolify_v3_demo import DemoInstance, create
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_TIME = "2023-07-18T10:09:02.980Z"
+DEMO_MS = 1689674942980
+DEMO_KEY = "YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"
+
+
+class LeakGuard:
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+        self.texts: list[tuple[str, str]] = []
+
+    def register(self, value: object) -> None:
+        raw = value.reveal() if hasattr(value, "reveal") else str(value)
+        if raw:
+            self.secrets.add(raw)
+
+    def record(self, where: str, text: str) -> None:
+        self.texts.append((where, text))
+
+    def leaks(self, extra_dirs: list[Path]) -> list[str]:
+        found = []
+        texts = list(self.texts)
+        for d in extra_dirs:
+            for log in d.rglob("*.log"):
+                texts.append((str(log), log.read_text(errors="replace")))
+        for where, text in texts:
+            for s in self.secrets:
+                if s in text:
+                    found.append(f"secret {s[:4]}... leaked into {where}")
+        return found
+
+
+def make_demo(
+    path: Path, guard: LeakGuard, *, rows: int = 3, version: str = "3.12.32", at_ms: int = DEMO_MS
+) -> DemoInstance:
+    made = create(path, version=version, installed_at_ms=at_ms, rows=rows)
+    guard.register(made.key)
+    return made
+
+
+CliRunner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def tree_hash(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
+    """Path -> sha256 of every file under root (and symlink targets), for byte-identical checks."""
+    result = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if any(rel.startswith(e) for e in exclude):
+            continue
+        if p.is_symlink():
+            result[rel] = "symlink:" + os.readlink(p)
+        elif p.is_file():
+            result[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return result

@@ -1,0 +1,439 @@
+"""secrets roll / verify: one verified transaction, the key promoted on the host, and refusals
+that change nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import node_cipher
+import pytest
+from checks import active_key, assert_all_decrypt, stored_values
+from support import DEMO_TIME, REPO, CliRunner, LeakGuard, tree_hash
+
+from installer import db, journal, reencrypt, roll
+from installer.context import Context
+from installer.envfile import EnvFile
+from installer.errors import KeyProblem, Refused
+from installer.keyring import Keyring
+from installer.output import Recording
+from installer.profiles.coolify_v3 import KEY_ALPHABET, new_key
+from installer.profiles.coolify_v3_demo import DemoInstance
+from installer.secret import Secret
+
+LOCK = ".coolify-migrate/lock"
+
+
+def _env(demo: DemoInstance) -> EnvFile:
+    return EnvFile.load(demo.data_dir / ".env")
+
+
+def _meta(demo: DemoInstance) -> dict[str, str]:
+    return db.read_meta_file(demo.db_path)
+
+
+def _db_hash(demo: DemoInstance) -> str:
+    return tree_hash(demo.db_path.parent)[demo.db_path.name]
+
+
+def test_roll_reencrypts_everything_and_promotes_the_key(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    result = roll.roll(ctx)
+    env = _env(demo)
+    new = Secret(env.get("COOLIFY_SECRET_KEY_BETTER") or "")
+    leak_guard.register(new)
+    assert result.rolled and result.outcome == "rolled"
+    assert (
+        result.old_fingerprint == demo.key.fingerprint and result.new_fingerprint == new.fingerprint
+    )
+    assert result.backup, "a pre-roll backup was taken"
+    # the key: fresh, 32 characters from a 64-symbol alphabet, KEY == BETTER, the old one kept
+    raw = new.reveal()
+    assert len(raw) == 32 and set(raw) <= set(KEY_ALPHABET) and new != demo.key
+    assert env.get("COOLIFY_SECRET_KEY") == raw
+    olds = [v for _, v in env.matching(re.compile(r"COOLIFY_SECRET_KEY_OLD_\d+"))]
+    assert olds == [demo.key.reveal()]
+    # the data: every value decrypts under the new key; the record names it
+    assert assert_all_decrypt(demo, new) == demo.value_count
+    assert _meta(demo)["key_check"] == new.check_value
+    counts = {c.column: c for c in result.counts}
+    assert counts["Wordpress.ftpPassword"].empty == 1
+    assert sum(c.reencrypted for c in result.counts) == demo.value_count
+    # the keyring: new active, old retired, nothing pending
+    status = {e.fingerprint: e.status for e in Keyring(ctx).entries}
+    assert status == {new.fingerprint: "active", demo.key.fingerprint: "retired"}
+    assert journal.current(ctx) is None
+    assert not roll.needs_roll(ctx)
+
+
+@pytest.mark.skipif(not node_cipher.node_available(), reason="node is not installed")
+def test_node_decrypts_every_rolled_value(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    roll.roll(ctx)
+    new = active_key(demo.data_dir)
+    leak_guard.register(new)
+    stored = stored_values(demo.db_path)
+    where = [w for w, p in demo.plaintexts.items() if p is not None]
+    got = node_cipher.decrypt_all(new.reveal(), [stored[w] or "" for w in where])
+    assert got == [demo.plaintexts[w] for w in where]
+
+
+def test_roll_again_is_a_no_op(ctx: Context, demo: DemoInstance, leak_guard: LeakGuard) -> None:
+    roll.roll(ctx)
+    leak_guard.register(active_key(demo.data_dir))
+    before = tree_hash(demo.data_dir)
+    again = roll.roll(ctx)
+    assert not again.rolled and again.outcome == "strong"
+    assert tree_hash(demo.data_dir) == before
+
+
+def test_dry_run_counts_and_changes_nothing(ctx: Context, demo: DemoInstance) -> None:
+    before = tree_hash(demo.data_dir)
+    result = roll.roll(ctx, dry_run=True)
+    assert not result.rolled and result.outcome == "dry-run" and result.weak_reasons
+    expected: dict[str, int] = {}
+    for (table, column, _), plain in demo.plaintexts.items():
+        if plain is not None:
+            expected[f"{table}.{column}"] = expected.get(f"{table}.{column}", 0) + 1
+    assert {c.column: c.values for c in result.counts} == expected
+    assert all(c.reencrypted == c.values for c in result.counts)
+    assert tree_hash(demo.data_dir) == before
+    assert not (demo.data_dir / ".coolify-migrate").exists()
+
+
+def test_wrong_old_key_is_refused_before_any_change(
+    demo: DemoInstance, leak_guard: LeakGuard, cli: CliRunner
+) -> None:
+    stranger = new_key()
+    leak_guard.register(stranger)
+    env = _env(demo)
+    env.set("COOLIFY_SECRET_KEY", stranger)  # e.g. a re-install wrote a fresh key
+    env.save()
+    before = tree_hash(demo.data_dir, exclude=(LOCK,))
+    proc = cli("secrets", "roll", "--data-dir", str(demo.data_dir), "--force")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "no known key decrypts the data" in proc.stderr
+    assert tree_hash(demo.data_dir, exclude=(LOCK,)) == before
+    assert assert_all_decrypt(demo, demo.key) == demo.value_count
+
+
+def test_env_naming_another_key_than_the_data_is_refused(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    stranger = new_key()
+    leak_guard.register(stranger)
+    env = _env(demo)
+    env.set("COOLIFY_SECRET_KEY", stranger)
+    env.set("COOLIFY_SECRET_KEY_OLD_1689674942981", demo.key)  # the right key is known, not active
+    env.save()
+    before = tree_hash(demo.data_dir)
+    with pytest.raises(KeyProblem, match="does not encrypt the data"):
+        roll.roll(ctx, force=True)
+    assert tree_hash(demo.data_dir) == before
+
+
+def test_key_check_proves_the_old_key_and_the_stranger_is_kept(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    roll.roll(ctx)
+    first = active_key(demo.data_dir)
+    stranger = new_key()
+    leak_guard.register(first)
+    leak_guard.register(stranger)
+    env = _env(demo)
+    env.set("COOLIFY_SECRET_KEY", stranger)
+    env.set("COOLIFY_SECRET_KEY_BETTER", stranger)
+    env.save()
+    result = roll.roll(ctx, force=True)  # the database's key-check value names `first`
+    second = active_key(demo.data_dir)
+    leak_guard.register(second)
+    assert result.rolled and result.old_fingerprint == first.fingerprint
+    assert assert_all_decrypt(demo, second) == demo.value_count
+    assert Keyring(ctx).find(stranger.fingerprint) is not None, "no key is ever thrown away"
+
+
+def test_garbage_value_aborts_the_transaction(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    roll.roll(ctx)
+    first = active_key(demo.data_dir)
+    leak_guard.register(first)
+    # a value under some other key: the key-check value skips plausibility, the roll must not
+    bad = ctx.profile.codec.encrypt(new_key(), "\x01\x02 garbage-looking")
+    conn = sqlite3.connect(demo.db_path)
+    with conn:
+        conn.execute('UPDATE "DockerRegistry" SET "password" = ? WHERE rowid = 2', (bad,))
+    conn.close()
+    before = tree_hash(demo.data_dir)
+    with pytest.raises(KeyProblem, match=r"DockerRegistry\.password rowid 2"):
+        roll.roll(ctx, force=True)
+    assert _db_hash(demo) == before[str(demo.db_path.relative_to(demo.data_dir))]
+    assert (demo.data_dir / ".env").read_bytes() and active_key(demo.data_dir) == first
+    assert _meta(demo)["key_check"] == first.check_value
+    assert not [e for e in Keyring(ctx).entries if e.status == "pending"]
+    assert journal.current(ctx) is None and roll.recover(ctx) is None
+
+
+def test_null_and_empty_values_stay(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    conn = sqlite3.connect(demo.db_path)
+    with conn:
+        conn.execute('UPDATE "Secret" SET "value" = \'\' WHERE rowid = 1')
+    conn.close()
+    roll.roll(ctx)
+    leak_guard.register(active_key(demo.data_dir))
+    conn = sqlite3.connect(demo.db_path)
+    assert conn.execute('SELECT "value" FROM "Secret" WHERE rowid = 1').fetchone() == ("",)
+    assert conn.execute(
+        'SELECT count(*) FROM "Wordpress" WHERE "ftpPassword" IS NULL'
+    ).fetchone() == (1,)
+    conn.close()
+
+
+def test_engine_mode_advances_its_journal_and_commits_the_record(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    from installer import backups
+
+    info = backups.create(ctx, reason="pre-upgrade", key=demo.key)
+    doc = journal.begin(ctx, "upgrade", from_version="3.12.32", to_version="3.12.33")
+    result = roll.roll(
+        ctx, force=True, backup=info, meta_extra={"version": "3.12.33"}, journal_doc=doc
+    )
+    leak_guard.register(active_key(demo.data_dir))
+    assert result.rolled and result.backup == info.name
+    assert _meta(demo)["version"] == "3.12.33"
+    phases = [h["phase"] for h in journal.current(ctx)["history"]]  # type: ignore[index]
+    assert phases[-4:] == ["roll:started", "roll:key-pending", "roll:committed", "roll:done"]
+    assert not (ctx.state_dir / "runs").exists() or not list(
+        (ctx.state_dir / "runs").glob("roll-*")
+    )
+
+
+def test_pending_state_blocks_dry_run_and_recover_finishes(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    pending = new_key()
+    leak_guard.register(pending)
+    Keyring(ctx).remember(pending, status="pending", source="roll")  # as if killed before BEGIN
+    with pytest.raises(Refused, match="pending"):
+        roll.roll(ctx, dry_run=True)
+    out = Recording()
+    ctx.out = out
+    result = roll.recover(ctx)
+    assert result is not None and result.outcome == "recovered"
+    assert active_key(demo.data_dir) == pending
+    assert assert_all_decrypt(demo, pending) == demo.value_count
+    assert roll.recover(ctx) is None  # idempotent
+
+
+def test_verify_command(demo: DemoInstance, leak_guard: LeakGuard, cli: CliRunner) -> None:
+    before = tree_hash(demo.data_dir)
+    ok = cli("secrets", "verify", "--data-dir", str(demo.data_dir), "--json")
+    assert ok.returncode == 0, ok.stderr
+    doc = json.loads(ok.stdout)
+    assert doc["ok"] and doc["values"] == demo.value_count and doc["failed"] == 0
+    assert tree_hash(demo.data_dir) == before
+    conn = sqlite3.connect(demo.db_path)
+    with conn:  # one value under another key: verify must notice
+        conn.execute(
+            'UPDATE "SshKey" SET "privateKey" = ? WHERE rowid = 1',
+            (reencrypt_under_other_key(demo),),
+        )
+    conn.close()
+    bad = cli("secrets", "verify", "--data-dir", str(demo.data_dir))
+    assert bad.returncode == 5
+    assert "SshKey.privateKey" in bad.stdout and "NOT OK: 1 values" in bad.stdout
+
+
+def reencrypt_under_other_key(demo: DemoInstance) -> str:
+    plain = next(p for (t, _, _), p in demo.plaintexts.items() if t == "SshKey")
+    assert plain is not None
+    return roll_codec().encrypt(new_key(), plain)
+
+
+def roll_codec() -> Any:
+    from installer.profiles import get_profile
+
+    return get_profile().codec
+
+
+def test_count_values_matches_fixture(ctx: Context, demo: DemoInstance) -> None:
+    conn = db.connect(demo.db_path, readonly=True)
+    try:
+        counts = reencrypt.count_values(ctx, conn)
+    finally:
+        conn.close()
+    assert sum(c.values for c in counts) == demo.value_count
+    assert sum(c.empty for c in counts) == sum(1 for p in demo.plaintexts.values() if p is None)
+
+
+def test_the_issue_walkthrough_on_the_cli(
+    tmp_path: Path, leak_guard: LeakGuard, cli: CliRunner
+) -> None:
+    """demo --installed-at T; audit says weak, seed T; roll; Node decrypts; status shows no key."""
+    data = tmp_path / "walk"
+    made = cli(
+        "demo", "--data-dir", str(data), "--installed-at", DEMO_TIME, "--rows", "2", "--json"
+    )
+    assert made.returncode == 0, made.stderr
+    leak_guard.register("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1")
+    old_plain = {
+        w: (
+            None
+            if v is None
+            else roll_codec().decrypt_bytes(Secret("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"), v).decode()
+        )
+        for w, v in stored_values(data / "db" / "prod.db").items()
+    }
+    audit_run = cli("secrets", "audit", "--data-dir", str(data), "--json")
+    assert audit_run.returncode == 6
+    doc = json.loads(audit_run.stdout)
+    assert doc["weak"] and doc["seed_time"] == DEMO_TIME
+    rolled = cli("secrets", "roll", "--data-dir", str(data), "--json")
+    assert rolled.returncode == 0, rolled.stderr
+    result = json.loads(rolled.stdout.splitlines()[-1])
+    assert result["rolled"] and result["reencrypted"] == sum(
+        v is not None for v in old_plain.values()
+    )
+    new = active_key(data)
+    leak_guard.register(new)
+    stored = stored_values(data / "db" / "prod.db")
+    where = [w for w, p in old_plain.items() if p is not None]
+    if node_cipher.node_available():
+        assert node_cipher.decrypt_all(new.reveal(), [stored[w] or "" for w in where]) == [
+            old_plain[w] for w in where
+        ]
+    status = cli("status", "--data-dir", str(data), "--json", "--runtime", "none")
+    assert status.returncode == 0, status.stderr
+    st = json.loads(status.stdout)
+    assert st["key_fingerprint"] == new.fingerprint and st["key_check"] == "match"
+    assert new.reveal() not in status.stdout
+    assert cli("secrets", "verify", "--data-dir", str(data)).returncode == 0
+    again = cli("secrets", "roll", "--data-dir", str(data), "--json")
+    assert again.returncode == 0 and not json.loads(again.stdout.splitlines()[-1])["rolled"]
+    audit_after = cli("secrets", "audit", "--data-dir", str(data), "--json")
+    assert audit_after.returncode == 0 and not json.loads(audit_after.stdout)["weak"]
+
+
+def test_reencrypt_on_every_core_matches(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool path (forked workers, tiny batches so many cross the pipes) gives the same data."""
+    monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
+    new = new_key()
+    leak_guard.register(new)
+    conn = db.connect(demo.db_path)
+    try:
+        counts = reencrypt.reencrypt(ctx, conn, demo.key, new, batch=2, workers=2)
+    finally:
+        conn.close()
+    assert sum(c.reencrypted for c in counts) == demo.value_count
+    assert {c.column: c.empty for c in counts}["Wordpress.ftpPassword"] == 1
+    assert assert_all_decrypt(demo, new) == demo.value_count
+    assert _meta(demo)["key_check"] == new.check_value
+
+
+def test_a_worker_failure_rolls_everything_back(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
+    conn = sqlite3.connect(demo.db_path)
+    with conn:  # the last table's last row holds garbage under the data key
+        conn.execute(
+            'UPDATE "Certificate" SET "key" = ? WHERE rowid = 3',
+            (roll_codec().encrypt(demo.key, "\x00\x01binary"),),
+        )
+    conn.close()
+    before = _db_hash(demo)
+    new = new_key()
+    conn = db.connect(demo.db_path)
+    try:
+        with pytest.raises(KeyProblem, match=r"Certificate\.key rowid 3") as caught:
+            reencrypt.reencrypt(ctx, conn, demo.key, new, batch=1, workers=2)
+    finally:
+        conn.close()
+    assert "secrets verify" in caught.value.hint  # the worker's hint came back intact
+    assert _db_hash(demo) == before
+
+
+def test_a_killed_roll_leaves_no_worker_behind(demo: DemoInstance) -> None:
+    """SIGKILL while the crypto workers are busy: they die with it (they would otherwise run on,
+    holding the inherited lock descriptor), and SQLite rolls the transaction back."""
+    code = (
+        "import sys, time; from pathlib import Path; from installer import db, reencrypt; "
+        "from installer.context import Context; from installer.profiles.coolify_v3 import new_key; "
+        "from installer.secret import Secret; reencrypt.POOL_FROM_ROWS = 0; "
+        "slow = reencrypt._batch; "
+        "reencrypt._batch = lambda *a: (time.sleep(60), slow(*a))[1]; "
+        f"conn = db.connect(Path({str(demo.db_path)!r})); "
+        f"reencrypt.reencrypt(Context(data_dir=Path({str(demo.data_dir)!r})), conn, "
+        "Secret(sys.stdin.readline().strip()), new_key(), batch=1, workers=2)"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, env=env, text=True)
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(demo.key.reveal() + "\n")
+        proc.stdin.flush()
+        deadline = time.monotonic() + 20
+        while len(_orphans(code)) < 3 and time.monotonic() < deadline:  # parent + 2 workers
+            time.sleep(0.05)
+        assert len(_orphans(code)) >= 3, "the workers did not start"
+        time.sleep(0.2)  # the workers are inside their (slow) batches now
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 1
+    while _orphans(code) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _orphans(code), "crypto workers outlived the killed roll"
+    assert assert_all_decrypt(demo, demo.key) == demo.value_count  # rolled back by SQLite
+
+
+def _orphans(code: str) -> list[int]:
+    """Live (not zombie) processes running ``code``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().decode(errors="replace")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if code in cmd and state not in ("Z", "X"):
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_roll_never_changes_a_plaintext_not_even_its_whitespace(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    # a value stored untrimmed (another app version, or a hand edit): v3's own roll trimmed it
+    padded = "  keep my spaces\u3000"
+    conn = sqlite3.connect(demo.db_path)
+    conn.execute(
+        'UPDATE "Secret" SET value = ? WHERE rowid = 1',
+        (ctx.profile.codec.encrypt_exact(demo.key, padded),),
+    )
+    conn.commit()
+    conn.close()
+    result = roll.roll(ctx, force=True)
+    assert result.rolled
+    new = active_key(demo.data_dir)
+    leak_guard.register(new)
+    conn = sqlite3.connect(demo.db_path)
+    stored = conn.execute('SELECT value FROM "Secret" WHERE rowid = 1').fetchone()[0]
+    conn.close()
+    assert ctx.profile.codec.decrypt_bytes(new, stored).decode() == padded
