@@ -182,6 +182,7 @@ def test_the_leak_guard_fails_a_test_that_leaks(tmp_path: Path) -> None:
     inner = tmp_path / "inner"
     inner.mkdir()
     shutil.copy(TESTS / "conftest.py", inner / "conftest.py")
+    shutil.copy(TESTS / "support.py", inner / "support.py")
     (inner / "test_leaks.py").write_text(textwrap.dedent(INNER_TESTS))
     proc = subprocess.run(
         [
