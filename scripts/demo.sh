@@ -10,10 +10,13 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv="$repo/.venv"
 if [ ! -x "$venv/bin/coolify-migrate" ]; then
-  echo "== installing coolify-migrate into $venv"
+  echo "== installing coolify-migrate into $venv (pip's output: $venv/install.log)"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --upgrade pip
-  "$venv/bin/pip" install --quiet -e "$repo"
+  if ! "$venv/bin/pip" install -e "$repo" >"$venv/install.log" 2>&1; then
+    tail -20 "$venv/install.log" >&2
+    echo "error: pip could not install coolify-migrate (hint: see $venv/install.log)" >&2
+    exit 1
+  fi
 fi
 cm="$venv/bin/coolify-migrate"
 dir=${1:-$(mktemp -d)/coolify}
