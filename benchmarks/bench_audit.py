@@ -22,6 +22,7 @@ sys.path.insert(0, str(REPO))
 
 from installer import audit  # noqa: E402
 from installer.context import Context  # noqa: E402
+from installer.crypto import seed_search  # noqa: E402
 from installer.output import Null  # noqa: E402
 from installer.profiles.coolify_v3_demo import create  # noqa: E402
 
@@ -40,7 +41,7 @@ def bare(n: int) -> float:
 def searched(n: int, workers: int) -> float:
     half = n // 2  # a window of +/- half around one centre: n + 1 candidates
     t = time.perf_counter()
-    result = audit.search(ABSENT, [START + half], half, workers=workers, out=Null())
+    result = seed_search.search(ABSENT, [START + half], half, workers=workers, out=Null())
     took = time.perf_counter() - t
     assert result.seed_ms is None
     return result.searched / took

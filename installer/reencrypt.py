@@ -15,11 +15,8 @@ SQLite, inside the one transaction.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import multiprocessing
 import os
-import signal
 import sqlite3
 from collections import deque
 from collections.abc import Iterator
@@ -27,7 +24,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from installer import db, instance, keys
+from installer import db, instance, keys, procs
 from installer.context import Context
 from installer.crypto.codecs import Codec, DecryptError, decrypt_text
 from installer.errors import ChangeFailed, KeyProblem, MigrateError
@@ -204,11 +201,7 @@ _Failure = tuple[str, str, str]  # error class name, message, hint
 
 
 def _init_worker(parent: int) -> None:
-    # Die with the roll (Linux PR_SET_PDEATHSIG): no worker outlives a killed parent.
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
+    procs.die_with_parent(parent)
 
 
 def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:

@@ -16,9 +16,11 @@ import pytest
 from support import DEMO_MS, DEMO_TIME, REPO, LeakGuard, make_demo, tree_hash
 
 from installer import audit
-from installer.audit import Evidence, key_form, parse_window, plan_chunks
+from installer.audit import Evidence, key_form, parse_window
 from installer.context import Context
+from installer.crypto import seed_search
 from installer.crypto.legacy_key import date_seeded_key
+from installer.crypto.seed_search import plan_chunks
 from installer.envfile import EnvFile
 from installer.errors import UsageError
 from installer.output import Recording
@@ -154,7 +156,7 @@ def test_plan_chunks_cover_each_window_once_nearest_first() -> None:
         assert hi <= lo, "no candidate is searched twice"
     assert sum(hi - lo for lo, hi in chunks) == (b + w + 1) - (a - w)  # the union, exactly
     assert chunks[0][0] == a and chunks[1][1] == a and chunks[2][0] == b  # rings start at centres
-    assert max(hi - lo for lo, hi in chunks) <= audit.MAX_CHUNK
+    assert max(hi - lo for lo, hi in chunks) <= seed_search.MAX_CHUNK
 
 
 def test_plan_chunks_never_below_zero() -> None:
@@ -220,9 +222,9 @@ def _children(pid: int) -> list[int]:
 def test_search_workers_die_with_a_killed_parent() -> None:
     """A SIGKILLed `secrets roll` must not leave search workers holding its lock descriptor."""
     code = (
-        "from installer import audit; from installer.output import Null; "
-        "audit.FIRST_CHUNK = audit.MAX_CHUNK; "  # every chunk takes a worker about a second
-        "audit.search(bytes(12), [10**12], 10**9, workers=2, out=Null())"
+        "from installer.crypto import seed_search; from installer.output import Null; "
+        "seed_search.FIRST_CHUNK = seed_search.MAX_CHUNK; "  # every chunk takes a worker about a second
+        "seed_search.search(bytes(12), [10**12], 10**9, workers=2, out=Null())"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO)
     try:

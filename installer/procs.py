@@ -1,0 +1,22 @@
+"""Worker processes that never outlive the command that started them."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Call first thing in a worker: Linux sends it SIGKILL when the parent dies.
+
+    A killed ``secrets roll`` must leave no worker behind still holding the lock file descriptor
+    it inherited (and still computing with a key in memory).
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the call took effect
+        os._exit(1)
