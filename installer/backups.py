@@ -428,43 +428,7 @@ def find(ctx: Context, name: str) -> BackupInfo:
 # -- verify --------------------------------------------------------------------------------------
 
 
-def check(info: BackupInfo, *, full: bool = False) -> dict[str, Any]:
-    """Integrity plus, with a manifest, size and SHA-256. Read-only."""
-    problems: list[str] = []
-    if info.manifest_error:
-        problems.append(info.manifest_error)
-    checksum = "no manifest"
-    if info.has_manifest and info.sha256:
-        doc = durable.read_json(info.path.with_name(names.manifest_name(info.name)))
-        actual = os.lstat(info.path).st_size
-        if actual != doc["size"]:
-            checksum = "size differs"
-            problems.append(
-                f"its size is {actual} bytes, the manifest says {doc['size']}: "
-                "truncated or overwritten"
-            )
-        elif backup_copy.sha256_file(info.path) != info.sha256:
-            checksum = "mismatch"
-            problems.append(
-                "its SHA-256 differs from the manifest's: the file was changed or corrupted"
-            )
-        else:
-            checksum = "match"
-    # without a checksum to lean on, a manifest-less copy gets the thorough check
-    verdict = backup_copy.integrity(info.path, full=full or not info.has_manifest)
-    if verdict != "ok":
-        problems.append(f"integrity check failed: {verdict}")
-    return {
-        "name": info.name,
-        "kind": info.kind,
-        "ok": not problems,
-        "checksum": checksum,
-        "integrity": verdict,
-        "size": info.size,
-        "key_fingerprint": info.key_fingerprint,
-        "key_known": info.key_known,
-        "problems": problems,
-    }
+check = backup_copy.check  # one backup's integrity and checksum (read-only)
 
 
 def verify(ctx: Context, name: str | None = None, *, full: bool = False) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from installer import faults
+from installer import faults, procs
 
 
 def fsync_dir(directory: Path) -> None:
@@ -76,20 +76,8 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
     prefix = f".{name}.tmp-"
     for leftover in directory.glob(f"{prefix}*"):
         pid = leftover.name[len(prefix) :]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and int(pid) != os.getpid() and not procs.pid_alive(int(pid)):
             leftover.unlink(missing_ok=True)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def write_json(path: Path, obj: Any, *, mode: int = 0o600, checkpoint: str | None = None) -> None:

@@ -14,18 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from installer import procs
 from installer.context import Context
 from installer.errors import LockHeld
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def holder(ctx: Context) -> dict[str, Any] | None:
@@ -46,7 +37,7 @@ def holder(ctx: Context) -> dict[str, Any] | None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
-    if info.get("pid") and not _pid_alive(int(info["pid"])):
+    if info.get("pid") and not procs.pid_alive(int(info["pid"])):
         return {**info, "stale": True}
     return None
 
@@ -72,7 +63,7 @@ def acquire(ctx: Context, command: str) -> Iterator[None]:
             old = json.loads(os.pread(fd, 4096, 0) or b"{}")
         except ValueError:
             old = {}
-        if old.get("pid") and not _pid_alive(int(old["pid"])):
+        if old.get("pid") and not procs.pid_alive(int(old["pid"])):
             ctx.out.warn(f"took over a stale lock left by pid {old['pid']} ({old.get('command')})")
         record = json.dumps({"pid": os.getpid(), "command": command, "started_ms": ctx.now_ms()})
         os.ftruncate(fd, 0)

@@ -20,3 +20,14 @@ def die_with_parent(parent: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the call took effect
         os._exit(1)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (a lock holder, a writer that left a temp file)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

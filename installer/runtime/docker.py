@@ -23,18 +23,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import docker
-from docker.errors import DockerException, ImageNotFound, NotFound
+from docker.errors import ImageNotFound, NotFound
 
 from installer import instance
 from installer.errors import ChangeFailed, MigrateError, RuntimeProblem
 from installer.manifest import Release
-from installer.runtime import docker_env, docker_health
+from installer.runtime import docker_env, docker_health, docker_images
+from installer.runtime.docker_images import image_tag
+from installer.runtime.docker_images import translate as _translate
 from installer.versions import parse_version
 
 if TYPE_CHECKING:
@@ -51,36 +51,6 @@ def _env_number(name: str, default: float) -> float:
         return float(raw) if raw else default
     except ValueError:
         return default
-
-
-def _reason(err: DockerException) -> str:
-    text = str(getattr(err, "explanation", None) or err)
-    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
-
-
-@contextmanager
-def _translate(what: str, *, hint: str | None = None) -> Iterator[None]:
-    """Docker SDK errors become one-line RuntimeProblem errors with a hint, where they enter."""
-    try:
-        yield
-    except MigrateError:
-        raise
-    except DockerException as err:
-        raise RuntimeProblem(f"{what}: {_reason(err)}", hint=hint) from err
-
-
-def image_tag(reference: str) -> str | None:
-    """``ghcr.io/x/coolify:3.12.32`` -> ``3.12.32`` (a registry port is not a tag)."""
-    name = reference.split("@", 1)[0]
-    last = name.rsplit("/", 1)[-1]
-    return last.rsplit(":", 1)[1] if ":" in last else None
-
-
-def _split_reference(reference: str) -> tuple[str, str]:
-    tag = image_tag(reference)
-    if tag is None:
-        return reference, "latest"
-    return reference[: -(len(tag) + 1)], tag
 
 
 class DockerRuntime:
@@ -213,37 +183,9 @@ class DockerRuntime:
 
     # -- images ---------------------------------------------------------------------------------
 
-    def _has_image(self, reference: str) -> bool:
-        with _translate(f"cannot inspect the image {reference}"):
-            try:
-                self.client.images.get(reference)
-                return True
-            except ImageNotFound:
-                return False
-
     def ensure_images(self, release: Release) -> str:
         """A local image first, else pull each reference in order. Nothing is stopped here."""
-        for ref in release.images:
-            if self._has_image(ref):
-                self._event("image-present", image=ref)
-                return ref
-        failures = []
-        for ref in release.images:
-            repo, tag = _split_reference(ref)
-            self.ctx.out.info(f"pulling {ref}")
-            try:
-                self.client.images.pull(repo, tag=tag)
-            except DockerException as err:
-                failures.append(f"{ref}: {_reason(err)}")
-                continue
-            self._event("image-pulled", image=ref)
-            return ref
-        raise RuntimeProblem(
-            f"cannot obtain the image for {release.version} ({'; '.join(failures)}); "
-            "nothing was stopped",
-            hint="check that the registry is reachable (docker pull), or 'docker load' the image, "
-            "then run again",
-        )
+        return docker_images.ensure(self.client, release, out=self.ctx.out, event=self._event)
 
     def _image_for(self, version: str) -> str:
         v = parse_version(version)
