@@ -59,7 +59,40 @@ def run_inline(
 
 
 def test_the_commands_the_issue_names_exist() -> None:
-    assert {("status",), ("version",), ("demo",), ("backup",), ("secrets",)} <= set(PATHS)
+    assert {
+        ("status",),
+        ("plan",),
+        ("upgrade",),
+        ("resume",),
+        ("rollback",),
+        ("demo",),
+        ("version",),
+        ("backup", "create"),
+        ("backup", "list"),
+        ("backup", "verify"),
+        ("backup", "prune"),
+        ("secrets", "audit"),
+        ("secrets", "roll"),
+        ("secrets", "verify"),
+    } <= set(PATHS)
+
+
+def _command(path: tuple[str, ...]) -> click.Command:
+    cmd: click.Command = typer.main.get_command(app)
+    for word in path:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.commands[word]
+    return cmd
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in PATHS if p and not isinstance(_command(p), click.Group)],
+    ids=lambda p: " ".join(p),
+)
+def test_every_command_takes_the_global_options(path: tuple[str, ...]) -> None:
+    options = {opt for param in _command(path).params for opt in getattr(param, "opts", [])}
+    assert {"--data-dir", "--json", "--yes"} <= options, f"{' '.join(path)}: {sorted(options)}"
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "<root>")

@@ -112,7 +112,9 @@ def keygen_cmd(
     public_key: Annotated[
         Path, typer.Argument(help="Where to write the public key to pin on hosts")
     ],
+    data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Create a signing key pair for versions.json."""
@@ -130,7 +132,9 @@ def keygen_cmd(
 def sign_cmd(
     manifest: Annotated[Path, typer.Argument(help="The versions.json to sign")],
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM)")],
+    data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write <manifest>.sig, a detached Ed25519 signature over the file's exact bytes."""

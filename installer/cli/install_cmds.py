@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from installer.cli import app
-from installer.cli.common import DataDirOpt, DebugOpt, JsonOpt, RuntimeOpt, emit, make_ctx
+from installer.cli.common import DataDirOpt, DebugOpt, JsonOpt, RuntimeOpt, YesOpt, emit, make_ctx
 
 ManifestOpt = Annotated[
     str | None,
@@ -21,13 +21,14 @@ ManifestOpt = Annotated[
 def start_cmd(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
     debug: DebugOpt = False,
 ) -> None:
     """Start the app from the host .env (created on a fresh install); wait until healthy."""
     from installer.runtime import control
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, runtime=runtime, events=True)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, events=True)
     result = control.start(ctx)
     emit(
         json,
@@ -40,13 +41,14 @@ def start_cmd(
 def restart_cmd(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
     debug: DebugOpt = False,
 ) -> None:
     """Restart the app; a container whose variables differ from the host .env is recreated."""
     from installer.runtime import control
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, runtime=runtime, events=True)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, events=True)
     result = control.restart(ctx)
     emit(
         json,
@@ -61,13 +63,15 @@ def target_version_cmd(
     version: Annotated[
         str | None, typer.Option("--version", help="A given version (v prefix accepted)")
     ] = None,
+    data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """(install.sh) Print the release to install: --version, else the manifest's latest."""
     from installer import install_env
 
-    ctx = make_ctx(data_dir=None, json_mode=json)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes)
     result = install_env.target_version(ctx, manifest_src=manifest, requested=version)
     emit(json, result, [result["version"]])
 
@@ -79,13 +83,14 @@ def prepare_env_cmd(
     ],
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
+    yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
     debug: DebugOpt = False,
 ) -> None:
     """(install.sh) Create .env with new secrets, or add only missing keys (old file kept)."""
     from installer import install_env
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, runtime=runtime)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime)
     result = install_env.prepare_env(ctx, version=version)
     lines = (
         [f"created {result['env']}"]
