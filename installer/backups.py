@@ -187,6 +187,8 @@ def create(
     env = load_env_quietly(ctx)
     ms, partial = backup_copy.reserve(ctx.now_ms, directory, db_path.name)
     final: Path | None = None
+    # one SQLite step cannot report progress inside itself: the bar moves per phase
+    bar = ctx.out.progress(f"backing up {_mib(db_path.stat().st_size)}", 3)
     try:
         try:
             backup_copy.snapshot_copy(db_path, partial)
@@ -194,7 +196,9 @@ def create(
             if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
                 raise OSError(errno.ENOSPC, "database or disk is full") from err
             raise DatabaseError(f"cannot copy {db_path}: {err}") from err
+        bar.advance()
         checked, digest = backup_copy.seal(partial)
+        bar.advance()
         if checked != "ok":
             raise DatabaseError(
                 f"the copy of {db_path} fails its integrity check: {checked}",
@@ -228,6 +232,7 @@ def create(
         durable.write_json(
             directory / names.manifest_name(final.name), doc, checkpoint="backup:manifest"
         )
+        bar.advance()
     except BaseException as err:
         backup_copy.discard(partial, final)
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
@@ -237,6 +242,8 @@ def create(
         if isinstance(err, OSError):
             raise BackupRefused(f"cannot write a backup in {directory}: {err.strerror}") from err
         raise
+    finally:
+        bar.close()
     info = _from_manifest(final, doc, size, [])
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)
     ctx.out.info(
