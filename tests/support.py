@@ -6,11 +6,14 @@ shadow this directory's one for ``from conftest import ...``; a plain module has
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from installer.profiles.coolify_v3_demo import DemoInstance, create
 
@@ -69,3 +72,26 @@ def tree_hash(root: Path, *, exclude: tuple[str, ...] = ()) -> dict[str, str]:
         elif p.is_file():
             result[rel] = hashlib.sha256(p.read_bytes()).hexdigest()
     return result
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs mounted for one test (root only; under CI it must work, elsewhere it skips)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("mount tests must run under CI: run them as root")
+        pytest.skip("needs root to mount a tmpfs")
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot mount a tmpfs under CI: {mounted.stderr.strip()}")
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)

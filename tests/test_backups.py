@@ -6,7 +6,6 @@ except under CI, where they must run).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -16,11 +15,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import REPO, CliRunner, LeakGuard, tree_hash
+from support import REPO, CliRunner, LeakGuard, tmpfs, tree_hash
 
 from installer import backup_copy, backups, db, instance
 from installer.backups import BackupInfo
@@ -56,28 +54,6 @@ def add_filler(db_path: Path, mib: int) -> None:
         conn.execute("INSERT INTO filler(blob) VALUES (?)", (os.urandom(256 << 10),))
     conn.execute("COMMIT")
     conn.close()
-
-
-@contextlib.contextmanager
-def tmpfs(where: Path, size: str) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        if os.environ.get("CI"):
-            pytest.fail("mount tests must run under CI: run them as root")
-        pytest.skip("needs root to mount a tmpfs")
-    where.mkdir(parents=True, exist_ok=True)
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(where)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        if os.environ.get("CI"):
-            pytest.fail(f"cannot mount a tmpfs under CI: {mounted.stderr.strip()}")
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
-    try:
-        yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], check=False)
 
 
 def big_instance(tmp_path: Path, leak_guard: LeakGuard, filler_mib: int = 0) -> DemoInstance:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from checks import active_key, assert_all_decrypt, file_hashes
-from support import DEMO_KEY, REPO, CliRunner, LeakGuard, make_demo, tree_hash
+from support import DEMO_KEY, REPO, CliRunner, LeakGuard, make_demo, tmpfs, tree_hash
 
 from installer import db
 from installer.envfile import EnvFile
@@ -320,3 +320,28 @@ def test_a_strong_key_is_not_rolled_by_the_every_upgrade_step(
     assert r.returncode == 0, r.stderr
     assert active_key(demo.data_dir) == strong
     assert assert_all_decrypt(demo, strong) == demo.value_count
+
+
+def test_no_room_for_the_backup_is_refused_before_anything_stops(
+    tmp_path: Path, demo: DemoInstance, cli: CliRunner
+) -> None:
+    with tmpfs(tmp_path / "small", "1m") as small:
+        db_path = small / "prod.db"
+        db_path.write_bytes(demo.db_path.read_bytes())  # ~150 KiB: a backup needs 1 MiB more
+        before = file_hashes(demo.data_dir) | {"db": db_path.read_bytes().hex()}
+        r = cli(
+            "upgrade",
+            "--data-dir",
+            str(demo.data_dir),
+            "--db",
+            str(db_path),
+            "--manifest",
+            MANIFEST,
+            "--runtime",
+            "none",
+        )
+        assert r.returncode == 3, r.stderr
+        assert "pre-upgrade backup needs" in r.stderr and r.stderr.count("\n") == 1
+        assert file_hashes(demo.data_dir) | {"db": db_path.read_bytes().hex()} == before
+        assert sorted(p.name for p in small.iterdir()) == ["prod.db"]
+        assert not (demo.data_dir / ".coolify-migrate" / "journal.json").exists()

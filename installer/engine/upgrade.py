@@ -9,7 +9,6 @@ to exactly what it was (``installer.engine.revert``), runs the on-failure hooks 
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,16 +69,13 @@ def plan(
 
 
 def _check_room(db_path: Path) -> None:
-    need = db_path.stat().st_size
-    wal = db_path.with_name(db_path.name + "-wal")
-    if wal.exists():
-        need += wal.stat().st_size
-    need = int(need * 1.1) + (1 << 20)
-    free = shutil.disk_usage(db_path.parent).free
-    if free < need:
+    """The pre-upgrade backup's room, checked with the guards: before the app is stopped."""
+    needed, free = backups.space_needed(db_path), backups.free_bytes(db_path.parent)
+    if free < needed:
         raise DiskFull(
-            f"{free // (1 << 20)} MiB free next to the database, the backup needs {need // (1 << 20)} MiB"
+            f"{free >> 20} MiB free next to the database, the pre-upgrade backup needs {needed >> 20} MiB"
         )
+    backups.check_writable(db_path.parent, "write the pre-upgrade backup")
 
 
 def upgrade(
