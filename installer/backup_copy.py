@@ -26,6 +26,7 @@ import contextlib
 import errno
 import hashlib
 import os
+import shutil
 import sqlite3
 import time
 from collections.abc import Callable
@@ -165,6 +166,19 @@ def check(info: BackupInfo, *, full: bool = False) -> dict[str, Any]:
         "key_known": info.key_known,
         "problems": problems,
     }
+
+
+def stage(backup: Path, db_path: Path) -> Path:
+    """Copy a backup to a hidden file beside the database, with the database's mode and owner,
+    fsynced: ready to be renamed over it atomically (restore and the upgrade's revert)."""
+    tmp = db_path.with_name(f".{db_path.name}.restoring")
+    shutil.copyfile(backup, tmp)
+    st = db_path.stat() if db_path.exists() else None
+    os.chmod(tmp, st.st_mode & 0o7777 if st else 0o644)
+    if st is not None and os.geteuid() == 0:
+        os.chown(tmp, st.st_uid, st.st_gid)
+    durable.fsync_file(tmp)
+    return tmp
 
 
 # -- naming and publishing a copy ------------------------------------------------------------

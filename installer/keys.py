@@ -19,6 +19,7 @@ import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from installer import db
@@ -218,3 +219,19 @@ def verify_all(ctx: Context, conn: sqlite3.Connection, key: Secret) -> list[Colu
                     count.failed += 1
         counts.append(count)
     return counts
+
+
+def undecryptable(ctx: Context, db_path: Path, key: Secret) -> int:
+    """How many values of the database at ``db_path`` do not decrypt under ``key``. Read-only."""
+    conn = db.connect(db_path, readonly=True)
+    try:
+        return sum(c.failed for c in verify_all(ctx, conn, key))
+    finally:
+        conn.close()
+
+
+def check_state(recorded: str | None, key: Secret) -> str:
+    """``match``/``mismatch`` of the key-check value stored in the database, or ``not recorded``."""
+    if not recorded:
+        return "not recorded"
+    return "match" if recorded == key.check_value else "mismatch"

@@ -327,12 +327,7 @@ def verify(ctx: Context) -> VerifyReport:
         if active is None:
             return VerifyReport(None, None, "not recorded")
         ctx.redactor.add(active.key)
-        recorded = db.read_meta(conn).get("key_check")
-        check = (
-            "not recorded"
-            if not recorded
-            else ("match" if recorded == active.key.check_value else "mismatch")
-        )
+        check = keys.check_state(db.read_meta(conn).get("key_check"), active.key)
         return VerifyReport(
             active.source, active.key.fingerprint, check, keys.verify_all(ctx, conn, active.key)
         )

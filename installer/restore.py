@@ -21,7 +21,6 @@ exact files the upgrade started from.
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -198,13 +197,7 @@ class Restoration:
 
     def _swap_database(self) -> None:
         db_path, info = self.db_path, self.info
-        tmp = self.directory / f".{db_path.name}.restoring"
-        shutil.copyfile(info.path, tmp)
-        st = db_path.stat() if db_path.exists() else None
-        os.chmod(tmp, st.st_mode & 0o7777 if st else 0o644)
-        if st is not None and os.geteuid() == 0:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        durable.fsync_file(tmp)
+        tmp = backup_copy.stage(info.path, db_path)
         for suffix in _COMPANIONS:  # stale -wal/-shm would be replayed into the restored file
             live = db_path.with_name(db_path.name + suffix)
             if live.exists():

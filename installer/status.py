@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from installer import instance, journal, lock
+from installer import instance, journal, keys, lock
 from installer.context import Context
 from installer.errors import EnvFileError
+from installer.profiles import KeyCandidate
 
 
 def collect(ctx: Context) -> dict[str, Any]:
@@ -21,6 +22,7 @@ def collect(ctx: Context) -> dict[str, Any]:
     installed = instance.installed_version(ctx, env, meta)
 
     key_fingerprint = key_source = None
+    active: KeyCandidate | None = None
     env_keys: list[str] = []
     warnings: list[str] = []
     if env is not None:
@@ -37,13 +39,9 @@ def collect(ctx: Context) -> dict[str, Any]:
         said = ", ".join(f"{s.name}={s.version}" for s in installed.sources if s.version)
         warnings.append(f"version sources disagree ({said}); not guessing")
 
-    recorded = meta.get("key_check")
-    if recorded and key_fingerprint:
-        key_check = "match" if recorded.startswith(key_fingerprint) else "mismatch"
-        if key_check == "mismatch":
-            warnings.append("the active key is not the one the tool recorded for this database")
-    else:
-        key_check = "not recorded"
+    key_check = keys.check_state(meta.get("key_check"), active.key) if active else "not recorded"
+    if key_check == "mismatch":
+        warnings.append("the active key is not the one the tool recorded for this database")
 
     run = journal.current(ctx)
     held = lock.holder(ctx)

@@ -7,8 +7,7 @@ and never write. ``backup verify`` exits 3 when any backup it checked fails.
 
 from __future__ import annotations
 
-import sys
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -67,9 +66,9 @@ def _line(info: BackupInfo) -> str:
     )
 
 
-def _fail(message: str, hint: str) -> None:
+def _fail(message: str, hint: str) -> NoReturn:
     print_error_line(f"error: {message} (hint: {hint})")
-    sys.exit(int(ExitCode.REFUSED))  # not typer.Exit: main() drops its code
+    raise typer.Exit(int(ExitCode.REFUSED))
 
 
 @backup_app.command("create")

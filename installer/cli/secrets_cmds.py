@@ -7,7 +7,6 @@ the active key, or the database records another key.
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -83,7 +82,7 @@ def audit_cmd(
     )
     emit(json, report.as_dict(), report.lines())
     if report.weak:
-        sys.exit(int(ExitCode.WEAK_KEY))  # not typer.Exit: main() drops its code
+        raise typer.Exit(int(ExitCode.WEAK_KEY))
 
 
 @secrets_app.command("roll")
@@ -137,4 +136,4 @@ def verify_cmd(
     report = reencrypt.verify(ctx)
     emit(json, report.as_dict(), report.lines())
     if not report.ok:
-        sys.exit(int(ExitCode.FAILED))
+        raise typer.Exit(int(ExitCode.FAILED))

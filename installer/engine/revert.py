@@ -11,11 +11,10 @@ Every part is idempotent, so a revert interrupted by a crash is simply run again
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
-from installer import db, durable, faults, instance, journal, keys
+from installer import backup_copy, durable, faults, instance, journal, keys
 from installer.context import Context
 from installer.engine import hooks
 from installer.errors import ChangeFailed
@@ -39,10 +38,7 @@ def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
 
 def put_db_back(backup_path: Path, db_path: Path) -> None:
     """Replace the database by a copy of the backup, atomically; stale -wal/-shm go first."""
-    tmp = db_path.with_name(f".{db_path.name}.restoring")
-    shutil.copyfile(backup_path, tmp)
-    durable.fsync_file(tmp)
-    os.chmod(tmp, 0o644 if not db_path.exists() else db_path.stat().st_mode & 0o7777)
+    tmp = backup_copy.stage(backup_path, db_path)
     for suffix in ("-wal", "-shm", "-journal"):
         db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
     os.replace(tmp, db_path)
@@ -72,12 +68,7 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     if active is not None and ring.entries:
         ring.set_active(active.key, checkpoint="revert:keyring")
     if db_path.exists() and active is not None:
-        conn = db.connect(db_path, readonly=True)
-        try:
-            counts = keys.verify_all(ctx, conn, active.key)
-        finally:
-            conn.close()
-        failed_values = sum(c.failed for c in counts)
+        failed_values = keys.undecryptable(ctx, db_path, active.key)
         if failed_values:
             raise ChangeFailed(
                 f"after putting the backup back, {failed_values} values do not decrypt under the key in .env",

@@ -12,7 +12,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from installer import db, instance, keys
+from installer import instance, keys
 from installer.context import Context
 from installer.engine.steps import Step, StepContext
 from installer.errors import ChangeFailed
@@ -74,12 +74,7 @@ def _verify_every_value(sc: StepContext) -> None:
     active = sc.ctx.profile.active_key(env)
     if active is None:
         raise ChangeFailed("no data key in .env after the step")
-    conn = db.connect(sc.db_path, readonly=True)
-    try:
-        counts = keys.verify_all(sc.ctx, conn, active.key)
-    finally:
-        conn.close()
-    failed = sum(c.failed for c in counts)
+    failed = keys.undecryptable(sc.ctx, sc.db_path, active.key)
     if failed:
         raise ChangeFailed(
             f"{failed} encrypted values do not decrypt under the active key after the step"
