@@ -29,19 +29,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from installer import db, reencrypt, roll  # noqa: E402
+from installer import db, keys, reencrypt, roll  # noqa: E402
 from installer.context import Context  # noqa: E402
 from installer.crypto.codecs import decrypt_text  # noqa: E402
 from installer.crypto.legacy_key import date_seeded_key  # noqa: E402
-from installer.profiles import get_profile  # noqa: E402
+from installer.profiles import KeyCandidate, get_profile  # noqa: E402
 from installer.profiles.coolify_v3 import new_key  # noqa: E402
 from installer.profiles.coolify_v3_demo import create  # noqa: E402
 from installer.secret import Secret  # noqa: E402
 
 BENCH = REPO / ".bench"
 AT_MS = 1689674942980
-ROWS_1M = 57_200  # 17.5 values per row on average (one nullable column is NULL every other row)
-ROWS_5M = 285_800
+# demo units (rows=N): about 119 ciphertext values each, in v3's real schema
+ROWS_1M = 8_400
+ROWS_5M = 42_000
 
 
 def demo_dir(rows: int) -> Path:
@@ -77,7 +78,8 @@ def all_values(db_path: Path) -> list[str]:
     conn = sqlite3.connect(db_path)
     out: list[str] = []
     for col in get_profile().encrypted_columns:
-        out.extend(v for (v,) in conn.execute(f'SELECT "{col.column}" FROM "{col.table}"') if v)
+        rows = conn.execute(f'SELECT "{col.column}" FROM "{col.table}"')
+        out.extend(v for (v,) in rows if v and get_profile().codec.is_encrypted(v))
     conn.close()
     return out
 
@@ -87,7 +89,7 @@ def time_bare(db_path: Path, old: Secret, new: Secret) -> tuple[float, int]:
     values = all_values(db_path)
     gc.collect()
     t = time.perf_counter()
-    out = [codec.encrypt(new, decrypt_text(codec, old, v)) for v in values]
+    out = [codec.encrypt_exact(new, decrypt_text(codec, old, v)) for v in values]
     took = time.perf_counter() - t
     n = len(out)
     del values, out
@@ -98,8 +100,9 @@ def time_bare(db_path: Path, old: Secret, new: Secret) -> tuple[float, int]:
 def time_roll_phase(inst: Path, old: Secret, new: Secret, workers: int | None) -> tuple[float, int]:
     ctx = Context(data_dir=inst)
     conn = db.connect(inst / "db" / "prod.db")
+    analysis = keys.analyse(ctx, conn, [KeyCandidate("old", old)], full=True)  # not timed here
     t = time.perf_counter()
-    counts = reencrypt.reencrypt(ctx, conn, old, new, workers=workers)
+    counts = reencrypt.reencrypt(ctx, conn, analysis, new, workers=workers)
     took = time.perf_counter() - t
     conn.close()
     return took, sum(c.reencrypted for c in counts)
@@ -133,8 +136,9 @@ def time_redash_way(inst: Path, old: Secret, new: Secret) -> tuple[float, int]:
         for row in conn.execute(f'SELECT "id", {names} FROM "{table}"').fetchall():
             fresh = []
             for v in row[1:]:
-                fresh.append(codec.encrypt(new, decrypt_text(codec, old, v)) if v else v)
-                n += 1 if v else 0
+                cipher = bool(v) and codec.is_encrypted(v)
+                fresh.append(codec.encrypt_exact(new, decrypt_text(codec, old, v)) if cipher else v)
+                n += 1 if cipher else 0
             conn.execute(f'UPDATE "{table}" SET {sets} WHERE "id" = ?', (*fresh, row[0]))
         conn.commit()
     took = time.perf_counter() - t
@@ -182,7 +186,7 @@ def peak_rss(src: Path, label: str, workers: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=ROWS_1M, help="rows per table for timing")
+    parser.add_argument("--rows", type=int, default=ROWS_1M, help="demo units for timing")
     parser.add_argument("--skip-5m", action="store_true", help="skip the 5M-value memory run")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from installer import output
-from installer.profiles import Profile, get_profile
+from installer.profiles import KeyCandidate, Profile, get_profile
 from installer.secret import Redactor
 
 if TYPE_CHECKING:
@@ -39,7 +39,10 @@ class Context:
     runtime_name: str = "none"
     runtime_factory: Callable[[Context], Runtime] | None = None
     assume_yes: bool = False
+    # keys handed in by the operator (--key-file) or found in the app's container: candidates only
+    extra_keys: list[KeyCandidate] = field(default_factory=list)
     _runtime: Runtime | None = field(default=None, init=False, repr=False)
+    _container_keys: list[KeyCandidate] | None = field(default=None, init=False, repr=False)
 
     @property
     def env_path(self) -> Path:
@@ -69,3 +72,27 @@ class Context:
 
                 self._runtime = make_runtime(self)
         return self._runtime
+
+    def container_keys(self) -> list[KeyCandidate]:
+        """The keys the app's container knows (its environment and settings file), the one it
+        uses first; read once per command. Empty without a runtime or a container."""
+        if self._container_keys is None:
+            found: list[KeyCandidate] = []
+            if self.runtime_name != "none":
+                from installer.errors import MigrateError
+
+                try:
+                    settings = self.runtime().app_settings()
+                except MigrateError as err:
+                    self.out.warn(f"the app container's keys are not readable: {err.message}")
+                    settings = None
+                if settings is not None:
+                    found = self.profile.app_keys(*settings)
+                    for cand in found:
+                        self.redactor.add(cand.key)
+            self._container_keys = found
+        return self._container_keys
+
+    def forget_container(self) -> None:
+        """After the container was recreated: read its keys again when next asked."""
+        self._container_keys = None

@@ -500,8 +500,8 @@ def change_key(ctx: Context) -> Secret:
             for col in ctx.profile.encrypted_columns:
                 rows = conn.execute(f'SELECT rowid, "{col.column}" FROM "{col.table}"').fetchall()
                 for rowid, stored in rows:
-                    if stored:
-                        value = codec.encrypt(new, decrypt_text(codec, old, stored))
+                    if stored and codec.is_encrypted(stored):  # not ciphertext: left as it is
+                        value = codec.encrypt_exact(new, decrypt_text(codec, old, stored))
                         conn.execute(
                             f'UPDATE "{col.table}" SET "{col.column}" = ? WHERE rowid = ?',
                             (value, rowid),

@@ -1,57 +1,149 @@
-"""Plausibility: what a correctly decrypted value may hold, and what garbage looks like."""
+"""Which key the data are under: the evidence rule (UTF-8 of all values together, with its bound),
+instances under several keys, and values that are not ciphertext."""
 
 from __future__ import annotations
 
-import contextlib
 import os
+import random
+import sqlite3
 
 import pytest
 
-from installer.crypto.codecs import CoolifyV3Codec, DecryptError, decrypt_text
-from installer.keys import plausible
-from installer.profiles import EncryptedColumn
+from installer import db, keys
+from installer.context import Context
+from installer.crypto.codecs import CoolifyV3Codec
+from installer.errors import KeyProblem
+from installer.profiles import KeyCandidate
 from installer.profiles.coolify_v3 import new_key
+from installer.profiles.coolify_v3_demo import DemoInstance
 
-TEXT = EncryptedColumn("Secret", "value")
-PEM = EncryptedColumn("SshKey", "privateKey", pem=True)
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        "hunter2",
-        "",
-        "pässwörd",
-        "a\u00a0b",
-        "full\u3000width",
-        "family 👨\u200d👩\u200d👧",
-        "multi\nline\ttext",
-        "postgres://u:p@db:5432/x",
-    ],
-)
-def test_real_text_is_plausible(value: str) -> None:
-    assert plausible(TEXT, value)
+V3 = CoolifyV3Codec()
 
 
-@pytest.mark.parametrize(
-    "value", ["nul\x00", "bell\x07", "esc\x1b[0m", "\ufffd", "priv\ue000", "\x7f"]
-)
-def test_control_and_replacement_characters_are_not(value: str) -> None:
-    assert not plausible(TEXT, value)
+def test_the_utf8_bound_matches_a_monte_carlo_estimate() -> None:
+    rng = random.Random(7)
+    for n, trials in ((1, 20000), (2, 20000), (4, 40000)):
+        ok = sum(keys.decodes(rng.randbytes(n)) for _ in range(trials))
+        measured = ok / trials
+        assert measured == pytest.approx(2 ** -keys.utf8_bits(n), rel=0.1), n
+    assert keys.utf8_bits(1) == pytest.approx(1.0)
+    assert 19 < keys.utf8_bits(24) < 21  # a generated 24-character password: ~20 bits
+    assert keys.utf8_bits(1000) > 800
 
 
-def test_private_key_columns_need_pem_structure() -> None:
-    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
-    assert plausible(PEM, pem)
-    assert not plausible(PEM, "just a password")
-    assert not plausible(PEM, pem.replace("END OPENSSH", "END RSA"))
+def test_the_rule_pays_for_the_choice_of_values() -> None:
+    # a wrong key reading half of 1000 one-byte values by chance is not established ...
+    assert not keys.established(500 * keys.utf8_bits(1), 500, 1000)
+    # ... but the right key reading all of them is, and so is one reading 40 long values
+    assert keys.established(1000 * keys.utf8_bits(1), 1000, 1000)
+    assert keys.established(40 * keys.utf8_bits(24), 40, 100)
+    assert not keys.established(2 * keys.utf8_bits(24), 2, 100)
 
 
-def test_a_wrong_key_almost_never_yields_plausible_long_values() -> None:
-    codec, right, wrong = CoolifyV3Codec(), new_key(), new_key()
-    passed = 0
-    for _ in range(200):
-        stored = codec.encrypt(right, os.urandom(12).hex() + " some longer secret value")
-        with contextlib.suppress(DecryptError):
-            passed += plausible(TEXT, decrypt_text(codec, wrong, stored))
-    assert passed == 0
+def test_a_wrong_key_is_never_established_on_random_values() -> None:
+    right, wrong = new_key(), new_key()
+    rng = random.Random(3)
+    sample = []
+    for i in range(300):
+        text = "".join(rng.choice("abcdef0123456789") for _ in range(rng.randint(1, 40)))
+        iv, content = V3.split(V3.encrypt(right, text))
+        sample.append((f"f{i % 5}", iv, content))
+    good = keys.key_stats(V3, KeyCandidate("right", right), sample)
+    bad = keys.key_stats(V3, KeyCandidate("wrong", wrong), sample)
+    assert good.established and good.failed == 0
+    assert not bad.established and bad.decoded < 60  # only short values decode by chance
+
+
+def _demo_db(demo: DemoInstance) -> sqlite3.Connection:
+    return db.connect(demo.db_path, readonly=True)
+
+
+def test_identify_proves_the_demo_key_by_evidence(ctx: Context, demo: DemoInstance) -> None:
+    stranger = new_key()
+    conn = _demo_db(demo)
+    try:
+        verdict = keys.identify(
+            ctx, conn, [KeyCandidate("stranger", stranger), KeyCandidate("demo", demo.key)]
+        )
+    finally:
+        conn.close()
+    assert verdict.key == demo.key and verdict.method == "evidence"
+    results = {t["source"]: t for t in verdict.tried}
+    assert results["demo"]["established"] and not results["stranger"]["established"]
+
+
+def test_values_under_two_keys_are_attributed_each_to_its_own(
+    ctx: Context, demo: DemoInstance
+) -> None:
+    """v3's own roll re-encrypted 16 fields and left the 43 legacy ones: both keys are proven,
+    every value is attributed, none is unknown."""
+    other = new_key()
+    rolled = {c.label for c in ctx.profile.encrypted_columns if not c.missed_by_app_roll}
+    conn = sqlite3.connect(demo.db_path)
+    with conn:
+        for col in ctx.profile.encrypted_columns:
+            if col.label not in rolled:
+                continue
+            rows = conn.execute(f'SELECT rowid, "{col.column}" FROM "{col.table}"').fetchall()
+            for rowid, stored in rows:
+                if stored and V3.is_encrypted(stored):
+                    raw = V3.decrypt_bytes(demo.key, stored)
+                    conn.execute(
+                        f'UPDATE "{col.table}" SET "{col.column}" = ? WHERE rowid = ?',
+                        (V3.encrypt_raw(other, raw), rowid),
+                    )
+    conn.close()
+    conn = _demo_db(demo)
+    try:
+        cands = [KeyCandidate("demo", demo.key), KeyCandidate("other", other)]
+        analysis = keys.analyse(ctx, conn, cands, full=True)
+    finally:
+        conn.close()
+    under = analysis.under()
+    assert set(under) == {demo.key.fingerprint, other.fingerprint}
+    assert sum(under.values()) == demo.value_count and analysis.unknown.count == 0
+    for label, count in analysis.counts.items():
+        if count.cipher:
+            want = other if label in rolled else demo.key
+            assert set(count.by_key) == {want.fingerprint}, label
+
+
+def test_no_known_key_is_refused_and_not_ciphertext_is_named(
+    ctx: Context, demo: DemoInstance
+) -> None:
+    conn = _demo_db(demo)
+    try:
+        with pytest.raises(KeyProblem, match="no known key decrypts the data"):
+            keys.identify(ctx, conn, [KeyCandidate("stranger", new_key())])
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
+    finally:
+        conn.close()
+    texts = {".".join(w) for w, raw in demo.as_is.items() if raw}
+    assert analysis.text.count == len(texts) and set(analysis.text.labels) == texts
+
+
+def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[str]) -> None:
+    from pathlib import Path
+
+    from installer.envfile import EnvFile
+
+    data = Path(tmp_path) / "tiny"
+    (data / "db").mkdir(parents=True)
+    key, twin = new_key(), new_key()
+    conn = sqlite3.connect(data / "db" / "prod.db")
+    conn.execute('CREATE TABLE "Secret" (id TEXT PRIMARY KEY, value TEXT NOT NULL)')
+    conn.execute("INSERT INTO \"Secret\" VALUES ('a', ?)", (V3.encrypt_exact(key, ""),))
+    conn.commit()
+    conn.close()
+    env = EnvFile(data / ".env", "")
+    env.set("COOLIFY_SECRET_KEY", key)
+    env.save()
+    ctx = Context(data_dir=data)
+    conn = db.connect(data / "db" / "prod.db", readonly=True)
+    try:  # an empty content decodes under any key: nothing tells them apart
+        with pytest.raises(KeyProblem, match="too few encrypted values"):
+            keys.identify(ctx, conn, [KeyCandidate("a", key), KeyCandidate("b", twin)])
+        sole = keys.identify(ctx, conn, [KeyCandidate("a", key)])
+    finally:
+        conn.close()
+    assert sole.key == key and sole.method == "only-consistent"

@@ -18,12 +18,13 @@ import pytest
 from checks import active_key, assert_all_decrypt, stored_values
 from support import DEMO_TIME, REPO, CliRunner, LeakGuard, tree_hash
 
-from installer import db, journal, reencrypt, roll
+from installer import db, journal, keys, reencrypt, roll
 from installer.context import Context
 from installer.envfile import EnvFile
 from installer.errors import KeyProblem, Refused
 from installer.keyring import Keyring
 from installer.output import Recording
+from installer.profiles import KeyCandidate
 from installer.profiles.coolify_v3 import KEY_ALPHABET, new_key
 from installer.profiles.coolify_v3_demo import DemoInstance
 from installer.secret import Secret
@@ -65,7 +66,12 @@ def test_roll_reencrypts_everything_and_promotes_the_key(
     assert assert_all_decrypt(demo, new) == demo.value_count
     assert _meta(demo)["key_check"] == new.check_value
     counts = {c.column: c for c in result.counts}
-    assert counts["Wordpress.ftpPassword"].empty == 1
+    nulls = sum(
+        1
+        for (t, c, _), p in demo.plaintexts.items()
+        if (t, c) == ("Wordpress", "ftpPassword") and p is None
+    )
+    assert nulls and counts["Wordpress.ftpPassword"].empty == nulls
     assert sum(c.reencrypted for c in result.counts) == demo.value_count
     # the keyring: new active, old retired, nothing pending
     status = {e.fingerprint: e.status for e in Keyring(ctx).entries}
@@ -168,13 +174,13 @@ def test_garbage_value_aborts_the_transaction(
     first = active_key(demo.data_dir)
     leak_guard.register(first)
     # a value under some other key: the key-check value skips plausibility, the roll must not
-    bad = ctx.profile.codec.encrypt(new_key(), "\x01\x02 garbage-looking")
+    bad = ctx.profile.codec.encrypt(new_key(), "a value under a key nobody knows any more")
     conn = sqlite3.connect(demo.db_path)
     with conn:
         conn.execute('UPDATE "DockerRegistry" SET "password" = ? WHERE rowid = 2', (bad,))
     conn.close()
     before = tree_hash(demo.data_dir)
-    with pytest.raises(KeyProblem, match=r"DockerRegistry\.password rowid 2"):
+    with pytest.raises(KeyProblem, match=r"under no known key \(DockerRegistry\.password\.\w+\)"):
         roll.roll(ctx, force=True)
     assert _db_hash(demo) == before[str(demo.db_path.relative_to(demo.data_dir))]
     assert (demo.data_dir / ".env").read_bytes() and active_key(demo.data_dir) == first
@@ -194,9 +200,14 @@ def test_null_and_empty_values_stay(
     leak_guard.register(active_key(demo.data_dir))
     conn = sqlite3.connect(demo.db_path)
     assert conn.execute('SELECT "value" FROM "Secret" WHERE rowid = 1').fetchone() == ("",)
+    nulls = sum(
+        1
+        for (t, c, _), p in demo.plaintexts.items()
+        if (t, c) == ("Wordpress", "ftpPassword") and p is None
+    )
     assert conn.execute(
         'SELECT count(*) FROM "Wordpress" WHERE "ftpPassword" IS NULL'
-    ).fetchone() == (1,)
+    ).fetchone() == (nulls,)
     conn.close()
 
 
@@ -268,14 +279,18 @@ def roll_codec() -> Any:
     return get_profile().codec
 
 
-def test_count_values_matches_fixture(ctx: Context, demo: DemoInstance) -> None:
+def test_planned_counts_match_the_fixture(ctx: Context, demo: DemoInstance) -> None:
     conn = db.connect(demo.db_path, readonly=True)
     try:
-        counts = reencrypt.count_values(ctx, conn)
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
+        counts = reencrypt.planned(ctx, analysis)
     finally:
         conn.close()
     assert sum(c.values for c in counts) == demo.value_count
-    assert sum(c.empty for c in counts) == sum(1 for p in demo.plaintexts.values() if p is None)
+    nulls = sum(1 for p in demo.plaintexts.values() if p is None)
+    empties = sum(1 for raw in demo.as_is.values() if raw == "")
+    assert sum(c.empty for c in counts) == nulls + empties
+    assert sum(c.text for c in counts) == len(demo.as_is) - empties
 
 
 def test_the_issue_walkthrough_on_the_cli(
@@ -290,9 +305,9 @@ def test_the_issue_walkthrough_on_the_cli(
     leak_guard.register("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1")
     old_plain = {
         w: (
-            None
-            if v is None
-            else roll_codec().decrypt_bytes(Secret("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"), v).decode()
+            roll_codec().decrypt_bytes(Secret("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"), v).decode()
+            if v and roll_codec().is_encrypted(v)
+            else None
         )
         for w, v in stored_values(data / "db" / "prod.db").items()
     }
@@ -335,11 +350,12 @@ def test_reencrypt_on_every_core_matches(
     leak_guard.register(new)
     conn = db.connect(demo.db_path)
     try:
-        counts = reencrypt.reencrypt(ctx, conn, demo.key, new, batch=2, workers=2)
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
+        counts = reencrypt.reencrypt(ctx, conn, analysis, new, batch=2, workers=2)
     finally:
         conn.close()
     assert sum(c.reencrypted for c in counts) == demo.value_count
-    assert {c.column: c.empty for c in counts}["Wordpress.ftpPassword"] == 1
+    assert sum(c.text for c in counts) == sum(1 for raw in demo.as_is.values() if raw)
     assert assert_all_decrypt(demo, new) == demo.value_count
     assert _meta(demo)["key_check"] == new.check_value
 
@@ -349,18 +365,22 @@ def test_a_worker_failure_rolls_everything_back(
 ) -> None:
     monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
     conn = sqlite3.connect(demo.db_path)
-    with conn:  # the last table's last row holds garbage under the data key
+    with conn:  # a later table's row holds a value under a key nobody knows
         conn.execute(
-            'UPDATE "Certificate" SET "key" = ? WHERE rowid = 3',
-            (roll_codec().encrypt(demo.key, "\x00\x01binary"),),
+            'UPDATE "Certificate" SET "key" = ? WHERE rowid = 2',
+            (roll_codec().encrypt(new_key(), "-----BEGIN EC PRIVATE KEY----- lost"),),
         )
     conn.close()
     before = _db_hash(demo)
     new = new_key()
     conn = db.connect(demo.db_path)
     try:
-        with pytest.raises(KeyProblem, match=r"Certificate\.key rowid 3") as caught:
-            reencrypt.reencrypt(ctx, conn, demo.key, new, batch=1, workers=2)
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
+        assert analysis.unknown.count == 1
+        with pytest.raises(
+            KeyProblem, match=r"Certificate\.key\.\w+ is under no proven key"
+        ) as caught:
+            reencrypt.reencrypt(ctx, conn, analysis, new, batch=1, workers=2)
     finally:
         conn.close()
     assert "secrets verify" in caught.value.hint  # the worker's hint came back intact
@@ -371,14 +391,17 @@ def test_a_killed_roll_leaves_no_worker_behind(demo: DemoInstance) -> None:
     """SIGKILL while the crypto workers are busy: they die with it (they would otherwise run on,
     holding the inherited lock descriptor), and SQLite rolls the transaction back."""
     code = (
-        "import sys, time; from pathlib import Path; from installer import db, reencrypt; "
+        "import sys, time; from pathlib import Path; from installer import db, keys, reencrypt; "
         "from installer.context import Context; from installer.profiles.coolify_v3 import new_key; "
+        "from installer.profiles import KeyCandidate; "
         "from installer.secret import Secret; reencrypt.POOL_FROM_ROWS = 0; "
         "slow = reencrypt._batch; "
         "reencrypt._batch = lambda *a: (time.sleep(60), slow(*a))[1]; "
         f"conn = db.connect(Path({str(demo.db_path)!r})); "
-        f"reencrypt.reencrypt(Context(data_dir=Path({str(demo.data_dir)!r})), conn, "
-        "Secret(sys.stdin.readline().strip()), new_key(), batch=1, workers=2)"
+        f"ctx = Context(data_dir=Path({str(demo.data_dir)!r})); "
+        "key = KeyCandidate('k', Secret(sys.stdin.readline().strip())); "
+        "a = keys.analyse(ctx, conn, [key], full=True); "
+        "reencrypt.reencrypt(ctx, conn, a, new_key(), batch=1, workers=2)"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, env=env, text=True)

@@ -12,12 +12,15 @@ import base64
 import hashlib
 import json
 import os
+import re
 from typing import Protocol
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from installer.secret import Secret
+
+_HEX = re.compile(r"[0-9a-fA-F]*")
 
 
 class DecryptError(Exception):
@@ -37,6 +40,18 @@ class Codec(Protocol):
         ...
 
     def decrypt_bytes(self, key: Secret, stored: str) -> bytes: ...
+
+    def encrypt_raw(self, key: Secret, raw: bytes) -> str:
+        """Encrypt these exact bytes (a roll re-encrypts what it decrypted, never decoding it)."""
+        ...
+
+    def split(self, stored: str) -> tuple[bytes, bytes]:
+        """(iv, content) of a stored ciphertext; DecryptError when it is not one."""
+        ...
+
+    def decrypt_split(self, key: Secret, iv: bytes, content: bytes) -> bytes:
+        """Decrypt what ``split`` returned (DecryptError when an authenticated codec refuses)."""
+        ...
 
     def is_encrypted(self, stored: str) -> bool: ...
 
@@ -88,26 +103,39 @@ class CoolifyV3Codec:
         return self.encrypt_exact(key, v3_trim(plaintext), iv=iv)
 
     def encrypt_exact(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
+        return self.encrypt_raw(key, plaintext.encode("utf-8"), iv=iv)
+
+    def encrypt_raw(self, key: Secret, raw: bytes, *, iv: bytes | None = None) -> str:
         iv = iv if iv is not None else os.urandom(16)
         enc = Cipher(self._algo(key), modes.CTR(iv)).encryptor()
-        content = enc.update(plaintext.encode("utf-8")) + enc.finalize()
+        content = enc.update(raw) + enc.finalize()
         return '{"iv":"' + iv.hex() + '","content":"' + content.hex() + '"}'
 
     def _split(self, stored: str) -> tuple[bytes, bytes]:
+        """The IV and content of v3's ``{"iv":"<32 hex>","content":"<hex>"}``; anything else
+        (text that is not JSON, a suffix after the JSON, other shapes) is not ciphertext."""
         try:
             doc = json.loads(stored)
-            iv = bytes.fromhex(doc["iv"])
-            content = bytes.fromhex(doc["content"])
-        except (ValueError, TypeError, KeyError) as err:
+        except (ValueError, TypeError) as err:
             raise DecryptError("not a Coolify v3 encrypted value") from err
-        if len(iv) != 16:
-            raise DecryptError("IV is not 16 bytes")
-        return iv, content
+        iv = doc.get("iv") if isinstance(doc, dict) else None
+        content = doc.get("content") if isinstance(doc, dict) else None
+        if not (isinstance(iv, str) and isinstance(content, str)):
+            raise DecryptError("not a Coolify v3 encrypted value")
+        if len(iv) != 32 or len(content) % 2 or not _HEX.fullmatch(iv + content):
+            raise DecryptError("not a Coolify v3 encrypted value (IV or content is not hex)")
+        return bytes.fromhex(iv), bytes.fromhex(content)
+
+    def split(self, stored: str) -> tuple[bytes, bytes]:
+        return self._split(stored)
+
+    def decrypt_split(self, key: Secret, iv: bytes, content: bytes) -> bytes:
+        dec = Cipher(self._algo(key), modes.CTR(iv)).decryptor()
+        return dec.update(content) + dec.finalize()
 
     def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
         iv, content = self._split(stored)
-        dec = Cipher(self._algo(key), modes.CTR(iv)).decryptor()
-        return dec.update(content) + dec.finalize()
+        return self.decrypt_split(key, iv, content)
 
     def is_encrypted(self, stored: str) -> bool:
         try:
@@ -136,6 +164,18 @@ class FernetCodec:
         return self._fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
 
     encrypt_exact = encrypt
+
+    def encrypt_raw(self, key: Secret, raw: bytes) -> str:
+        return self._fernet(key).encrypt(raw).decode("ascii")
+
+    def split(self, stored: str) -> tuple[bytes, bytes]:
+        try:
+            return b"", stored.encode("ascii")  # a Fernet token carries its own IV
+        except UnicodeEncodeError as err:
+            raise DecryptError("not a Fernet token") from err
+
+    def decrypt_split(self, key: Secret, iv: bytes, content: bytes) -> bytes:
+        return self.decrypt_bytes(key, content.decode("ascii"))
 
     def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
         try:

@@ -21,7 +21,8 @@ class EncryptedColumn:
     table: str
     column: str
     nullable: bool = False
-    pem: bool = False  # holds a PEM/OpenSSH private key: plausible plaintext has that structure
+    # Coolify v3: a legacy per-service field that the app's own 3.12.33 roll never re-encrypted
+    missed_by_app_roll: bool = False
 
     @property
     def label(self) -> str:
@@ -99,6 +100,26 @@ class Profile:
     def install_key_state(self, env: EnvFile, key: Secret) -> None:
         """Make ``key`` the active key (rollback). Other known keys stay in the file."""
         raise NotImplementedError
+
+    # Where the app inside its container keeps a file of settings it loads at start (Coolify v3:
+    # ``/app/.env``), if any: the runtime reads it for the keys only the container knows.
+    container_dotenv: str | None = None
+
+    def app_keys(self, process_env: dict[str, str], dotenv: dict[str, str]) -> list[KeyCandidate]:
+        """The keys a running app container knows, the one it uses first."""
+        return []
+
+    def start_hazard(
+        self, process_env: dict[str, str], dotenv: dict[str, str], version: str | None
+    ) -> str | None:
+        """Why starting the app with this environment would damage its data, or None."""
+        return None
+
+    def start_safe(self, env: EnvFile, key: Secret, version: str | None = None) -> bool:
+        """Does the host ``.env`` make the app (at ``version``, else the one it names) start on
+        ``key`` and change nothing at start?"""
+        active = self.active_key(env)
+        return active is not None and active.key == key
 
     def new_key(self) -> Secret:
         """A fresh data key from a CSPRNG, in the form the app accepts (used by a key roll)."""

@@ -38,23 +38,72 @@ class CoolifyV3(Profile):
     name = "coolify-v3"
     title = "Coolify v3"
     codec = CoolifyV3Codec()
+    # The 16 fields v3's own start-up roll (3.12.33+) re-encrypted, in its order.
     encrypted_columns = (
         EncryptedColumn("Secret", "value"),
         EncryptedColumn("ServiceSecret", "value"),
-        EncryptedColumn("GitlabApp", "privateSshKey", pem=True),
-        EncryptedColumn("GitlabApp", "appSecret"),
-        EncryptedColumn("GithubApp", "clientSecret"),
-        EncryptedColumn("GithubApp", "webhookSecret"),
-        EncryptedColumn("GithubApp", "privateKey", pem=True),
-        EncryptedColumn("Database", "dbUserPassword"),
-        EncryptedColumn("Database", "rootUserPassword"),
+        EncryptedColumn("GitlabApp", "privateSshKey", nullable=True),
+        EncryptedColumn("GitlabApp", "appSecret", nullable=True),
+        EncryptedColumn("GithubApp", "clientSecret", nullable=True),
+        EncryptedColumn("GithubApp", "webhookSecret", nullable=True),
+        EncryptedColumn("GithubApp", "privateKey", nullable=True),
+        EncryptedColumn("Database", "dbUserPassword", nullable=True),
+        EncryptedColumn("Database", "rootUserPassword", nullable=True),
         EncryptedColumn("DatabaseSecret", "value"),
-        EncryptedColumn("Wordpress", "ftpHostKey"),
-        EncryptedColumn("Wordpress", "ftpHostKeyPrivate", pem=True),
+        EncryptedColumn("Wordpress", "ftpHostKey", nullable=True),
+        EncryptedColumn("Wordpress", "ftpHostKeyPrivate", nullable=True),
         EncryptedColumn("Wordpress", "ftpPassword", nullable=True),
-        EncryptedColumn("SshKey", "privateKey", pem=True),
-        EncryptedColumn("DockerRegistry", "password"),
-        EncryptedColumn("Certificate", "key", pem=True),
+        EncryptedColumn("SshKey", "privateKey"),
+        EncryptedColumn("DockerRegistry", "password", nullable=True),
+        EncryptedColumn("Certificate", "key"),
+        # The 43 fields of the legacy per-service tables that it missed (still live passwords).
+        EncryptedColumn("Wordpress", "mysqlPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn(
+            "Wordpress", "mysqlRootUserPassword", nullable=True, missed_by_app_roll=True
+        ),
+        EncryptedColumn("PlausibleAnalytics", "password", missed_by_app_roll=True),
+        EncryptedColumn("PlausibleAnalytics", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn(
+            "PlausibleAnalytics", "secretKeyBase", nullable=True, missed_by_app_roll=True
+        ),
+        EncryptedColumn("Minio", "rootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("Vscodeserver", "password", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("MeiliSearch", "masterKey", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "umamiAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "hashSalt", missed_by_app_roll=True),
+        EncryptedColumn("Hasura", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Hasura", "graphQLAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "jwtSecret", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "emailSmtpPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Fider", "emailMailgunApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "opensslKeyV1", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "executorSecret", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "redisPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "secretKeyBase", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "emailSmtpPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "mailgunApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "sendgridApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Searxng", "secretKey", missed_by_app_roll=True),
+        EncryptedColumn("Searxng", "redisPassword", missed_by_app_roll=True),
+        EncryptedColumn("Weblate", "adminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Weblate", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "secretKey", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "erlangSecret", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "djangoAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "rabbitMQPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "postgresqlPassword", missed_by_app_roll=True),
     )
     db_relative = "db/prod.db"
     docker_volume = "coolify-db"
@@ -104,6 +153,53 @@ class CoolifyV3(Profile):
     def install_key_state(self, env: EnvFile, key: Secret) -> None:
         env.set(KEY, key)
         env.set(BETTER, key)
+
+    container_dotenv = "/app/.env"
+
+    def app_keys(self, process_env: dict[str, str], dotenv: dict[str, str]) -> list[KeyCandidate]:
+        # The app's start loads /app/.env without overriding its environment, then uses BETTER
+        # when set, else KEY: the first candidate is the key it encrypts with.
+        seen = {**dotenv, **process_env}
+        found: list[KeyCandidate] = []
+        effective = seen.get(BETTER) or seen.get(KEY)
+        if effective:
+            found.append(KeyCandidate("app container (the key it uses)", Secret(effective)))
+        for where, values in (("container /app/.env", dotenv), ("container env", process_env)):
+            olds = sorted((k for k in values if OLD.fullmatch(k)), key=lambda k: -int(k[23:]))
+            names = [BETTER, KEY, *olds]
+            for name in names:
+                if values.get(name):
+                    found.append(KeyCandidate(f"{where} {name}", Secret(values[name])))
+        return found
+
+    def start_hazard(
+        self, process_env: dict[str, str], dotenv: dict[str, str], version: str | None
+    ) -> str | None:
+        try:
+            if version and Version(version) < Version("3.12.33"):
+                return None  # before 3.12.33 the app only reads KEY
+        except ValueError:
+            pass
+        seen = {**dotenv, **process_env}
+        if not seen.get(BETTER) or seen.get(BETTER) != seen.get(KEY):
+            return (
+                f"{KEY} and {BETTER} differ in what the app would start with: Coolify from "
+                "3.12.33 re-encrypts every secret from one to the other at each start"
+            )
+        return None
+
+    def start_safe(self, env: EnvFile, key: Secret, version: str | None = None) -> bool:
+        if env.secret(KEY) != key:
+            return False
+        try:
+            before_roll = Version(version or env.get(self.version_env_key) or "") < Version(
+                "3.12.33"
+            )
+        except ValueError:
+            before_roll = False  # unknown version: be strict
+        better = env.secret(BETTER)
+        # up to 3.12.32 the app reads KEY only; from 3.12.33 KEY and BETTER must agree
+        return (before_roll and better is None) or better == key
 
     def install_evidence_sql(self) -> list[tuple[str, str]]:
         return [
