@@ -21,14 +21,16 @@ committed. Committed: finish steps 6-8. Not committed: redo step 5 with the same
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from installer import audit, db, faults, instance, journal, keys, reencrypt
+from installer import audit, db, faults, instance, journal, keys, reencrypt, values
 from installer.context import Context
 from installer.errors import KeyProblem, MigrateError, Refused
 from installer.keyring import KeyEntry, Keyring
+from installer.keys import Analysis
 from installer.profiles import KeyCandidate
 from installer.reencrypt import ColumnRoll
 from installer.secret import Secret
@@ -47,6 +49,7 @@ class RollResult:
     backup: str | None = None
     weak_reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    not_ciphertext: values.Named = field(default_factory=values.Named)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +61,9 @@ class RollResult:
             "values": sum(c.values for c in self.counts),
             "reencrypted": sum(c.reencrypted for c in self.counts),
             "columns": [c.as_dict() for c in self.counts],
+            "fields": len(self.counts),
+            "fields_absent": [c.column for c in self.counts if c.absent],
+            "not_ciphertext": self.not_ciphertext.as_dict(),
             "weak_reasons": list(self.weak_reasons),
             "notes": list(self.notes),
         }
@@ -78,8 +84,24 @@ class RollResult:
             out.append(f"  backup: {self.backup}")
         verb = "would re-encrypt" if self.outcome == "dry-run" else "re-encrypted"
         for c in self.counts:
+            if c.absent:
+                out.append(f"  {c.column:<40} absent (this database has no such column)")
+                continue
+            extra = f" {c.text:>4} not ciphertext" if c.text else ""
             out.append(
-                f"  {c.column:<30} {c.values:>8} values {c.empty:>6} empty  {verb} {c.reencrypted}"
+                f"  {c.column:<40} {c.values:>8} values {c.empty:>6} empty{extra}  "
+                f"{verb} {c.reencrypted}"
+            )
+        if self.counts:
+            absent = sum(1 for c in self.counts if c.absent)
+            out.append(
+                f"  fields: {len(self.counts)} declared, {len(self.counts) - absent} present"
+                + (f", {absent} absent" if absent else "")
+            )
+        if self.not_ciphertext.count:
+            out.append(
+                f"  left as is: {self.not_ciphertext.count} values that are not ciphertext: "
+                + self.not_ciphertext.shown()
             )
         out.extend(f"  note: {n}" for n in self.notes)
         return out
@@ -92,6 +114,58 @@ def needs_roll(ctx: Context) -> bool:
         return False
     form = audit.key_form(active.key, length=ctx.profile.key_length)
     return bool(form.reasons) or form.date_seeded_form
+
+
+@dataclass
+class Need:
+    """Why the data should be rolled (empty: they should not), and the seed times proven."""
+
+    reasons: list[str] = field(default_factory=list)
+    seeds: dict[str, int] = field(default_factory=dict)  # key fingerprint -> seed ms
+
+    def __bool__(self) -> bool:
+        return bool(self.reasons)
+
+
+def weakness(
+    ctx: Context,
+    analysis: Analysis,
+    *,
+    db_path: Path,
+    conn: sqlite3.Connection | None,
+    search: bool = True,
+) -> Need:
+    """Why the data should be rolled: a key holding values is weak (its face, or proven
+    date-seeded when ``search``; only its form when not), or the values are under several keys."""
+    held = {fp: n for fp, n in analysis.under().items() if n}
+    need = Need()
+    if len(held) > 1:
+        need.reasons.append(
+            f"the values are under {len(held)} keys ("
+            + ", ".join(f"{fp}: {n}" for fp, n in held.items())
+            + "): a roll puts them all under one"
+        )
+    judged = [c for c in analysis.keys if c.key.fingerprint in held] or (
+        [analysis.primary] if analysis.primary is not None else []
+    )
+    for cand in judged:
+        prefix = f"{cand.key.fingerprint}: " if len(judged) > 1 else ""
+        if search:
+            report = audit.assess(ctx, cand, db_path=db_path, conn=conn)
+            need.reasons.extend(prefix + r for r in report.reasons)
+            if report.seed_ms is not None:
+                need.seeds[cand.key.fingerprint] = report.seed_ms
+        else:
+            form = audit.key_form(cand.key, length=ctx.profile.key_length)
+            need.reasons.extend(prefix + r for r in form.reasons)
+            if form.date_seeded_form:
+                need.reasons.append(
+                    prefix + "the key has the date-seeded form of the old installers"
+                )
+    return need
+
+
+OWN_KINDS = ("roll", "repair")  # journal kinds whose interrupted runs ``recover`` completes
 
 
 class _Run:
@@ -139,27 +213,49 @@ def _finalize(
     run.finish(result.outcome)
 
 
-def _identify(ctx: Context, conn: sqlite3.Connection, *, dry_run: bool) -> KeyCandidate:
-    """Guard clauses: which key is live, and may we trust it as the old key."""
+def analyse(ctx: Context, conn: sqlite3.Connection) -> Analysis:
+    """Every value attributed to a proven key; refuses (nothing changed) when one is unreadable."""
     env = instance.load_env(ctx)
-    verdict = keys.live_key(ctx, conn, env)
+    cands = keys.candidates(ctx, env)
+    analysis = keys.analyse(ctx, conn, cands, full=True)
+    if analysis.primary is None:
+        keys.identify(ctx, conn, cands)  # raises the KeyProblem that explains why
+    if analysis.unknown.count:
+        raise KeyProblem(
+            f"{analysis.unknown.count} encrypted values are under no known key "
+            f"({analysis.unknown.shown(3)}); nothing was changed",
+            hint="give their key with --key-file FILE; values a re-roll garbled are recovered "
+            "by 'coolify-migrate secrets repair'",
+        )
+    return analysis
+
+
+def _identify(
+    ctx: Context, conn: sqlite3.Connection, *, dry_run: bool
+) -> tuple[KeyCandidate, Analysis]:
+    """Guard clauses: which keys are live, and may we trust the .env's key as the old key."""
+    env = instance.load_env(ctx)
     active = ctx.profile.active_key(env)
-    if verdict.key is None or active is None:
+    if active is None:
         raise KeyProblem(
             f"{ctx.env_path} names no data key",
             hint="restore the .env from your backup; the key cannot be recreated",
         )
-    if verdict.key != active.key and verdict.method != "key-check":
+    analysis = analyse(ctx, conn)
+    primary = analysis.primary
+    assert primary is not None
+    held = {fp for fp, n in analysis.under().items() if n}
+    if held and active.key.fingerprint not in held and analysis.method != "key-check":
         raise KeyProblem(
             f"the .env active key ({active.source}, {active.key.fingerprint}) does not encrypt the "
-            f"data; {verdict.source} ({verdict.key.fingerprint}) does",
+            f"data; {primary.source} ({primary.key.fingerprint}) does",
             hint="put the right key back as the active key in .env (or remove the wrong one), "
             "then run the roll again; nothing was changed",
         )
-    if verdict.key != active.key and not dry_run:
+    if primary.key != active.key and not dry_run:
         # Proven by the key-check value; keep the stranger .env key too: never lose a key.
         Keyring(ctx).remember(active.key, status="retired", source=f".env {active.source} (unused)")
-    return KeyCandidate(verdict.source or active.source, verdict.key)
+    return primary, analysis
 
 
 def _committed(db_path: Path, new: Secret) -> bool:
@@ -170,11 +266,26 @@ def _committed(db_path: Path, new: Secret) -> bool:
         conn.close()
 
 
+# The one transaction of a key change: writes every value under the new key (and the key-check
+# value, and the caller's record) and returns the per-field counts. A roll re-encrypts
+# (``installer.reencrypt``); ``secrets repair`` writes recovered values (``installer.repair``).
+Change = Callable[[sqlite3.Connection, Secret, "dict[str, str] | None"], list[ColumnRoll]]
+
+
+def rolling(ctx: Context, analysis: Analysis) -> Change:
+    def change(
+        conn: sqlite3.Connection, new: Secret, meta: dict[str, str] | None
+    ) -> list[ColumnRoll]:
+        return reencrypt.reencrypt(ctx, conn, analysis, new, meta=meta)
+
+    return change
+
+
 def _transaction(
     ctx: Context,
     conn: sqlite3.Connection,
     db_path: Path,
-    old: Secret,
+    change: Change,
     new: Secret,
     run: _Run,
     meta_extra: dict[str, str] | None,
@@ -182,7 +293,7 @@ def _transaction(
 ) -> None:
     """Step 5. An error before COMMIT leaves the old key in charge: the pending key is retired."""
     try:
-        result.counts = reencrypt.reencrypt(ctx, conn, old, new, meta=meta_extra)
+        result.counts = change(conn, new, meta_extra)
     except Exception:
         if _committed(db_path, new):
             raise  # the commit happened; a later run of recover() finishes the roll
@@ -223,27 +334,27 @@ def roll(
     db_path = instance.database_path(ctx)
     conn = db.connect(db_path, readonly=dry_run)
     try:
-        cand = _identify(ctx, conn, dry_run=dry_run)
+        cand, analysis = _identify(ctx, conn, dry_run=dry_run)
         result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
-        if not force:
-            report = audit.assess(ctx, cand, db_path=db_path, conn=conn)
-            result.weak_reasons = list(report.reasons)
-            if not report.weak:
-                if dry_run:
-                    result.outcome, result.counts = "dry-run", reencrypt.count_values(ctx, conn)
-                return result
-        else:
+        result.not_ciphertext = analysis.text
+        if force:
             result.weak_reasons = ["--force"]
+        else:
+            result.weak_reasons = weakness(ctx, analysis, db_path=db_path, conn=conn).reasons
         if dry_run:
-            result.outcome, result.counts = "dry-run", reencrypt.count_values(ctx, conn)
-            for c in result.counts:
-                c.reencrypted = c.values  # would be
+            result.outcome, result.counts = "dry-run", reencrypt.planned(ctx, analysis)
+            if not result.weak_reasons:
+                for c in result.counts:
+                    c.reencrypted = 0
+            return result
+        if not result.weak_reasons:
             return result
         return _roll(
             ctx,
             conn,
             db_path,
             cand.key,
+            analysis,
             result,
             backup=backup,
             meta_extra=meta_extra,
@@ -258,11 +369,15 @@ def _roll(
     conn: sqlite3.Connection,
     db_path: Path,
     old: Secret,
+    analysis: Analysis | None,
     result: RollResult,
     *,
     backup: BackupInfo | None,
     meta_extra: dict[str, str] | None,
     run: _Run,
+    change: Change | None = None,
+    kind: str = "roll",
+    held: list[KeyCandidate] | None = None,
 ) -> RollResult:
     if run.own:
         ctx.runtime().check()
@@ -275,10 +390,15 @@ def _roll(
             faults.checkpoint("roll:backup")
         result.backup = backup.name
         if run.own:
-            run.doc = journal.begin(ctx, "roll", backup=backup.name, old_key=old.fingerprint)
+            run.doc = journal.begin(ctx, kind, backup=backup.name, old_key=old.fingerprint)
         else:
             run.advance("roll:started", roll_backup=backup.name, old_key=old.fingerprint)
         keyring = Keyring(ctx)
+        for keeper in held if held is not None else analysis.keys if analysis else []:
+            if keeper.key != old:  # every key that holds values, before any value moves
+                keyring.remember(
+                    keeper.key, status="retired", source=f"held values ({keeper.source})"
+                )
         keyring.remember(
             old, status="active", source="live key before roll", checkpoint="roll:keyring-old"
         )
@@ -292,11 +412,43 @@ def _roll(
         raise
     run.advance("roll:key-pending", new_key=new.fingerprint)
     result.new_fingerprint = new.fingerprint
-    _transaction(ctx, conn, db_path, old, new, run, meta_extra, result)
+    if change is None:
+        assert analysis is not None
+        change = rolling(ctx, analysis)
+    _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
     result.rolled, result.outcome = True, "rolled"
     result.notes.append("sessions signed with the old key end: users log in again")
     _finalize(ctx, new, run, result, old)
     return result
+
+
+def run_change(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    old: Secret,
+    result: RollResult,
+    *,
+    change: Change,
+    kind: str,
+    held: list[KeyCandidate],
+) -> RollResult:
+    """A key change other than a plain roll (``secrets repair``), through the same durable steps:
+    app stopped, pinned backup, journal, keys on the host first, one transaction, .env promoted."""
+    return _roll(
+        ctx,
+        conn,
+        db_path,
+        old,
+        None,
+        result,
+        backup=None,
+        meta_extra=None,
+        run=_Run(ctx, None, own=True),
+        change=change,
+        kind=kind,
+        held=held,
+    )
 
 
 def recover(ctx: Context) -> RollResult | None:
@@ -313,7 +465,7 @@ def _recover(
     ctx: Context, *, meta_extra: dict[str, str] | None, journal_doc: dict[str, Any] | None
 ) -> RollResult | None:
     current = journal.current(ctx)
-    own_doc = current if current is not None and current.get("kind") == "roll" else None
+    own_doc = current if current is not None and current.get("kind") in OWN_KINDS else None
     run = _Run(ctx, own_doc or journal_doc, own=own_doc is not None)
     keyring = Keyring(ctx)
     entry = _latest_pending(keyring)
@@ -339,20 +491,23 @@ def _recover(
     try:
         ctx.out.info(f"an interrupted key roll to {new.fingerprint} was found; completing it")
         if db.read_meta(conn).get("key_check") != new.check_value:  # not committed: redo it
-            verdict = keys.live_key(ctx, conn, instance.load_env(ctx))
-            if verdict.key is None:
-                raise KeyProblem("no key is known to encrypt the data; cannot complete the roll")
-            result.old_fingerprint = verdict.key.fingerprint
-            if verdict.key != new:
-                old = verdict.key
-                if run.own:
-                    ctx.runtime().stop()
-                _transaction(ctx, conn, db_path, old, new, run, meta_extra, result)
+            if run.own:
+                ctx.runtime().stop()
+            if own_doc is not None and own_doc.get("kind") == "repair":
+                from installer import repair
+
+                change, old = repair.redo(ctx, conn)
+            else:
+                analysis = analyse(ctx, conn)
+                assert analysis.primary is not None
+                old = analysis.primary.key if analysis.primary.key != new else None
+                change = rolling(ctx, analysis)
+            result.old_fingerprint = old.fingerprint if old is not None else None
+            if old is not None:
+                _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
         if not result.counts:  # the crashed run's transaction committed every value
-            result.counts = [
-                ColumnRoll(c.column, c.values, c.empty, c.values)
-                for c in reencrypt.count_values(ctx, conn)
-            ]
+            committed = keys.analyse(ctx, conn, [KeyCandidate("new", new)], full=True)
+            result.counts = reencrypt.planned(ctx, committed)
     finally:
         conn.close()
     _finalize(ctx, new, run, result, old)

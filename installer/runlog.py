@@ -30,15 +30,19 @@ class _LoggedProgress:
 
 
 class RunLog:
+    """The file is created on the first line written: a run refused by a guard leaves none."""
+
     def __init__(self, ctx: Context, kind: str) -> None:
         self.ctx = ctx
         self.inner: Output = ctx.out
-        ctx.ensure_state_dir()
         self.path: Path = ctx.state_dir / f"{kind}-{ctx.now_ms()}.log"
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        self._fh: TextIO = os.fdopen(fd, "a", encoding="utf-8")
+        self._fh: TextIO | None = None
 
     def write(self, text: str) -> None:
+        if self._fh is None:
+            self.ctx.ensure_state_dir()
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            self._fh = os.fdopen(fd, "a", encoding="utf-8")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ctx.clock()))
         self._fh.write(f"{stamp} {self.ctx.redactor.redact(text)}\n")
         self._fh.flush()
@@ -64,6 +68,8 @@ class RunLog:
         return _LoggedProgress(self, self.inner.progress(phase, total), phase)
 
     def close(self) -> None:
+        if self._fh is None:
+            return
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()

@@ -300,8 +300,8 @@ def test_an_instance_past_3_12_33_with_a_proven_weak_key_is_rolled_too(
     assert assert_all_decrypt(demo, new) == demo.value_count
     runs = list((demo.data_dir / ".coolify-migrate" / "runs").glob("upgrade-*.json"))
     prechecks = json.loads(runs[0].read_text())["data"]["prechecks"]
-    assert prechecks["roll-weak-key"]["proven"] is True
-    assert prechecks["roll-weak-key"]["seed_ms"] == demo.installed_at_ms
+    assert any("date-seeded" in r for r in prechecks["roll-weak-key"]["reasons"])
+    assert prechecks["roll-weak-key"]["seeds"] == {demo.key.fingerprint: demo.installed_at_ms}
 
 
 def test_a_strong_key_is_not_rolled_by_the_every_upgrade_step(

@@ -1,9 +1,15 @@
 """Coolify v3's migration steps.
 
 - ``roll-date-seeded-key`` (3.12.33): what v3's own 3.12.33 did on container start, done safely
-  (one verified transaction, key kept on the host, version recorded with it).
-- ``roll-weak-key`` (every upgrade): rolls the key when audit *proves* it date-seeded, for instances
-  that passed 3.12.33 with the weak key still in place (e.g. after the v3 recovery recipe).
+  (one verified transaction, key kept on the host, version recorded with it), and only where it
+  is needed: when a key that holds values is weak (the date-seeded form of the old installers is
+  enough here), or the values are under several keys (v3's own roll left 43 fields behind). A
+  strong key is kept: rolling it would only log every user out.
+- ``roll-weak-key`` (every upgrade): rolls when the audit *proves* a key date-seeded (or the values
+  are under several keys), for instances that passed 3.12.33 with a weak key still in place.
+
+Both decide before the app stops (``precheck``: a full read of the values, and for the second one
+the seed search, which can take a minute); the decision waits in the journal for ``apply``.
 """
 
 from __future__ import annotations
@@ -12,53 +18,67 @@ from typing import Any
 
 from packaging.version import Version
 
-from installer import instance, keys
+from installer import db, instance, keys
 from installer.context import Context
 from installer.engine.steps import Step, StepContext
 from installer.errors import ChangeFailed
 
 
-def _roll_date_seeded(sc: StepContext) -> None:
+def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
     from installer import roll
 
-    result = roll.roll(
-        sc.ctx, force=True, backup=sc.backup, meta_extra=sc.record, journal_doc=sc.journal_doc
-    )
-    sc.notes.extend(result.lines())
+    db_path = instance.database_path(ctx)
+    if not db_path.exists():
+        return {"reasons": [], "seeds": {}}
+    conn = db.connect(db_path, readonly=True)
+    try:
+        analysis = roll.analyse(ctx, conn)
+        need = roll.weakness(ctx, analysis, db_path=db_path, conn=conn, search=search)
+        return {"reasons": need.reasons, "seeds": need.seeds}
+    finally:
+        conn.close()
 
 
-def _prove_weak(ctx: Context, planned: list[str]) -> dict[str, Any]:
-    """Run before the app stops: the audit's search can take a minute on a legacy-form key."""
-    from installer import audit, roll
+def _check_seeded(ctx: Context, planned: list[str]) -> dict[str, Any]:
+    return _need(ctx, search=False)
 
-    if "roll-date-seeded-key" in planned or not roll.needs_roll(ctx):
-        return {}  # rolled anyway, or strong: nothing to prove
-    report = audit.audit(ctx)
-    return {"proven": bool(report.proven), "seed_ms": report.seed_ms}
+
+def _check_proven(ctx: Context, planned: list[str]) -> dict[str, Any]:
+    if "roll-date-seeded-key" in planned:
+        return {"reasons": [], "seeds": {}}  # that step decides, earlier in the same run
+    return _need(ctx, search=True)
+
+
+def _decided(sc: StepContext, *, search: bool) -> list[str]:
+    found = sc.journal_doc["data"].get("prechecks", {}).get(sc.step.id, {}).get("reasons")
+    if isinstance(found, list):
+        return [str(r) for r in found]
+    reasons: list[str] = _need(sc.ctx, search=search)["reasons"]
+    return reasons
+
+
+def _roll_when(sc: StepContext, *, search: bool) -> None:
+    from installer import roll
+
+    reasons = _decided(sc, search=search)
+    if reasons:
+        result = roll.roll(
+            sc.ctx, force=True, backup=sc.backup, meta_extra=sc.record, journal_doc=sc.journal_doc
+        )
+        sc.notes.extend(f"why: {r}" for r in reasons)
+        sc.notes.extend(result.lines())
+        return
+    sc.notes.append("the data key is strong and holds every value: nothing to roll")
+    with sc.transaction():
+        pass  # commits the version record for this step
+
+
+def _roll_date_seeded(sc: StepContext) -> None:
+    _roll_when(sc, search=False)
 
 
 def _roll_if_weak(sc: StepContext) -> None:
-    from installer import audit, roll
-
-    if roll.needs_roll(sc.ctx):
-        proven = sc.journal_doc["data"].get("prechecks", {}).get("roll-weak-key", {}).get("proven")
-        if proven is None:
-            proven = bool(audit.audit(sc.ctx).proven)
-        if proven:
-            result = roll.roll(
-                sc.ctx,
-                force=True,
-                backup=sc.backup,
-                meta_extra=sc.record,
-                journal_doc=sc.journal_doc,
-            )
-            sc.notes.extend(result.lines())
-            return
-        sc.notes.append("the key has the legacy form but is not proven date-seeded: kept")
-    else:
-        sc.notes.append("the key is strong: nothing to roll")
-    with sc.transaction():
-        pass  # commits the version record for this step
+    _roll_when(sc, search=True)
 
 
 def _finish_roll(sc: StepContext) -> None:
@@ -90,6 +110,7 @@ def steps() -> list[Step]:
             Version("3.12.33"),
             verify=_verify_every_value,
             recover=_finish_roll,
+            precheck=_check_seeded,
         ),
         Step(
             "roll-weak-key",
@@ -98,7 +119,8 @@ def steps() -> list[Step]:
             None,
             verify=_verify_every_value,
             recover=_finish_roll,
-            precheck=_prove_weak,
-            when="changes something only if audit proves the key weak",
+            precheck=_check_proven,
+            when="changes something only if audit proves a key weak, or values are under "
+            "several keys",
         ),
     ]
