@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     LOCKED = 4  # another run holds the lock
     FAILED = 5  # a change failed verification, or failed and was rolled back
     WEAK_KEY = 6  # 'secrets audit' only: the data key is weak (proven date-seeded or too weak)
+    PARTIAL = 7  # 'secrets repair' only: done, but some values could not be proven (named, kept)
 
 
 class MigrateError(Exception):

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 SCRIPT = Path(__file__).parent / "node" / "v3cipher.js"
 
@@ -14,7 +15,7 @@ def node_available() -> bool:
     return shutil.which("node") is not None
 
 
-def run(requests: list[dict[str, str]]) -> list[str]:
+def run(requests: list[dict[str, Any]]) -> list[Any]:
     """Send many requests in one Node process; returns each result, in order."""
     payload = "".join(json.dumps(r) + "\n" for r in requests)
     proc = subprocess.run(
@@ -36,3 +37,13 @@ def decrypt_all(key: str, values: list[str]) -> list[str]:
 
 def encrypt_all(key: str, plaintexts: list[str]) -> list[str]:
     return run([{"op": "encrypt", "key": key, "plaintext": p} for p in plaintexts])
+
+
+def v3_decrypt_all(key: str, values: list[str]) -> list[str | None]:
+    """What v3's own ``decrypt`` returned for each value (lossy text, or the stored text)."""
+    return run([{"op": "v3decrypt", "key": key, "value": v} for v in values])
+
+
+def v3_roll_all(old: str, new: str, values: list[str | None]) -> list[str | None]:
+    """What v3's start-up roll wrote for each value under (old, new); None: left unchanged."""
+    return run([{"op": "v3roll", "old": old, "new": new, "value": v} for v in values])

@@ -15,7 +15,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from installer import backups, db, instance, journal, keys, lock, signing
+from installer import backups, db, host_key, instance, journal, keys, lock, signing
 from installer.backups import BackupInfo
 from installer.context import Context
 from installer.engine import hooks, revert
@@ -161,7 +161,7 @@ def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict
                 if doc["phase"] == "rolling-back":
                     return revert.revert(ctx, doc, reason=doc["data"].get("error", "interrupted"))
                 return _drive(ctx, doc, hook_timeout=hook_timeout)
-            if doc["kind"] == "roll":
+            if doc["kind"] in ("roll", "repair"):
                 from installer import roll
 
                 recovered = roll.recover(ctx)
@@ -289,10 +289,17 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             env = instance.load_env(ctx)
             env.set(ctx.profile.version_env_key, data["to_version"])
             env.save(checkpoint="upgrade:env")
+            # KEY = BETTER = the data's key before the new app ever starts (a key only the old
+            # container knew is adopted here); a failed upgrade puts the .env snapshot back
+            for note in host_key.settle(ctx):
+                ctx.out.info(note)
             mark("env")
         if "runtime" not in done:
             ctx.out.info(f"starting {release.version} ({data['image']})")
+            before = host_key.Snapshot.take(ctx) if runtime.name != "none" else None
             runtime.update(release, data["image"])
+            if before is not None:  # healthy: did its start leave every value alone?
+                before.check(ctx, what=f"the start of {release.version}")
             mark("runtime")
         if "post-hooks" not in done:
             failure = hook("post-upgrade")
