@@ -295,7 +295,12 @@ class AuditReport:
         out.extend(f"note:      {n}" for n in form.notes)
         verdict = "WEAK: " + "; ".join(self.reasons) if self.weak else "not weak"
         out.append(f"verdict:   {verdict}")
-        if self.weak:
+        if self.live_key_problem:
+            out.append(
+                "next:      'coolify-migrate secrets repair --dry-run' shows what Coolify's own "
+                "prod.db_* copies can recover; or give the key with --key-file FILE"
+            )
+        elif self.weak:
             out.append("next:      run 'coolify-migrate secrets roll' to replace it")
         return out
 

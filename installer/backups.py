@@ -40,7 +40,7 @@ from installer.keyring import Keyring
 from installer.profiles import KeyCandidate
 from installer.secret import Secret
 
-REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore")
+REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore", "pre-start")
 FORMAT = "coolify-migrate-backup/1"
 KIND_BY_SHAPE = {"ms": "coolify", "versioned": "coolify-versioned", "manual": "manual-copy"}
 OURS = "coolify-migrate"
@@ -64,6 +64,7 @@ class BackupInfo:
     verified: bool | None = None
     key_check: str | None = None  # full HMAC of the key (public); from the manifest or the data
     manifest_error: str | None = None
+    fields_absent: list[str] | None = None  # declared encrypted fields this copy does not have
 
     @property
     def time_iso(self) -> str:
@@ -87,6 +88,7 @@ class BackupInfo:
             "has_manifest": self.has_manifest,
             "verified": self.verified,
             "manifest_error": self.manifest_error,
+            "fields_absent": self.fields_absent,
         }
 
 
@@ -208,6 +210,7 @@ def create(
         fingerprint, key_check, key_status, version = _describe_copy(
             ctx, partial, env, key, version
         )
+        absent = _absent_in(ctx, partial)
         final = backup_copy.publish(partial, directory, db_path.name, ms)
         faults.checkpoint("backup:renamed")
         size = final.stat().st_size
@@ -225,6 +228,7 @@ def create(
             "key_fingerprint": fingerprint,
             "key_check": key_check,
             "key_status": key_status,
+            "fields_absent": absent,
             "integrity": "ok",
             "source": str(db_path),
             "tool": __version__,
@@ -336,6 +340,8 @@ def _from_manifest(
         has_manifest=True,
         key_check=doc.get("key_check"),
     )
+    absent = doc.get("fields_absent")
+    info.fields_absent = [str(a) for a in absent] if isinstance(absent, list) else None
     info.key_known = _known(cands, info.key_check, info.key_fingerprint)
     if doc.get("key_status") == "unidentified" and not info.key_known:
         info.key_known = False
@@ -374,6 +380,7 @@ def describe(
     try:
         meta = db.read_meta(conn)
         info.version = meta.get("version") or info.version
+        info.fields_absent = _absent(ctx, conn)
         try:
             verdict = keys.identify(ctx, conn, cands)
             if verdict.key is not None and verdict.method != "no-data":
@@ -391,6 +398,20 @@ def describe(
     finally:
         conn.close()
     return info
+
+
+def _absent(ctx: Context, conn: sqlite3.Connection) -> list[str]:
+    from installer import values
+
+    return [c.label for c in values.fields(conn, ctx.profile.encrypted_columns).absent]
+
+
+def _absent_in(ctx: Context, path: Path) -> list[str]:
+    conn = backup_copy.open_snapshot(path)
+    try:
+        return _absent(ctx, conn)
+    finally:
+        conn.close()
 
 
 def list_backups(ctx: Context) -> list[BackupInfo]:

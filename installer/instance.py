@@ -65,13 +65,15 @@ class InstalledVersion:
             return self.version
         if self.conflict:
             said = "; ".join(f"{s.name} says {s.version}" for s in self.sources if s.version)
+            running = next((s.version for s in self.sources if s.name == "container"), None)
             raise Refused(
                 f"the installed version is ambiguous: {said}",
-                hint="find out which is right, then set TAG in .env to it (or run 'rollback')",
+                hint="record the version that really runs with 'coolify-migrate stamp VERSION'"
+                + (f" (the running image is {running})" if running else ""),
             )
         raise Refused(
             "cannot tell which version is installed",
-            hint="set TAG=<version> in .env (the version of the running image)",
+            hint="record it with 'coolify-migrate stamp VERSION' (the version of the running image)",
         )
 
 

@@ -251,8 +251,8 @@ class Restoration:
         assert self.key is not None
         env = EnvFile(self.ctx.env_path, self._env_base.decode("utf-8"))
         changed = False
-        active = self.ctx.profile.active_key(env)
-        if active is None or active.key != self.key:
+        if not self.ctx.profile.start_safe(env, self.key, self.info.version):
+            # KEY = BETTER = the backup's key: the app's start must not re-encrypt anything
             self.ctx.profile.install_key_state(env, self.key)
             changed = True
         tag = self.ctx.profile.version_env_key
@@ -266,8 +266,9 @@ class Restoration:
             durable.write_atomic(self.ctx.env_path, data, checkpoint="restore:env")
 
     def _check_active_key(self) -> None:
-        active = self.ctx.profile.active_key(EnvFile.load(self.ctx.env_path))
-        if active is None or active.key != self.key:
+        assert self.key is not None
+        env = EnvFile.load(self.ctx.env_path)
+        if not self.ctx.profile.start_safe(env, self.key, self.info.version):
             raise ChangeFailed(
                 "after the restore the .env does not name the backup's key as active"
             )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from installer import backups, journal
+from installer import backups, host_key, journal
 from installer.backups import BackupInfo
 from installer.context import Context
 from installer.errors import BackupRefused, MigrateError, Refused, UsageError
@@ -88,10 +88,13 @@ def rollback(
         raise
     try:
         plan.apply()
+        before = host_key.Snapshot.take(ctx) if ctx.runtime_name != "none" else None
         if info.version:
             runtime.rollback_to(info.version)
         else:
             runtime.start()
+        if before is not None:  # the app is healthy: did its start leave every value alone?
+            before.check(ctx, what="after the rollback")
     except BaseException as err:
         changed = plan.changed
         failure = plan.fail(err) if changed else err

@@ -19,6 +19,7 @@ from installer.cli.common import (
     DbOpt,
     DebugOpt,
     JsonOpt,
+    KeyFileOpt,
     RuntimeOpt,
     YesOpt,
     confirm,
@@ -57,12 +58,18 @@ def _key(info: BackupInfo) -> str:
     return info.key_fingerprint + ("" if info.key_known is not False else " (not known here)")
 
 
-def _line(info: BackupInfo) -> str:
+def _fields(info: BackupInfo, declared: int) -> str:
+    if info.fields_absent is None:
+        return "-"
+    return f"{declared - len(info.fields_absent)}/{declared}"
+
+
+def _line(info: BackupInfo, declared: int) -> str:
     verified = {True: "ok", False: "FAILED", None: "-"}[info.verified]
     return (
         f"{info.name:<34} {info.time_iso:<24} {info.kind:<17} {info.reason or '-':<11} "
-        f"{info.version or '-':<9} {_mib(info.size):>10}  {_key(info):<18} {verified}"
-        + ("  pinned" if info.pinned else "")
+        f"{info.version or '-':<9} {_mib(info.size):>10}  {_key(info):<18} "
+        f"{_fields(info, declared):<6} {verified}" + ("  pinned" if info.pinned else "")
     )
 
 
@@ -80,10 +87,13 @@ def create_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Take a consistent backup of the database beside it, with a manifest naming its key."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     with lock.acquire(ctx, "backup create"):
         info = backups.create(ctx, reason=reason, pinned=pin)
     emit(
@@ -100,20 +110,28 @@ def list_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """List backups, newest first: ours and the ones Coolify or its docs made. Changes nothing."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     found = backups.list_backups(ctx)
+    declared = len(ctx.profile.encrypted_columns)
     lines = [
         f"{'NAME':<34} {'TIME (UTC)':<24} {'KIND':<17} {'REASON':<11} {'VERSION':<9} "
-        f"{'SIZE':>10}  {'KEY':<18} VERIFIED"
-    ] + [_line(b) for b in found]
+        f"{'SIZE':>10}  {'KEY':<18} {'FIELDS':<6} VERIFIED"
+    ] + [_line(b, declared) for b in found]
     if not found:
         lines = [f"no backups in {backups.backup_dir(ctx)}"]
     emit(
         json,
-        {"directory": str(backups.backup_dir(ctx)), "backups": [b.as_dict() for b in found]},
+        {
+            "directory": str(backups.backup_dir(ctx)),
+            "fields_declared": declared,
+            "backups": [b.as_dict() for b in found],
+        },
         lines,
     )
 
@@ -127,13 +145,16 @@ def verify_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check integrity, and size plus SHA-256 against the manifest. Changes nothing.
 
     Exit 3 when any backup checked fails.
     """
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     results = backups.verify(ctx, name, full=full)
     lines = [
         f"{r['name']}: {'ok' if r['ok'] else 'FAILED'} (checksum {r['checksum']}, integrity "
@@ -177,11 +198,14 @@ def prune_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Delete all but the newest N backups; keeps pinned ones, the newest pre-upgrade one and the
     last backup under each older key, unless --force. Asks first unless --yes."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     with lock.acquire(ctx, "backup prune"):
         result = backups.prune(ctx, keep=keep, force=force, confirm=_ask_prune(ctx, json))
     lines = [
@@ -225,10 +249,13 @@ def rollback_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Restore a backup together with the key it needs, and start the app at its version."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     with lock.acquire(ctx, "rollback"):
         result = rollback.rollback(ctx, to=to, last=last, confirm=_ask_rollback(ctx, json))
     emit(

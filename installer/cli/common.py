@@ -39,6 +39,16 @@ RuntimeOpt = Annotated[
     ),
 ]
 
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        show_default=False,
+        help="A file of keys this instance may have used, one per line (NAME=value lines too, "
+        "e.g. the app container's /app/.env); never printed, each proven by the data",
+    ),
+]
+
 _REDACTOR = Redactor()
 
 
@@ -134,6 +144,7 @@ def make_ctx(
     yes: bool = False,
     runtime: str = "none",
     events: bool = False,
+    key_file: Path | None = None,
 ) -> Context:
     _STATE["json"] = json_mode
     ctx = Context(
@@ -145,6 +156,12 @@ def make_ctx(
         runtime_name=resolve_runtime(runtime),
         assume_yes=yes,
     )
+    if key_file is not None:
+        from installer import keyfile
+
+        ctx.extra_keys = keyfile.load(key_file.expanduser(), names=ctx.profile.secret_env_pattern)
+        for cand in ctx.extra_keys:
+            _REDACTOR.add(cand.key)
     return ctx
 
 

@@ -14,6 +14,7 @@ from installer.cli.common import (
     DbOpt,
     DebugOpt,
     JsonOpt,
+    KeyFileOpt,
     RuntimeOpt,
     YesOpt,
     emit,
@@ -28,10 +29,13 @@ def status_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show the installed version, database, .env keys (names only) and key fingerprint."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     report = status.collect(ctx)
     emit(json, report, status.human(report))
 
@@ -89,3 +93,32 @@ def demo_cmd(
             f"  data key:  {made.key.fingerprint} (date-seeded from {made.installed_at_ms} ms)",
         ],
     )
+
+
+@app.command("stamp")
+def stamp_cmd(
+    version: Annotated[str, typer.Argument(help="The version the instance really runs")],
+    force: Annotated[
+        bool, typer.Option("--force", help="Record it even if no source says so")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Record the installed version (tool record and .env TAG) when the sources disagree.
+
+    Nothing is migrated. Without --force the version must be one a source states, and not one
+    the running container contradicts.
+    """
+    from installer import lock, stamp
+
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
+    with lock.acquire(ctx, "stamp"):
+        result = stamp.stamp(ctx, version, force=force)
+    emit(json, result, [f"recorded {result['version']} as the installed version"])

@@ -13,6 +13,7 @@ from installer.cli.common import (
     DbOpt,
     DebugOpt,
     JsonOpt,
+    KeyFileOpt,
     RuntimeOpt,
     YesOpt,
     emit,
@@ -49,12 +50,15 @@ def plan_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show the steps and required stops an upgrade would run. Changes nothing."""
     from installer.engine import upgrade
 
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     p = upgrade.plan(ctx, to=to, manifest_src=manifest, trusted_key=trusted_key)
     emit(json, p.as_dict(), p.lines())
 
@@ -70,12 +74,21 @@ def upgrade_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Back up, run the migration steps through every required stop, switch the app; roll back on failure."""
     from installer.engine import upgrade
 
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, events=True)
+    ctx = make_ctx(
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
+        events=True,
+    )
     result = upgrade.upgrade(
         ctx, to=to, manifest_src=manifest, trusted_key=trusted_key, hook_timeout=hook_timeout
     )
@@ -94,12 +107,21 @@ def resume_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Finish (or finish reverting) a run that was interrupted."""
     from installer.engine import upgrade
 
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, events=True)
+    ctx = make_ctx(
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
+        events=True,
+    )
     result = upgrade.resume(ctx, hook_timeout=hook_timeout)
     emit(json, {"event": "result", **result}, [f"resume: {result.get('outcome')}"])
 

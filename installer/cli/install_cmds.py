@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from installer.cli import app
-from installer.cli.common import DataDirOpt, DebugOpt, JsonOpt, RuntimeOpt, YesOpt, emit, make_ctx
+from installer.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    JsonOpt,
+    KeyFileOpt,
+    RuntimeOpt,
+    YesOpt,
+    emit,
+    make_ctx,
+)
 
 ManifestOpt = Annotated[
     str | None,
@@ -23,12 +32,15 @@ def start_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Start the app from the host .env (created on a fresh install); wait until healthy."""
     from installer.runtime import control
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, events=True)
+    ctx = make_ctx(
+        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+    )
     result = control.start(ctx)
     emit(
         json,
@@ -43,12 +55,15 @@ def restart_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Restart the app; a container whose variables differ from the host .env is recreated."""
     from installer.runtime import control
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, events=True)
+    ctx = make_ctx(
+        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+    )
     result = control.restart(ctx)
     emit(
         json,
@@ -85,12 +100,13 @@ def prepare_env_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """(install.sh) Create .env with new secrets, or add only missing keys (old file kept)."""
     from installer import install_env
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file)
     result = install_env.prepare_env(ctx, version=version)
     lines = (
         [f"created {result['env']}"]

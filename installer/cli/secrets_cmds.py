@@ -2,7 +2,8 @@
 
 Exit codes beyond the usual ones (installer.errors.ExitCode): ``secrets audit`` exits 6 when the
 key is weak (0 when it is not); ``secrets verify`` exits 5 when any value fails to decrypt under
-the active key, or the database records another key.
+the active key, or the database records another key; ``secrets repair`` exits 7 when it finished
+but some values could not be proven (they are named and left as they were).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from installer.cli.common import (
     DbOpt,
     DebugOpt,
     JsonOpt,
+    KeyFileOpt,
     RuntimeOpt,
     YesOpt,
     emit,
@@ -65,6 +67,7 @@ def audit_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Is the data key weak? Proves a date-seeded key by its seed time. Changes nothing.
@@ -73,7 +76,9 @@ def audit_cmd(
     """
     from installer import audit
 
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     report = audit.audit(
         ctx,
         installed_at=installed_at,
@@ -94,6 +99,7 @@ def roll_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Replace a weak data key: backup, one verified transaction, .env promoted. Crash-safe.
@@ -103,7 +109,13 @@ def roll_cmd(
     from installer import lock, roll
 
     ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, events=not dry_run
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
+        events=not dry_run,
     )
     if dry_run:  # read-only: not even the lock file is written
         result = roll.roll(ctx, force=force, dry_run=True)
@@ -124,6 +136,7 @@ def verify_cmd(
     json: JsonOpt = False,
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Decrypt every encrypted value under the active key; count per column. Changes nothing.
@@ -132,8 +145,54 @@ def verify_cmd(
     """
     from installer import reencrypt
 
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime)
+    ctx = make_ctx(
+        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+    )
     report = reencrypt.verify(ctx)
     emit(json, report.as_dict(), report.lines())
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILED))
+
+
+@secrets_app.command("repair")
+def repair_cmd(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the whole outcome; change nothing")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    db: DbOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Undo Coolify's own re-roll: recover garbled values from its prod.db_* copies, then put
+    every value under one new key (KEY = BETTER in .env). Values written since are kept.
+
+    Exit 0: every value proven; 7: done, but some values could not be proven (named, left as
+    they were); 3: refused, nothing changed; 5: failed and rolled back.
+    """
+    from installer import lock, repair
+
+    ctx = make_ctx(
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
+        events=not dry_run,
+    )
+    if dry_run:
+        report = repair.repair(ctx, dry_run=True)
+    else:
+        with lock.acquire(ctx, "secrets repair"):
+            report = repair.repair(ctx)
+    emit(
+        json,
+        report.as_dict() if dry_run else {"event": "result", **report.as_dict()},
+        report.lines(),
+    )
+    if report.unproven:
+        raise typer.Exit(int(ExitCode.PARTIAL))

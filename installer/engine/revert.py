@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from installer import backup_copy, durable, faults, instance, journal, keys
+from installer import backup_copy, durable, faults, host_key, instance, journal, keys
 from installer.context import Context
 from installer.engine import hooks
 from installer.errors import ChangeFailed
@@ -74,6 +74,9 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
                 f"after putting the backup back, {failed_values} values do not decrypt under the key in .env",
                 hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
             )
+    if runtime.name != "none":  # the old app starts again: it must not re-roll anything
+        for note in host_key.settle(ctx):
+            ctx.out.info(note)
     runtime.rollback_to(data["from_version"])
     hooks.run(
         ctx,

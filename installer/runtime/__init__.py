@@ -27,6 +27,10 @@ class Runtime(Protocol):
     def database_path(self) -> Path | None:
         """Where the runtime keeps the app's database on the host, if it knows."""
 
+    def app_settings(self) -> tuple[dict[str, str], dict[str, str]] | None:
+        """The app container's environment and the settings file it loads at start (the
+        profile's ``container_dotenv``), as the container has them now; None without one."""
+
     def ensure_images(self, release: Release) -> str:
         """Make the release's image present locally (before anything is stopped)."""
 
@@ -57,6 +61,9 @@ class NoneRuntime:
         return None
 
     def database_path(self) -> Path | None:
+        return None
+
+    def app_settings(self) -> tuple[dict[str, str], dict[str, str]] | None:
         return None
 
     def ensure_images(self, release: Release) -> str:

@@ -7,11 +7,13 @@ it changes nothing. Both refuse to touch an instance with an interrupted run in 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from installer import journal, lock
+from installer import backups, host_key, instance, journal, lock
 from installer.context import Context
-from installer.errors import Refused
+from installer.engine import revert
+from installer.errors import MigrateError, Refused
 
 
 def _guard(ctx: Context) -> None:
@@ -24,16 +26,41 @@ def _guard(ctx: Context) -> None:
         )
 
 
+def _guarded(ctx: Context, what: str, go: Callable[[], None]) -> list[str]:
+    """Settle the key on the host, start, then check the app changed no encrypted value; if it
+    did, put the database back from the copy taken just before and stop the app (exit 5)."""
+    notes = host_key.settle(ctx)
+    for note in notes:
+        ctx.out.info(note)
+    before = host_key.Snapshot.take(ctx)
+    backup = None
+    if before is not None and ctx.runtime_name != "none":
+        backup = backups.create(ctx, reason="pre-start")
+    go()
+    if before is None:
+        return notes
+    try:
+        before.check(ctx, what=what)
+    except MigrateError:
+        ctx.runtime().stop()
+        if backup is not None:
+            revert.put_db_back(backup.path, instance.database_path(ctx))
+            ctx.out.warn(f"the database was put back from {backup.name}; the app is stopped")
+        raise
+    return notes
+
+
 def start(ctx: Context) -> dict[str, Any]:
     with lock.acquire(ctx, "start"):
         _guard(ctx)
         runtime = ctx.runtime()
         runtime.check()
-        runtime.start()
+        notes = _guarded(ctx, "start", runtime.start)
         return {
             "outcome": "running",
             "runtime": runtime.name,
             "version": runtime.current_image_tag(),
+            "notes": notes,
         }
 
 
@@ -43,13 +70,18 @@ def restart(ctx: Context) -> dict[str, Any]:
         runtime = ctx.runtime()
         runtime.check()
         again = getattr(runtime, "restart", None)
-        if callable(again):
-            again()
-        else:
-            runtime.stop()
-            runtime.start()
+
+        def go() -> None:
+            if callable(again):
+                again()
+            else:
+                runtime.stop()
+                runtime.start()
+
+        notes = _guarded(ctx, "restart", go)
         return {
             "outcome": "restarted",
             "runtime": runtime.name,
             "version": runtime.current_image_tag(),
+            "notes": notes,
         }

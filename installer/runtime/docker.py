@@ -32,7 +32,7 @@ from docker.errors import ImageNotFound, NotFound
 from installer import instance
 from installer.errors import ChangeFailed, MigrateError, RuntimeProblem
 from installer.manifest import Release
-from installer.runtime import docker_env, docker_health, docker_images
+from installer.runtime import docker_env, docker_files, docker_health, docker_images
 from installer.runtime.docker_images import image_tag
 from installer.runtime.docker_images import translate as _translate
 from installer.versions import parse_version
@@ -181,6 +181,21 @@ class DockerRuntime:
                 return None
         return Path(vol.attrs["Mountpoint"]) / Path(self.profile.db_relative).name
 
+    def app_settings(self) -> tuple[dict[str, str], dict[str, str]] | None:
+        c = self.main_container()
+        if c is None:
+            kept = self.previous_containers()
+            c = kept[0] if kept else None
+        if c is None:
+            return None
+        return self._settings_of(c)
+
+    def _settings_of(self, c: Any) -> tuple[dict[str, str], dict[str, str]]:
+        env = docker_env.as_dict(c.attrs["Config"].get("Env") or [])
+        path = self.profile.container_dotenv
+        text = docker_files.read_text(c, path) if path else None
+        return env, (docker_env.parse_dotenv(text) if text else {})
+
     # -- images ---------------------------------------------------------------------------------
 
     def ensure_images(self, release: Release) -> str:
@@ -263,6 +278,7 @@ class DockerRuntime:
         if c is None or not self.env_matches_host(c):
             self.start()
             return
+        self._check_hazard(c)
         with _translate(f"cannot restart the container {c.name}"):
             self._event("stopping", container=c.name)
             c.restart(timeout=int(self.stop_timeout))
@@ -270,10 +286,22 @@ class DockerRuntime:
         docker_health.wait(self, c, timeout=self.health_timeout)
         self._event("healthy", container=c.name)
 
+    def _check_hazard(self, c: Any) -> None:
+        """Never start a container whose start would damage the data (Coolify v3's re-roll)."""
+        env, dotenv = self._settings_of(c)
+        why = self.profile.start_hazard(env, dotenv, image_tag(str(c.attrs["Config"]["Image"])))
+        if why is not None:
+            raise RuntimeProblem(
+                f"refusing to start {c.name}: {why}",
+                hint="run 'coolify-migrate restart' (it sets KEY = BETTER = the data key in .env "
+                "and recreates the container from it)",
+            )
+
     def _start_and_wait(self, c: Any) -> None:
         with _translate(f"cannot start the container {c.name}"):
             c.reload()
             if c.status != "running":
+                self._check_hazard(c)
                 c.start()
                 self._event("started", container=c.name, image=c.attrs["Config"]["Image"])
         docker_health.wait(self, c, timeout=self.health_timeout)

@@ -63,3 +63,22 @@ def merged(
             continue
         carried.append(entry)
     return [f"{k}={v}" for k, v in host] + carried
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """A settings file as the app's dotenv loader reads it (unquoted ``KEY=value`` lines, as
+    ``env | grep`` wrote them in Coolify v3's container); the last definition wins."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export ") :].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out

@@ -1,7 +1,8 @@
 """Write the generated part of the test app image's build context (run by scripts/docker-rig.sh).
 
-``schema.sql`` is the demo fixture's ``SCHEMA`` and ``garble.sql`` overwrites every column the
-Coolify v3 profile lists as encrypted, so the image cannot drift from what the tool believes.
+``schema.sql`` is the demo fixture's ``SCHEMA`` (v3's real schema) and ``garble.sql`` overwrites
+every field the Coolify v3 profile lists as re-encrypted by the app's own roll, so the image cannot
+drift from what the tool believes.
 
 Usage: ``python tests/docker/images/make_context.py DIR``
 """
@@ -23,6 +24,8 @@ def garble_sql() -> str:
     """
     lines = ["BEGIN IMMEDIATE;"]
     for col in CoolifyV3.encrypted_columns:
+        if col.missed_by_app_roll:
+            continue  # v3's roll never touched the legacy per-service fields
         content = f"json_extract(\"{col.column}\", '$.content')"
         lines.append(
             f'UPDATE "{col.table}" SET "{col.column}" = '
