@@ -6,6 +6,7 @@ core (total and per core); then the wall time to prove a key whose install time 
 from the evidence. Asserts nothing. Usage: ``python benchmarks/bench_audit.py [--millions N]``.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
@@ -18,13 +19,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "installer"))
 
-from installer import audit  # noqa: E402
-from installer.context import Context  # noqa: E402
-from installer.crypto import seed_search  # noqa: E402
-from installer.output import Null  # noqa: E402
-from installer.profiles.coolify_v3_demo import create  # noqa: E402
+from coolify_migrate.apps.coolify_v3 import seed_search
+from coolify_migrate.apps.coolify_v3.demo import create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.output import Null
+from coolify_migrate.secrets import audit
 
 START = 1_689_674_942_980
 ABSENT = bytes(12)  # a digest prefix no candidate has: every candidate is tried
@@ -59,7 +61,7 @@ def prove(hours: float) -> tuple[float, int]:
             conn.execute('UPDATE "Setting" SET "createdAt" = ?', (int(now * 1000),))
             conn.execute('UPDATE "User" SET "createdAt" = ?', (int(now * 1000),))
         conn.close()
-        ctx = Context(data_dir=Path(tmp) / "inst")
+        ctx = Context(profile=CoolifyV3(), data_dir=Path(tmp) / "inst")
         t = time.perf_counter()
         report = audit.audit(ctx, window_s=(hours + 1) * 3600)
         took = time.perf_counter() - t

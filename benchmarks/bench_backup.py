@@ -17,6 +17,7 @@ Prints the figures (``--json`` for one JSON object); asserts nothing.
 Usage: ``python benchmarks/bench_backup.py [--size-mb N] [--rounds N] [--json]``.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,15 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "installer"))
 
-from installer import backup_copy, backups, durable, rollback  # noqa: E402
-from installer.context import Context  # noqa: E402
-from installer.profiles.coolify_v3_demo import create  # noqa: E402
+from coolify_migrate import backups
+from coolify_migrate.apps.coolify_v3.demo import create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import rollback
+from coolify_migrate.core import durable
+from coolify_migrate.core.context import Context
 
 BENCH = REPO / ".bench"
 WRITER = REPO / "tests" / "wal_writer.py"
@@ -124,7 +129,7 @@ def restore_on_scratch(data_dir: Path, info: backups.BackupInfo) -> float:
     shutil.copyfile(data_dir / "db" / "prod.db", scratch / "db" / "prod.db")
     for name in (info.name, info.name + ".json"):
         os.link(info.path.with_name(name), scratch / "db" / name)
-    ctx = Context(data_dir=scratch)
+    ctx = Context(profile=CoolifyV3(), data_dir=scratch)
     target = backups.find(ctx, info.name)
     try:
         seconds, _ = timed(lambda: rollback.restore(ctx, target))
@@ -143,7 +148,7 @@ def main() -> None:
 
     data_dir = instance(args.size_mb)
     db_path = data_dir / "db" / "prod.db"
-    ctx = Context(data_dir=data_dir)
+    ctx = Context(profile=CoolifyV3(), data_dir=data_dir)
     for old in backups.list_backups(ctx):  # a previous run's leftovers
         old.path.unlink()
         old.path.with_name(old.name + ".json").unlink(missing_ok=True)

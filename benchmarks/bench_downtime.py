@@ -18,6 +18,7 @@ database is cached under ``.bench/``. The engine must be disposable: the benchma
 containers named ``coolify*`` and the volume ``coolify-db``.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
@@ -33,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "installer"))
 
-from installer.context import Context  # noqa: E402
-from installer.output import Progress  # noqa: E402
-from installer.profiles.coolify_v3_demo import create  # noqa: E402
+from coolify_migrate.apps.coolify_v3.demo import create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.output import Progress
 
 CACHE = REPO / ".bench"
 DEMO_MS = 1689674942980
@@ -168,8 +170,8 @@ def prepare(label: str, rows: int, pad_mib: int, mountpoint: Path, data_dir: Pat
 
 
 def run_once(label: str, rows: int, pad_mib: int, work: Path) -> dict[str, float]:
-    from installer.engine import upgrade
-    from installer.runtime.docker import DockerRuntime
+    from coolify_migrate.engine import upgrade
+    from coolify_migrate.runtimes.docker import DockerRuntime
 
     clean()
     docker("volume", "create", "coolify-db")
@@ -193,6 +195,7 @@ def run_once(label: str, rows: int, pad_mib: int, work: Path) -> dict[str, float
     )
     out = TimedOutput()
     ctx = Context(
+        profile=CoolifyV3(),
         data_dir=data_dir,
         out=out,
         runtime_name="docker",

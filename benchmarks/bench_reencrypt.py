@@ -12,6 +12,7 @@ Asserts nothing. Usage: ``python benchmarks/bench_reencrypt.py [--skip-5m] [--ro
 The 5M instance takes several minutes to create the first time.
 """
 
+# ruff: noqa: E402
 from __future__ import annotations
 
 import argparse
@@ -27,16 +28,22 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "installer"))
 
-from installer import db, keys, reencrypt, roll  # noqa: E402
-from installer.context import Context  # noqa: E402
-from installer.crypto.codecs import decrypt_text  # noqa: E402
-from installer.crypto.legacy_key import date_seeded_key  # noqa: E402
-from installer.profiles import KeyCandidate, get_profile  # noqa: E402
-from installer.profiles.coolify_v3 import new_key  # noqa: E402
-from installer.profiles.coolify_v3_demo import create  # noqa: E402
-from installer.secret import Secret  # noqa: E402
+from coolify_migrate.apps import get_profile
+from coolify_migrate.apps.coolify_v3.demo import create
+from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import decrypt_text
+from coolify_migrate.secrets import (
+    keys,
+    reencrypt,
+    roll,
+)
+from coolify_migrate.stores import sqlite as db
 
 BENCH = REPO / ".bench"
 AT_MS = 1689674942980
@@ -98,7 +105,7 @@ def time_bare(db_path: Path, old: Secret, new: Secret) -> tuple[float, int]:
 
 
 def time_roll_phase(inst: Path, old: Secret, new: Secret, workers: int | None) -> tuple[float, int]:
-    ctx = Context(data_dir=inst)
+    ctx = Context(profile=CoolifyV3(), data_dir=inst)
     conn = db.connect(inst / "db" / "prod.db")
     analysis = keys.analyse(ctx, conn, [KeyCandidate("old", old)], full=True)  # not timed here
     t = time.perf_counter()
@@ -114,7 +121,7 @@ def time_full_roll(inst: Path) -> float:
     class _Given:  # the engine passes its own backup; here none is taken
         name = "benchmark (no backup)"
 
-    ctx = Context(data_dir=inst)
+    ctx = Context(profile=CoolifyV3(), data_dir=inst)
     t = time.perf_counter()
     roll.roll(ctx, force=True, backup=_Given())  # type: ignore[arg-type]
     return time.perf_counter() - t

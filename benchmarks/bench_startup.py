@@ -25,9 +25,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def cli_command() -> list[str]:
-    """The installed console script when there is one (what users run), else ``-m installer``."""
+    """The installed console script when there is one (what users run), else ``-m coolify_migrate``."""
     script = Path(sys.executable).with_name("coolify-migrate")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "installer"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "coolify_migrate"]
 
 
 def time_once(argv: list[str], env: dict[str, str]) -> float:
@@ -46,7 +46,7 @@ def time_once(argv: list[str], env: dict[str, str]) -> float:
 def imported_modules(args: list[str], env: dict[str, str]) -> set[str]:
     """Top-level packages a command imports, from ``python -X importtime``."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "installer", *args],
+        [sys.executable, "-X", "importtime", "-m", "coolify_migrate", *args],
         env=env,
         capture_output=True,
         text=True,

@@ -78,7 +78,7 @@ fi
 stamp="$VENV/.coolify-migrate-installed"
 want=$(sha256sum pyproject.toml | cut -c1-64)
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ] ||
-    ! "$PY" -c 'import installer, pytest' 2>/dev/null; then
+    ! "$PY" -c 'import coolify_migrate, pytest' 2>/dev/null; then
     "$PY" -m pip install -q -e '.[test]'
     echo "$want" >"$stamp"
     echo "installed the package with its test extras"

@@ -6,16 +6,16 @@ import hashlib
 import sqlite3
 from pathlib import Path
 
-from installer.crypto.codecs import CoolifyV3Codec
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3_demo import DemoInstance
-from installer.secret import Secret
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
-CODEC = CoolifyV3Codec()
+CODEC = AesCtrJsonCodec()
 
 
 def stored_values(db_path: Path) -> dict[tuple[str, str, str], str | None]:
-    from installer.profiles import get_profile
+    from coolify_migrate.apps import get_profile
 
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     try:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import DEMO_MS, REPO, CliRunner, LeakGuard
-
-from installer.context import Context
-from installer.profiles.coolify_v3_demo import DemoInstance, create
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.core.context import Context
+from support import DEMO_MS, SRC, CliRunner, LeakGuard
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +41,7 @@ def demo(tmp_path: Path, leak_guard: LeakGuard) -> DemoInstance:
 
 @pytest.fixture
 def ctx(demo: DemoInstance) -> Context:
-    return Context(data_dir=demo.data_dir)
+    return Context(profile=CoolifyV3(), data_dir=demo.data_dir)
 
 
 @pytest.fixture
@@ -54,9 +54,9 @@ def cli(leak_guard: LeakGuard) -> CliRunner:
         input: str | None = None,
         timeout: float = 300,
     ) -> subprocess.CompletedProcess[str]:
-        full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+        full_env = {**os.environ, "PYTHONPATH": str(SRC), **(env or {})}
         proc = subprocess.run(
-            [sys.executable, "-m", "installer", *args],
+            [sys.executable, "-m", "coolify_migrate", *args],
             capture_output=True,
             text=True,
             env=full_env,

@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
-from installer.profiles.coolify_v3_demo import DemoInstance, create
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
 
 REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "installer"  # the source folder holding the coolify_migrate package
 DEMO_TIME = "2023-07-18T10:09:02.980Z"
 DEMO_MS = 1689674942980
 DEMO_KEY = "YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"

@@ -18,18 +18,19 @@ import time
 from pathlib import Path
 
 import pytest
-from support import REPO, CliRunner, LeakGuard, tmpfs, tree_hash
-
-from installer import backup_copy, backups, db, instance
-from installer.backups import BackupInfo
-from installer.context import Context
-from installer.crypto.codecs import decrypt_text
-from installer.envfile import EnvFile
-from installer.errors import BackupRefused, DiskFull
-from installer.keyring import Keyring
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance, create
-from installer.secret import Secret
+from coolify_migrate import backups, instance
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.backups import BackupInfo, catalog
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import BackupRefused, DiskFull
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import decrypt_text
+from coolify_migrate.state.keyring import Keyring
+from coolify_migrate.stores import sqlite as db
+from support import REPO, SRC, CliRunner, LeakGuard, tmpfs, tree_hash
 
 WRITER = REPO / "tests" / "wal_writer.py"
 
@@ -101,7 +102,7 @@ def test_create_records_the_callers_version_and_key(demo: DemoInstance, ctx: Con
 
 
 def test_two_backups_in_the_same_millisecond_get_different_names(demo: DemoInstance) -> None:
-    frozen = Context(data_dir=demo.data_dir, clock=lambda: 1_700_000_000.0)
+    frozen = Context(profile=CoolifyV3(), data_dir=demo.data_dir, clock=lambda: 1_700_000_000.0)
     made: list[BackupInfo] = []
     errors: list[BaseException] = []
 
@@ -184,7 +185,7 @@ def test_two_backup_create_commands_at_once_never_leave_half_a_backup(
     cmd = [
         sys.executable,
         "-m",
-        "installer",
+        "coolify_migrate",
         "backup",
         "create",
         "--data-dir",
@@ -192,7 +193,7 @@ def test_two_backup_create_commands_at_once_never_leave_half_a_backup(
         "--runtime",
         "none",
     ]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     procs = [
         subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -204,7 +205,7 @@ def test_two_backup_create_commands_at_once_never_leave_half_a_backup(
         if p.returncode == 4:
             assert err.count("\n") == 1 and "holds the lock" in err
     assert 0 in [p.returncode for p in procs]
-    ctx = Context(data_dir=demo.data_dir)
+    ctx = Context(profile=CoolifyV3(), data_dir=demo.data_dir)
     found = backups.list_backups(ctx)
     assert len(found) == [p.returncode for p in procs].count(0)
     assert all(b.has_manifest for b in found) and all(r["ok"] for r in backups.verify(ctx))
@@ -449,8 +450,8 @@ def test_a_disk_that_fills_up_during_the_copy_leaves_nothing_behind(
         shutil.copyfile(made.db_path, mnt / "prod.db")
         before = tree_hash(mnt)
         # the free-space guard is told there is room, so the real ENOSPC path runs
-        monkeypatch.setattr(backups, "free_bytes", lambda directory: 1 << 40)
-        ctx = Context(data_dir=made.data_dir, db_override=mnt / "prod.db")
+        monkeypatch.setattr(catalog, "free_bytes", lambda directory: 1 << 40)
+        ctx = Context(profile=CoolifyV3(), data_dir=made.data_dir, db_override=mnt / "prod.db")
         with pytest.raises(DiskFull, match="filled up"):
             backups.create(ctx)
         assert tree_hash(mnt) == before
@@ -463,7 +464,7 @@ def test_a_read_only_directory_is_refused_with_one_line(
     made = big_instance(tmp_path, leak_guard)
     with tmpfs(tmp_path / "inst" / "db-mnt", "4m") as mnt:
         shutil.copyfile(made.db_path, mnt / "prod.db")
-        ctx = Context(data_dir=made.data_dir, db_override=mnt / "prod.db")
+        ctx = Context(profile=CoolifyV3(), data_dir=made.data_dir, db_override=mnt / "prod.db")
         info = backups.create(ctx)
         subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
         before = tree_hash(mnt)
@@ -521,7 +522,7 @@ def test_prune_keeps_the_newest_pre_upgrade_pinned_and_last_backup_under_an_old_
     demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
     clock = [1_700_000_000.0]
-    ctx = Context(data_dir=demo.data_dir, clock=lambda: clock[0])
+    ctx = Context(profile=CoolifyV3(), data_dir=demo.data_dir, clock=lambda: clock[0])
 
     def take(reason: str = "manual", pinned: bool = False) -> BackupInfo:
         clock[0] += 60

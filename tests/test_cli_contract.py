@@ -14,9 +14,8 @@ from typing import Any
 import click
 import pytest
 import typer
-
-from installer.cli import app, main
-from installer.errors import ExitCode
+from coolify_migrate.cli import app, main
+from coolify_migrate.core.errors import ExitCode
 
 ERROR_LINE = re.compile(r"error: \S.* \(hint: \S.*\)")
 INSTALLED_AT = "2023-07-18T10:09:02.980Z"

@@ -13,22 +13,21 @@ from typing import Any
 
 import node_cipher
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
-from installer.crypto.codecs import (
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import new_key
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import (
     JS_WHITESPACE,
-    CoolifyV3Codec,
+    AesCtrJsonCodec,
     DecryptError,
     FernetCodec,
     decrypt_text,
-    v3_trim,
+    js_trim,
 )
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance
-from installer.secret import Secret
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 
 
 def require_node() -> None:
@@ -131,9 +130,9 @@ def test_random_text_round_trips_through_node_both_ways(texts: list[str]) -> Non
     require_node()
     key = Secret("0123456789abcdefghijklmnopqrstuv")
     ours = [V3.encrypt(key, t) for t in texts]
-    assert node_cipher.decrypt_all(key.reveal(), ours) == [v3_trim(t) for t in texts]
+    assert node_cipher.decrypt_all(key.reveal(), ours) == [js_trim(t) for t in texts]
     theirs = node_cipher.encrypt_all(key.reveal(), texts)
-    assert [decrypt_text(V3, key, v) for v in theirs] == [v3_trim(t) for t in texts]
+    assert [decrypt_text(V3, key, v) for v in theirs] == [js_trim(t) for t in texts]
 
 
 def test_python_trims_exactly_what_javascript_trims() -> None:
@@ -145,8 +144,8 @@ def test_python_trims_exactly_what_javascript_trims() -> None:
     ours = [decrypt_text(V3, key, V3.encrypt(key, t)) for t in texts]
     theirs = [decrypt_text(V3, key, v) for v in node_cipher.encrypt_all(key.reveal(), texts)]
     assert ours == theirs
-    assert "\ufeffx\ufeff".strip() != v3_trim("\ufeffx\ufeff") == "x"  # where str.strip() is wrong
-    assert v3_trim("\x85x\x1f") == "\x85x\x1f"
+    assert "\ufeffx\ufeff".strip() != js_trim("\ufeffx\ufeff") == "x"  # where str.strip() is wrong
+    assert js_trim("\x85x\x1f") == "\x85x\x1f"
 
 
 # -- the codec's own edges ----------------------------------------------------------------------

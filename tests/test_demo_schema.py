@@ -16,16 +16,15 @@ from typing import Any
 
 import node_cipher
 import pytest
+from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
+from coolify_migrate.apps.coolify_v3.demo import MIGRATIONS, SCHEMA, DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from support import DEMO_MS, LeakGuard, make_demo
 
-from installer.crypto.codecs import CoolifyV3Codec, v3_trim
-from installer.profiles import coolify_v3_demo
-from installer.profiles.coolify_v3 import CoolifyV3
-from installer.profiles.coolify_v3_demo import MIGRATIONS, SCHEMA, DemoInstance
-
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 CUID = re.compile(r"c[0-9a-z]{24}")
 UUID4 = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
 ALNUM = re.compile(r"[A-Za-z0-9]+")
@@ -288,7 +287,7 @@ def test_every_field_holds_values_and_every_value_is_accounted_for(one: DemoInst
             assert V3.decrypt_bytes(one.key, value).decode() == one.plaintexts[where]
     assert one.value_count == sum(1 for p in one.plaintexts.values() if p is not None)
     # what the app shows is what it stored: already trimmed
-    assert all(p == v3_trim(p) for p in one.plaintexts.values() if p is not None)
+    assert all(p == js_trim(p) for p in one.plaintexts.values() if p is not None)
 
 
 def test_node_decrypts_every_ciphertext_to_its_plaintext(one: DemoInstance) -> None:

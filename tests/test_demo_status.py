@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from installer import status
-from installer.context import Context
-from installer.envfile import EnvFile
+from coolify_migrate import status
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
 
 INSTALLED_AT = "2023-07-18T10:09:02.980Z"
 INSTALLED_MS = 1689674942980
@@ -126,7 +126,7 @@ def test_status_human_output(made: Path, cli: Any) -> None:
 
 
 def test_status_library_call(made: Path) -> None:
-    report = status.collect(Context(data_dir=made))
+    report = status.collect(Context(profile=CoolifyV3(), data_dir=made))
     assert report["installed_version"] == "3.12.32"
     assert [s["source"] for s in report["version_sources"]] == ["env"]
     assert all(KNOWN_KEY not in line for line in status.human(report))

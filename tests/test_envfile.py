@@ -1,4 +1,4 @@
-"""installer.envfile: the behaviours its docstring defines, on real files."""
+"""coolify_migrate.config.envfile: the behaviours its docstring defines, on real files."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.errors import EnvFileError, ExitCode
+from coolify_migrate.core.secret import Secret
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from installer.envfile import EnvFile
-from installer.errors import EnvFileError, ExitCode
-from installer.secret import Secret
 
 # Comments, blank lines, an export prefix, quoting, odd spacing, an unknown key, a bare name and
 # no final newline: everything the tool must leave exactly as it found it.

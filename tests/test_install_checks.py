@@ -17,12 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.engine.install_env import prepare_env
 from support import REPO, LeakGuard
-
-from installer.context import Context
-from installer.envfile import EnvFile
-from installer.errors import KeyProblem
-from installer.install_env import prepare_env
 
 INSTALL = REPO / "scripts" / "install.sh"
 
@@ -259,7 +259,7 @@ def test_install_sh_is_shellcheck_clean() -> None:
 def test_fresh_env_gets_strong_secrets_and_the_target_tag(
     tmp_path: Path, leak_guard: LeakGuard
 ) -> None:
-    ctx = Context(data_dir=tmp_path / "coolify")
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "coolify")
     result = prepare_env(ctx, version="v3.12.36")
     env = EnvFile.load(ctx.env_path)
     key = env.get("COOLIFY_SECRET_KEY")
@@ -284,7 +284,7 @@ def test_existing_env_keeps_every_populated_key_and_backs_up_before_adding(
         .replace("COOLIFY_APP_ID=", "COOLIFY_APP_ID=keep-me-")
     )
     before = env_path.read_bytes()
-    result = prepare_env(Context(data_dir=data_dir), version="3.12.36")
+    result = prepare_env(Context(profile=CoolifyV3(), data_dir=data_dir), version="3.12.36")
     after = EnvFile.load(env_path)
     # BETTER is missing, but the data key exists: only the upgrade's roll may add it
     assert result["added"] == ["COOLIFY_AUTO_UPDATE"]
@@ -302,5 +302,5 @@ def test_a_database_without_its_env_is_refused(demo: object) -> None:
     data_dir = demo.data_dir  # type: ignore[attr-defined]
     (data_dir / ".env").unlink()
     with pytest.raises(KeyProblem, match=r"no .*\.env: a new key would not decrypt it"):
-        prepare_env(Context(data_dir=data_dir), version="3.12.36")
+        prepare_env(Context(profile=CoolifyV3(), data_dir=data_dir), version="3.12.36")
     assert not (data_dir / ".env").exists()

@@ -8,16 +8,16 @@ import random
 import sqlite3
 
 import pytest
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
+from coolify_migrate.secrets import keys
+from coolify_migrate.stores import sqlite as db
 
-from installer import db, keys
-from installer.context import Context
-from installer.crypto.codecs import CoolifyV3Codec
-from installer.errors import KeyProblem
-from installer.profiles import KeyCandidate
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance
-
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 
 
 def test_the_utf8_bound_matches_a_monte_carlo_estimate() -> None:
@@ -125,7 +125,7 @@ def test_no_known_key_is_refused_and_not_ciphertext_is_named(
 def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[str]) -> None:
     from pathlib import Path
 
-    from installer.envfile import EnvFile
+    from coolify_migrate.config.envfile import EnvFile
 
     data = Path(tmp_path) / "tiny"
     (data / "db").mkdir(parents=True)
@@ -138,7 +138,7 @@ def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[
     env = EnvFile(data / ".env", "")
     env.set("COOLIFY_SECRET_KEY", key)
     env.save()
-    ctx = Context(data_dir=data)
+    ctx = Context(profile=CoolifyV3(), data_dir=data)
     conn = db.connect(data / "db" / "prod.db", readonly=True)
     try:  # an empty content decodes under any key: nothing tells them apart
         with pytest.raises(KeyProblem, match="too few encrypted values"):

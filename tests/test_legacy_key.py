@@ -8,9 +8,8 @@ import shutil
 import subprocess
 
 import pytest
-
-from installer.crypto.legacy_key import date_seeded_key, digest_prefix, scan
-from installer.profiles.coolify_v3 import new_key
+from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key, digest_prefix, scan
+from coolify_migrate.apps.coolify_v3.profile import new_key
 
 KNOWN_MS = 1689674942980  # 2023-07-18T10:09:02.980Z
 KNOWN_KEY = "YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1"

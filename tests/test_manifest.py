@@ -1,4 +1,4 @@
-"""installer.manifest and installer.versions: our schema, Coolify's two formats, bad input."""
+"""coolify_migrate.config.manifest and coolify_migrate.core.versions: our schema, Coolify's two formats, bad input."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coolify_migrate.apps import get_profile
+from coolify_migrate.config import manifest
+from coolify_migrate.core.errors import ExitCode, ManifestError, UsageError
+from coolify_migrate.core.versions import normalize, parse_version
 from packaging.version import Version
-
-from installer import manifest
-from installer.errors import ExitCode, ManifestError, UsageError
-from installer.profiles import get_profile
-from installer.versions import normalize, parse_version
 
 REPO = Path(__file__).resolve().parent.parent
 PROFILE = get_profile("coolify-v3")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from coolify_migrate.apps import get_profile
+from coolify_migrate.config.manifest import parse
+from coolify_migrate.core.errors import ExitCode, Refused
+from coolify_migrate.engine.plan import make_plan
+from coolify_migrate.engine.steps import Registry, Step, StepContext
 from packaging.version import Version
-
-from installer.engine.plan import make_plan
-from installer.engine.steps import Registry, Step, StepContext
-from installer.errors import ExitCode, Refused
-from installer.manifest import parse
-from installer.profiles import get_profile
 
 PROFILE = get_profile("coolify-v3")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from checks import active_key
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
 from support import REPO, CliRunner, LeakGuard, tree_hash
-
-from installer.profiles.coolify_v3_demo import DemoInstance
 
 MANIFEST = str(REPO / "versions.json")
 

@@ -10,13 +10,12 @@ from pathlib import Path
 import node_cipher
 import pytest
 from checks import active_key, assert_all_decrypt, stored_values
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.engine import keyops
 from support import CliRunner, LeakGuard, make_demo, tree_hash
-
-from installer import roll
-from installer.context import Context
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3 import CoolifyV3, new_key
-from installer.secret import Secret
 
 FIELDS = {c.label for c in CoolifyV3.encrypted_columns}
 
@@ -138,8 +137,10 @@ def test_a_strong_key_on_3_12_32_is_not_rolled_by_the_3_12_33_step(
     ctx: Context, cli: CliRunner, leak_guard: LeakGuard, tmp_path: Path
 ) -> None:
     demo = make_demo(tmp_path / "strong", leak_guard, rows=1)
-    c = Context(data_dir=demo.data_dir)
-    roll.roll(c, force=True)  # as if installed with a strong random key: KEY = BETTER = strong
+    c = Context(profile=CoolifyV3(), data_dir=demo.data_dir)
+    keyops.roll_key(
+        c, force=True
+    )  # as if installed with a strong random key: KEY = BETTER = strong
     strong = active_key(demo.data_dir)
     leak_guard.register(strong)
     proc = cli("upgrade", "--runtime", "none", "--data-dir", str(demo.data_dir))

@@ -12,15 +12,14 @@ import node_cipher
 import pytest
 import v3_replay
 from checks import active_key, assert_all_decrypt, stored_values
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import new_key
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 from support import CliRunner, LeakGuard, make_demo, tree_hash
 
-from installer.crypto.codecs import CoolifyV3Codec
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance
-from installer.secret import Secret
-
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 ROLL1_MS = 1_690_000_000_000
 ROLL2_MS = 1_690_100_000_000
 LOCK = ".coolify-migrate/lock"

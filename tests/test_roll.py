@@ -16,18 +16,20 @@ from typing import Any
 import node_cipher
 import pytest
 from checks import active_key, assert_all_decrypt, stored_values
-from support import DEMO_TIME, REPO, CliRunner, LeakGuard, tree_hash
-
-from installer import db, journal, keys, reencrypt, roll
-from installer.context import Context
-from installer.envfile import EnvFile
-from installer.errors import KeyProblem, Refused
-from installer.keyring import Keyring
-from installer.output import Recording
-from installer.profiles import KeyCandidate
-from installer.profiles.coolify_v3 import KEY_ALPHABET, new_key
-from installer.profiles.coolify_v3_demo import DemoInstance
-from installer.secret import Secret
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import KEY_ALPHABET, new_key
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem, Refused
+from coolify_migrate.core.output import Recording
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.engine import keyops
+from coolify_migrate.secrets import keys, reencrypt, roll
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import Keyring
+from coolify_migrate.stores import sqlite as db
+from support import DEMO_TIME, SRC, CliRunner, LeakGuard, tree_hash
 
 LOCK = ".coolify-migrate/lock"
 
@@ -47,7 +49,7 @@ def _db_hash(demo: DemoInstance) -> str:
 def test_roll_reencrypts_everything_and_promotes_the_key(
     ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
-    result = roll.roll(ctx)
+    result = keyops.roll_key(ctx)
     env = _env(demo)
     new = Secret(env.get("COOLIFY_SECRET_KEY_BETTER") or "")
     leak_guard.register(new)
@@ -84,7 +86,7 @@ def test_roll_reencrypts_everything_and_promotes_the_key(
 def test_node_decrypts_every_rolled_value(
     ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
-    roll.roll(ctx)
+    keyops.roll_key(ctx)
     new = active_key(demo.data_dir)
     leak_guard.register(new)
     stored = stored_values(demo.db_path)
@@ -94,17 +96,17 @@ def test_node_decrypts_every_rolled_value(
 
 
 def test_roll_again_is_a_no_op(ctx: Context, demo: DemoInstance, leak_guard: LeakGuard) -> None:
-    roll.roll(ctx)
+    keyops.roll_key(ctx)
     leak_guard.register(active_key(demo.data_dir))
     before = tree_hash(demo.data_dir)
-    again = roll.roll(ctx)
+    again = keyops.roll_key(ctx)
     assert not again.rolled and again.outcome == "strong"
     assert tree_hash(demo.data_dir) == before
 
 
 def test_dry_run_counts_and_changes_nothing(ctx: Context, demo: DemoInstance) -> None:
     before = tree_hash(demo.data_dir)
-    result = roll.roll(ctx, dry_run=True)
+    result = keyops.roll_key(ctx, dry_run=True)
     assert not result.rolled and result.outcome == "dry-run" and result.weak_reasons
     expected: dict[str, int] = {}
     for (table, column, _), plain in demo.plaintexts.items():
@@ -143,14 +145,14 @@ def test_env_naming_another_key_than_the_data_is_refused(
     env.save()
     before = tree_hash(demo.data_dir)
     with pytest.raises(KeyProblem, match="does not encrypt the data"):
-        roll.roll(ctx, force=True)
+        keyops.roll_key(ctx, force=True)
     assert tree_hash(demo.data_dir) == before
 
 
 def test_key_check_proves_the_old_key_and_the_stranger_is_kept(
     ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
-    roll.roll(ctx)
+    keyops.roll_key(ctx)
     first = active_key(demo.data_dir)
     stranger = new_key()
     leak_guard.register(first)
@@ -159,7 +161,7 @@ def test_key_check_proves_the_old_key_and_the_stranger_is_kept(
     env.set("COOLIFY_SECRET_KEY", stranger)
     env.set("COOLIFY_SECRET_KEY_BETTER", stranger)
     env.save()
-    result = roll.roll(ctx, force=True)  # the database's key-check value names `first`
+    result = keyops.roll_key(ctx, force=True)  # the database's key-check value names `first`
     second = active_key(demo.data_dir)
     leak_guard.register(second)
     assert result.rolled and result.old_fingerprint == first.fingerprint
@@ -170,7 +172,7 @@ def test_key_check_proves_the_old_key_and_the_stranger_is_kept(
 def test_garbage_value_aborts_the_transaction(
     ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
-    roll.roll(ctx)
+    keyops.roll_key(ctx)
     first = active_key(demo.data_dir)
     leak_guard.register(first)
     # a value under some other key: the key-check value skips plausibility, the roll must not
@@ -181,7 +183,7 @@ def test_garbage_value_aborts_the_transaction(
     conn.close()
     before = tree_hash(demo.data_dir)
     with pytest.raises(KeyProblem, match=r"under no known key \(DockerRegistry\.password\.\w+\)"):
-        roll.roll(ctx, force=True)
+        keyops.roll_key(ctx, force=True)
     assert _db_hash(demo) == before[str(demo.db_path.relative_to(demo.data_dir))]
     assert (demo.data_dir / ".env").read_bytes() and active_key(demo.data_dir) == first
     assert _meta(demo)["key_check"] == first.check_value
@@ -196,7 +198,7 @@ def test_null_and_empty_values_stay(
     with conn:
         conn.execute('UPDATE "Secret" SET "value" = \'\' WHERE rowid = 1')
     conn.close()
-    roll.roll(ctx)
+    keyops.roll_key(ctx)
     leak_guard.register(active_key(demo.data_dir))
     conn = sqlite3.connect(demo.db_path)
     assert conn.execute('SELECT "value" FROM "Secret" WHERE rowid = 1').fetchone() == ("",)
@@ -214,7 +216,7 @@ def test_null_and_empty_values_stay(
 def test_engine_mode_advances_its_journal_and_commits_the_record(
     ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
 ) -> None:
-    from installer import backups
+    from coolify_migrate import backups
 
     info = backups.create(ctx, reason="pre-upgrade", key=demo.key)
     doc = journal.begin(ctx, "upgrade", from_version="3.12.32", to_version="3.12.33")
@@ -238,7 +240,7 @@ def test_pending_state_blocks_dry_run_and_recover_finishes(
     leak_guard.register(pending)
     Keyring(ctx).remember(pending, status="pending", source="roll")  # as if killed before BEGIN
     with pytest.raises(Refused, match="pending"):
-        roll.roll(ctx, dry_run=True)
+        keyops.roll_key(ctx, dry_run=True)
     out = Recording()
     ctx.out = out
     result = roll.recover(ctx)
@@ -274,7 +276,7 @@ def reencrypt_under_other_key(demo: DemoInstance) -> str:
 
 
 def roll_codec() -> Any:
-    from installer.profiles import get_profile
+    from coolify_migrate.apps import get_profile
 
     return get_profile().codec
 
@@ -391,19 +393,19 @@ def test_a_killed_roll_leaves_no_worker_behind(demo: DemoInstance) -> None:
     """SIGKILL while the crypto workers are busy: they die with it (they would otherwise run on,
     holding the inherited lock descriptor), and SQLite rolls the transaction back."""
     code = (
-        "import sys, time; from pathlib import Path; from installer import db, keys, reencrypt; "
-        "from installer.context import Context; from installer.profiles.coolify_v3 import new_key; "
-        "from installer.profiles import KeyCandidate; "
-        "from installer.secret import Secret; reencrypt.POOL_FROM_ROWS = 0; "
+        "import sys, time; from pathlib import Path; from coolify_migrate.stores import sqlite as db; from coolify_migrate.secrets import keys, reencrypt; "
+        "from coolify_migrate.core.context import Context; from coolify_migrate.apps.coolify_v3.profile import new_key; "
+        "from coolify_migrate.core.app import KeyCandidate; "
+        "from coolify_migrate.core.secret import Secret; reencrypt.POOL_FROM_ROWS = 0; "
         "slow = reencrypt._batch; "
         "reencrypt._batch = lambda *a: (time.sleep(60), slow(*a))[1]; "
         f"conn = db.connect(Path({str(demo.db_path)!r})); "
-        f"ctx = Context(data_dir=Path({str(demo.data_dir)!r})); "
+        f"from coolify_migrate.apps.coolify_v3.profile import CoolifyV3; ctx = Context(profile=CoolifyV3(), data_dir=Path({str(demo.data_dir)!r})); "
         "key = KeyCandidate('k', Secret(sys.stdin.readline().strip())); "
         "a = keys.analyse(ctx, conn, [key], full=True); "
         "reencrypt.reencrypt(ctx, conn, a, new_key(), batch=1, workers=2)"
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdin is not None
@@ -452,7 +454,7 @@ def test_a_roll_never_changes_a_plaintext_not_even_its_whitespace(
     )
     conn.commit()
     conn.close()
-    result = roll.roll(ctx, force=True)
+    result = keyops.roll_key(ctx, force=True)
     assert result.rolled
     new = active_key(demo.data_dir)
     leak_guard.register(new)

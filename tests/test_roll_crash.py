@@ -9,13 +9,14 @@ import signal
 from pathlib import Path
 
 from checks import active_key, assert_all_decrypt
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
+from coolify_migrate.secrets import reencrypt
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import Keyring
 from support import CliRunner, LeakGuard, make_demo
-
-from installer import journal, reencrypt
-from installer.context import Context
-from installer.envfile import EnvFile
-from installer.keyring import Keyring
-from installer.profiles.coolify_v3_demo import DemoInstance
 
 
 def _roll(cli: CliRunner, data: Path, **env: str):  # type: ignore[no-untyped-def]
@@ -38,7 +39,7 @@ def _check_one_key(
         assert_all_decrypt(demo, key, data / "db" / "prod.db")
     except AssertionError as err:
         problems.append(f"values: {err}")
-    ctx = Context(data_dir=data)
+    ctx = Context(profile=CoolifyV3(), data_dir=data)
     if [e for e in Keyring(ctx).entries if e.status == "pending"]:
         problems.append("a key is still pending")
     if journal.current(ctx) is not None:
@@ -79,7 +80,7 @@ def test_kill_at_every_durable_step_then_complete(
         # `status` explains any state in which a roll is under way
         st = cli("status", "--data-dir", str(demo.data_dir), "--runtime", "none", "--json")
         report = json.loads(st.stdout)
-        keyring = Keyring(Context(data_dir=demo.data_dir))
+        keyring = Keyring(Context(profile=CoolifyV3(), data_dir=demo.data_dir))
         pending = [e for e in keyring.entries if e.status == "pending"]
         if pending and not (report["run_in_progress"] or {}).get("interrupted"):
             failures.append(f"{point}: a key is pending but status shows no interrupted run")
@@ -93,7 +94,7 @@ def test_kill_at_every_durable_step_then_complete(
             # resume completes a roll whose key was recorded; one stopped before that is reverted
             problems = _check_one_key(demo, copy, leak_guard, rolled=bool(pending))
             failures.extend(f"{point} (resume): {p}" for p in problems)
-            counts = reencrypt.verify(Context(data_dir=copy))
+            counts = reencrypt.verify(Context(profile=CoolifyV3(), data_dir=copy))
             if not counts.ok:
                 failures.append(f"{point} (resume): verify says {counts.as_dict()}")
         again = _roll(cli, demo.data_dir)

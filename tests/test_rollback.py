@@ -15,16 +15,19 @@ from typing import Any
 
 import pytest
 from checks import active_key, assert_all_decrypt
+from coolify_migrate import backups, instance
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import rollback
+from coolify_migrate.config.manifest import Release
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem, Refused, RuntimeProblem
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import Keyring
+from coolify_migrate.stores import sqlite as db
 from support import CliRunner, LeakGuard, make_demo, tree_hash
 from test_backups import WRITER, change_key, one_error_line
-
-from installer import backup_copy, backups, db, instance, journal, rollback
-from installer.context import Context
-from installer.errors import ChangeFailed, KeyProblem, Refused, RuntimeProblem
-from installer.keyring import Keyring
-from installer.manifest import Release
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance
 
 # the lock file and finished-run records change on every run; everything else must not
 STATE_NOISE = (".coolify-migrate/lock", ".coolify-migrate/runs")
@@ -192,7 +195,7 @@ class RecordingRuntime:
 
 
 def _with_runtime(demo: DemoInstance, runtime: RecordingRuntime) -> Context:
-    return Context(data_dir=demo.data_dir, runtime_factory=lambda ctx: runtime)  # type: ignore[arg-type,return-value]
+    return Context(profile=CoolifyV3(), data_dir=demo.data_dir, runtime_factory=lambda ctx: runtime)  # type: ignore[arg-type,return-value]
 
 
 def test_rollback_stops_the_app_and_starts_the_backups_version(
@@ -238,7 +241,7 @@ def test_rollback_last_picks_the_newest_pre_upgrade_or_pre_roll_backup(
     demo: DemoInstance, cli: CliRunner, leak_guard: LeakGuard
 ) -> None:
     clock = [1_700_000_000.0]
-    ctx = Context(data_dir=demo.data_dir, clock=lambda: clock[0])
+    ctx = Context(profile=CoolifyV3(), data_dir=demo.data_dir, clock=lambda: clock[0])
     r = run_cli(cli, demo.data_dir, "rollback", "--last", "--yes")
     assert r.returncode == 3 and "no backup to roll back to" in one_error_line(r)
     clock[0] += 60
@@ -364,7 +367,7 @@ def test_an_interrupted_restore_must_be_finished_first(demo: DemoInstance, ctx: 
 
 def _checkpoints(tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard) -> list[str]:
     demo = make_demo(tmp_path / "trace", leak_guard)
-    ctx = Context(data_dir=demo.data_dir)
+    ctx = Context(profile=CoolifyV3(), data_dir=demo.data_dir)
     info = backups.create(ctx)
     leak_guard.register(change_key(ctx))
     trace = tmp_path / "trace.txt"
@@ -390,7 +393,7 @@ def test_sigkill_at_every_durable_step_then_rollback_last_or_resume_finishes_the
     resolved = 0
     for i, point in enumerate(points):
         demo = make_demo(tmp_path / f"c{i}", leak_guard)
-        ctx = Context(data_dir=demo.data_dir)
+        ctx = Context(profile=CoolifyV3(), data_dir=demo.data_dir)
         info = backups.create(ctx)
         original = demo.db_path.read_bytes()
         new = change_key(ctx)

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from coolify_migrate.apps import get_profile
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config import signing
+from coolify_migrate.config.manifest import load
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ManifestError
 from support import REPO, CliRunner
-
-from installer import signing
-from installer.context import Context
-from installer.errors import ManifestError
-from installer.manifest import load
-from installer.profiles import get_profile
 
 
 def write_manifest(path: Path, version: int, expires: str = "2099-01-01T00:00:00Z") -> Path:
@@ -35,7 +35,7 @@ def test_signed_manifest_verifies_and_tampering_is_caught(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     priv, pub = keys
-    ctx = Context(data_dir=tmp_path / "inst")
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "inst")
     man_path = write_manifest(tmp_path / "versions.json", 5)
     signing.sign_file(man_path, priv)
     assert signing.check(ctx, load(str(man_path), ctx.profile), trusted_key=pub) is True
@@ -56,7 +56,7 @@ def test_unsigned_and_expired_manifests_are_refused(
     tmp_path: Path, keys: tuple[Path, Path]
 ) -> None:
     priv, pub = keys
-    ctx = Context(data_dir=tmp_path / "inst")
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "inst")
     unsigned = write_manifest(tmp_path / "unsigned.json", 3)
     with pytest.raises(ManifestError, match="not signed"):
         signing.check(ctx, load(str(unsigned), ctx.profile), trusted_key=pub)
@@ -67,7 +67,7 @@ def test_unsigned_and_expired_manifests_are_refused(
 
 
 def test_no_pinned_key_means_no_signature_needed(tmp_path: Path) -> None:
-    ctx = Context(data_dir=tmp_path / "inst")
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "inst")
     assert (
         signing.check(ctx, load(str(REPO / "versions.json"), get_profile()), trusted_key=None)
         is False
@@ -92,7 +92,7 @@ def test_older_manifest_after_a_newer_one_is_refused_by_the_cli(
     for m in (newer, older):
         r = cli("manifest", "sign", str(m), "--key", str(priv))
         assert r.returncode == 0, r.stderr
-    ctx = Context(data_dir=tmp_path / "inst")
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "inst")
     signing.record_seen(ctx, load(str(newer), ctx.profile))  # what a successful upgrade records
     with pytest.raises(ManifestError, match="older than 7"):
         signing.check(ctx, load(str(older), ctx.profile), trusted_key=pub)

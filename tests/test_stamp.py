@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.errors import UsageError
+from coolify_migrate.secrets import keyfile
+from coolify_migrate.stores import sqlite as db
 from support import CliRunner, LeakGuard, make_demo, tree_hash
-
-from installer import db, keyfile
-from installer.envfile import EnvFile
-from installer.errors import UsageError
-from installer.profiles.coolify_v3 import CoolifyV3
 
 
 def _record(db_path: Path, version: str) -> None:

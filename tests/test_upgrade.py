@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 from checks import active_key, assert_all_decrypt, file_hashes
-from support import DEMO_KEY, REPO, CliRunner, LeakGuard, make_demo, tmpfs, tree_hash
-
-from installer import db
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3_demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.stores import sqlite as db
+from support import DEMO_KEY, REPO, SRC, CliRunner, LeakGuard, make_demo, tmpfs, tree_hash
 
 MANIFEST = str(REPO / "versions.json")
 
@@ -184,12 +183,12 @@ def _fault_plugin(tmp_path: Path, body: str) -> str:
     )
     (site / "cm_fault_steps.py").write_text(
         "from packaging.version import Version\n"
-        "from installer.engine.steps import Step\n"
+        "from coolify_migrate.engine.steps import Step\n"
         "def _apply(sc):\n" + body + "\n"
         "def steps(profile):\n"
         "    return [Step('fault-injection', 'a step that fails', _apply, Version('3.12.35'))]\n"
     )
-    return f"{REPO}:{site}"
+    return f"{SRC}:{site}"
 
 
 @pytest.mark.parametrize("where", ["inside-transaction", "after-commit"])
@@ -233,7 +232,7 @@ def test_two_upgrades_started_together_one_proceeds_one_exits_4(
     cmd = [
         sys.executable,
         "-m",
-        "installer",
+        "coolify_migrate",
         "upgrade",
         "--data-dir",
         str(demo.data_dir),
@@ -242,7 +241,7 @@ def test_two_upgrades_started_together_one_proceeds_one_exits_4(
         "--runtime",
         "none",
     ]
-    env = {**__import__("os").environ, "PYTHONPATH": str(REPO)}
+    env = {**__import__("os").environ, "PYTHONPATH": str(SRC)}
     procs = [
         subprocess.Popen(
             cmd,

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from checks import active_key, assert_all_decrypt, file_hashes
+from coolify_migrate.stores import sqlite as db
 from support import REPO, CliRunner, LeakGuard, make_demo
-
-from installer import db
 
 MANIFEST = str(REPO / "versions.json")
 

@@ -1,4 +1,4 @@
-"""installer.crypto.v3_node against Node.js itself: what v3's decrypt returned and what its
+"""coolify_migrate.apps.coolify_v3.node_roll against Node.js itself: what v3's decrypt returned and what its
 start-up roll wrote, for random bytes (mostly invalid UTF-8) and for malformed stored values."""
 
 from __future__ import annotations
@@ -8,14 +8,13 @@ import os
 
 import node_cipher
 import pytest
+from coolify_migrate.apps.coolify_v3.node_roll import node_decrypt, node_hex, reroll_plaintext
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from installer.crypto.codecs import CoolifyV3Codec
-from installer.crypto.v3_node import node_decrypt, node_hex, reroll_plaintext
-from installer.secret import Secret
-
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 OLD = Secret("0123456789abcdefghijklmnopqrstuv")
 NEW = Secret("vutsrqponmlkjihgfedcba9876543210")
 

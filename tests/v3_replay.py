@@ -15,10 +15,9 @@ import sqlite3
 from pathlib import Path
 
 import node_cipher
-
-from installer.crypto.codecs import v3_trim
-from installer.profiles.coolify_v3 import CoolifyV3
-from installer.profiles.coolify_v3_demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.crypto.codecs import js_trim
 
 ROLLED = [c for c in CoolifyV3.encrypted_columns if not c.missed_by_app_roll]
 
@@ -63,6 +62,6 @@ def account(demo: DemoInstance) -> None:
     the stored text, its encrypt trimmed and encrypted it)."""
     rolled = {(c.table, c.column) for c in ROLLED}
     for where, raw in list(demo.as_is.items()):
-        if (where[0], where[1]) in rolled and raw and v3_trim(raw):
+        if (where[0], where[1]) in rolled and raw and js_trim(raw):
             del demo.as_is[where]
-            demo.plaintexts[where] = v3_trim(raw)
+            demo.plaintexts[where] = js_trim(raw)

@@ -14,19 +14,18 @@ from typing import Any
 import pytest
 import v3_replay
 from checks import assert_all_decrypt, stored_values
-
-from installer.crypto.codecs import CoolifyV3Codec
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3 import new_key
-from installer.profiles.coolify_v3_demo import DemoInstance, create
-from installer.secret import Secret
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
 pytestmark = pytest.mark.slow
 
 DEMO_MS = 1689674942980
 ROLL_MS = 1_690_000_000_000
 APP = "ghcr.io/coollabsio/coolify"
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 ROLLED = {c.label for c in v3_replay.ROLLED}
 OLD = re.compile(r"COOLIFY_SECRET_KEY_OLD_\d+")
 
@@ -178,15 +177,17 @@ def test_a_start_that_would_re_roll_is_refused(
 ) -> None:
     """The runtime's own guard, below every command: a 3.12.33 container whose KEY != BETTER is
     never started, whoever asks."""
-    from installer.context import Context
-    from installer.errors import RuntimeProblem
-    from installer.runtime.docker import DockerRuntime
+    from coolify_migrate.core.context import Context
+    from coolify_migrate.core.errors import RuntimeProblem
+    from coolify_migrate.runtimes.docker import DockerRuntime
 
     demo = _instance(tmp_path, docker, leak_guard)
     _container(docker, demo, "", tmp_path)
     before = stored_values(demo.db_path)
     os.environ.setdefault("DOCKER_HOST", docker_host)
-    rt = DockerRuntime(Context(data_dir=demo.data_dir, runtime_name="docker"), network="none")
+    rt = DockerRuntime(
+        Context(profile=CoolifyV3(), data_dir=demo.data_dir, runtime_name="docker"), network="none"
+    )
     with pytest.raises(RuntimeProblem, match="re-encrypts every secret"):
         rt._start_and_wait(rt.main_container())
     assert stored_values(demo.db_path) == before

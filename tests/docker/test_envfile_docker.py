@@ -1,4 +1,4 @@
-"""What installer.envfile writes is what a real container receives through ``--env-file``.
+"""What coolify_migrate.config.envfile writes is what a real container receives through ``--env-file``.
 
 Coolify v3 starts its container with ``docker run --env-file ~/coolify/.env``, which takes every
 value literally. These tests write values with ``EnvFile`` and read them back, byte for byte,
@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from installer.envfile import EnvFile
-from installer.errors import EnvFileError
-from installer.profiles.coolify_v3 import new_key
+from coolify_migrate.apps.coolify_v3.profile import new_key
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.errors import EnvFileError
 
 # Values a .env really holds, chosen for the characters parsers disagree about (= / + : @ %).
 AWKWARD = {

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 from checks import assert_all_decrypt
-
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3_demo import DemoInstance, create
-from installer.secret import Secret
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.secret import Secret
 
 REPO = Path(__file__).resolve().parent.parent.parent
 DEMO_MS = 1689674942980  # the legacy demo's install time (tests/conftest.py)

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec, DecryptError, decrypt_text
 
-from installer.crypto.codecs import CoolifyV3Codec, DecryptError, decrypt_text
-from installer.envfile import EnvFile
-from installer.profiles.coolify_v3 import CoolifyV3
-from installer.profiles.coolify_v3_demo import DemoInstance
-
-V3 = CoolifyV3Codec()
+V3 = AesCtrJsonCodec()
 
 
 def start_app(docker: Any, image: str, env_file: Path, db_dir: Path | None) -> None:

@@ -12,16 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from coolify_migrate.apps import get_profile
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.config.manifest import Release
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ChangeFailed, RuntimeProblem
+from coolify_migrate.core.output import Recording
+from coolify_migrate.runtimes.docker import DockerRuntime, image_tag
+from coolify_migrate.runtimes.docker_health import NotHealthy
 from packaging.version import Version
-
-from installer.context import Context
-from installer.envfile import EnvFile
-from installer.errors import ChangeFailed, RuntimeProblem
-from installer.manifest import Release
-from installer.output import Recording
-from installer.profiles import get_profile
-from installer.runtime.docker import DockerRuntime, image_tag
-from installer.runtime.docker_health import NotHealthy
 
 APP = "ghcr.io/coollabsio/coolify"
 
@@ -46,9 +46,11 @@ def make_env(data_dir: Path, guard: Any, tag: str) -> EnvFile:
 
 def runtime(data_dir: Path, **kw: Any) -> tuple[DockerRuntime, Recording]:
     out = Recording()
-    ctx = Context(data_dir=data_dir, out=out, runtime_name="docker")
+    ctx = Context(profile=CoolifyV3(), data_dir=data_dir, out=out, runtime_name="docker")
     kw.setdefault("health_timeout", 30)
-    return DockerRuntime(ctx, network="none", **kw), out
+    rt = DockerRuntime(ctx, network="none", **kw)
+    ctx.runtime_factory = lambda c: rt
+    return rt, out
 
 
 def inspect(docker: Any, name: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from installer.profiles.coolify_v3 import CoolifyV3
-from installer.profiles.coolify_v3_demo import SCHEMA
+from coolify_migrate.apps.coolify_v3.demo import SCHEMA
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 
 
 def garble_sql() -> str:

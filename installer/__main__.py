@@ -1,3 +1,0 @@
-from installer.cli import main
-
-main()

@@ -1,0 +1,3 @@
+from coolify_migrate.cli import main
+
+main()

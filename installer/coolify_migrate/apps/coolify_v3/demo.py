@@ -1,0 +1,1686 @@
+"""A legacy Coolify v3 instance shaped like a real one, for the demo, the tests and the benchmarks.
+
+It writes what the pre-2023-07-14 installer and the app left behind: a ``.env`` whose
+``COOLIFY_SECRET_KEY`` is derived from the install time (its mtime is that time), and a
+``prod.db`` with every table of v3's last schema (``schema.sql``), filled the way the app
+fills them: Prisma's types (DATETIME as integer ms, BOOLEAN as 0/1, cuid ids), the rows the seed
+script and the first registration create, teams linked through the many-to-many tables, and every
+secret encrypted under the date-seeded key with the values the app generates (see
+``.scratch/schema_facts.md``).
+
+It also holds the odd values real instances hold: node-forge's CRLF deploy keys, pasted CRLF keys,
+``openssl ecparam`` output, preview secrets sharing their twin's ciphertext, service secrets copied
+verbatim from the legacy tables by ``migrateServicesToNewTemplate`` (one with `` || ''`` glued to
+the ciphertext), ``''`` and clear text where ciphertext belongs, whitespace-only and padded values.
+
+``rows`` counts *units*: each unit is three applications (public GitHub, private GitHub App,
+GitLab App) with secrets, previews and builds, a database, one service of every legacy type plus a
+template-only one, SSH keys, a remote destination, registries and certificates. Unit 0 also holds
+the variants a single unit cannot (a second GlitchTip and WordPress), so ``rows=1`` has every kind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import os
+import random
+import sqlite3
+import string
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key
+from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
+
+SCHEMA_FILE = Path(__file__).with_name("schema.sql")
+SCHEMA = SCHEMA_FILE.read_text(encoding="utf-8")
+
+# v3's migration chain from the squashed 20220131142425_init to its last one, as found in the
+# coollabsio/coolify history (migrations that were deleted and regenerated appear once).
+_MIGRATION_NAMES = """
+    20220131142425_init 20220210104005_redis_aol 20220212142309_unique_secret_by_application
+    20220217211304_dualcerts 20220219231255_prmr_secrets 20220220141136_public_portrange
+    20220301101928_proxyhash 20220304141408_service_secrets 20220311213422_autodeploy
+    20220320141424_phpmodules 20220322135800_persistent_storage 20220327180323_ghost
+    20220402135305_python 20220402210645_meilisearch 20220405151428_wordpress_sftp
+    20220407220809_unique_storage_fix 20220408070805_added_expose_port
+    20220418214843_persistent_storage_services 20220419203408_multiply_dockerfile_locations
+    20220420202031_deno_configurations 20220420210057_branch_for_builds 20220425071132_umami
+    20220425075326_auto_update_coolify 20220426125053_select_base_image 20220427133656_hasura
+    20220429202516_fider 20220429214112_fider_correction 20220430111953_ssl_dns_check_settings
+    20220430124553_expose_port_for_services 20220509130501_custom_plausible_script
+    20220510081125_custom_wordpress_db 20220512110234_disable_haproxy 20220517081328_traefik
+    20220519095648_minio_apifqdn 20220708132655_deployment_type_for_applications
+    20220712083523_custom_port_git_sources 20220718083646_moodle
+    20220718114551_remote_docker_engine 20220721084020_ssh_key 20220722203927_ipaddress
+    20220725191205_architecture 20220726121333_fix_ssh_key
+    20220806090621_fqdn_not_unique_anymore 20220806102340_rde_ssh_local_port
+    20220815092230_glitchtip 20220815133844_appwrite 20220816133447_bot_deployments
+    20220817082342_custom_dns_servers 20220818093615_public_repositories
+    20220823070532_service_searxng 20220825064811_concurrent_build_settings
+    20220825072007_build_queue_improvements 20220831095714_service_weblate
+    20220902115640_service_taiga 20220905062318_database_branching
+    20220905113241_prisma_migration 20220905115321_application_connected_database
+    20220906120112_enable_api_debug_logging 20220907092244_database_secrets
+    20220913092100_preview_applications 20220921134841_custom_certificate
+    20220922064605_custom_certificates 20220923122227_custom_ssl_for_applications
+    20220928083348_system_wide_git_sources 20221002084246_no_unique_appid_on_previews
+    20221002091630_forked_previews 20221005120323_initial_docker_compose
+    20221005132352_docker_compose_configuration 20221017134342_standardized_service_configs
+    20221018090939_service_peristent_volumes_predefined 20221021112429_serivce_settings_extended
+    20221021185630_service_template_version 20221026115123_service_persistent_unique
+    20221028074301_wordpress_optional_fields 20221104092223_default_redirect_proxy
+    20221114093217_application_storage_path_migration 20221123122143_remote_haproxy_from_db
+    20221123133429_docker_registries 20221128104158_do_not_track 20221128104718_fix_defaults
+    20221128105615_custom_sentry 20221129081832_fix_defaults
+    20221129101300_keep_docker_images_locally_setting 20221129121702_preview_separator
+    20221130142058_reconfigure_docker_registries 20221201115801_simple_dockerfile_deployment
+    20221201133847_push_image_to_docker_registry 20221221140911_git_source_custom_user
+    20230117092356_http2_protocol 20230307101148_add_host_volumes 20230515060951_basic_auth
+"""
+MIGRATIONS = tuple(_MIGRATION_NAMES.split())
+
+ROOT_TEAM = "0"
+_LOWER = string.ascii_lowercase
+_ALNUM = string.ascii_lowercase + string.ascii_uppercase + string.digits  # generate-password
+_SYMBOLS = '!@#$%^&*()+_-=}{[]|:;"/?.><,`~'
+_BASE36 = string.digits + string.ascii_lowercase
+_HEX = "0123456789abcdef"
+_BCRYPT = "./" + string.ascii_uppercase + string.ascii_lowercase + string.digits
+
+
+def _encrypted_by_table() -> dict[str, tuple[str, ...]]:
+    found: dict[str, tuple[str, ...]] = {}
+    for col in CoolifyV3.encrypted_columns:
+        found[col.table] = (*found.get(col.table, ()), col.column)
+    return found
+
+
+_ENCRYPTED = _encrypted_by_table()
+
+UNICODE_SAMPLES = (
+    "pässwörd-ßü Grüße",
+    "密码🔑秘密 パスワード",
+    "пароль-ключ",
+    "👩‍💻 deploy by 👨‍👩‍👧‍👦 family",
+    "pass\u00a0phrase with a no-break space",
+    "ḱéý·with spaces inside",
+    "emoji 🚀✨ launch",
+)
+_ADJECTIVES = (
+    "brave",
+    "calm",
+    "eager",
+    "fancy",
+    "gentle",
+    "happy",
+    "jolly",
+    "lucky",
+    "quiet",
+    "swift",
+)
+_NOUNS = (
+    "otter",
+    "falcon",
+    "maple",
+    "comet",
+    "harbor",
+    "meadow",
+    "pixel",
+    "river",
+    "tiger",
+    "willow",
+)
+
+
+@dataclass
+class DemoInstance:
+    data_dir: Path
+    db_path: Path
+    key: Secret
+    installed_at_ms: int
+    version: str
+    # (table, column, id) -> plaintext (after v3's trim) of a stored ciphertext, None for SQL NULL
+    plaintexts: dict[tuple[str, str, str], str | None] = field(default_factory=dict)
+    # (table, column, id) -> stored text of an encrypted field that is not ciphertext ('', a
+    # ciphertext followed by " || ''", clear text): a correct tool leaves it byte-identical
+    as_is: dict[tuple[str, str, str], str] = field(default_factory=dict)
+
+    @property
+    def value_count(self) -> int:
+        return sum(1 for v in self.plaintexts.values() if v is not None)
+
+
+# ----------------------------------------------------------------------------------------------
+# Keys: generated once per process (RSA 4096 takes seconds) and reused by every instance.
+
+
+@dataclass(frozen=True)
+class KeyPool:
+    # node-forge RSA 4096 deploy keys: (PKCS#1 PEM with CRLF, "ssh-rsa <base64> ")
+    deploy_keys: tuple[tuple[str, str], ...]
+    github_pems: tuple[str, ...]  # a GitHub App's downloaded .pem: PKCS#1 RSA 2048, LF
+    ssh_keys: tuple[str, ...]  # SshKey.privateKey kinds: CRLF PKCS#1, ed25519, RSA 4096, EC params
+    ftp_host_keys: tuple[tuple[str, str], ...]  # ssh-keygen: (ed25519, RSA 4096), OpenSSH format
+    certificates: tuple[tuple[str, str], ...]  # (key, cert): EC params, CRLF PKCS#8, LF PKCS#1
+
+
+def _crlf(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\n", "\r\n")
+
+
+def _self_signed(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, host: str) -> str:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    start = dt.datetime(2023, 6, 1, tzinfo=dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=825))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@functools.lru_cache(maxsize=1)
+def key_pool() -> KeyPool:
+    pem = serialization.Encoding.PEM
+    nopw = serialization.NoEncryption()
+    pkcs1 = serialization.PrivateFormat.TraditionalOpenSSL
+    openssh = serialization.PrivateFormat.OpenSSH
+    big = [rsa.generate_private_key(public_exponent=65537, key_size=4096) for _ in range(2)]
+    small = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
+    eds = [ed25519.Ed25519PrivateKey.generate() for _ in range(3)]
+    ecs = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
+
+    def text(key: Any, fmt: serialization.PrivateFormat) -> str:
+        return str(key.private_bytes(pem, fmt, nopw).decode())
+
+    deploy = tuple(
+        (
+            # forge.pki.privateKeyToPem: 64-column base64, "\r\n" after every line
+            _crlf(text(k, pkcs1)),
+            # forge.ssh.publicKeyToOpenSSH(key, comment=''): "ssh-rsa <b64> " + ''
+            k.public_key()
+            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+            .decode()
+            + " ",
+        )
+        for k in big
+    )
+    # `openssl ecparam -name prime256v1 -genkey`: the curve's OID block, then the SEC1 key.
+    ec_params = tuple(
+        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+        + text(k, pkcs1)
+        for k in ecs
+    )
+    ssh_keys = (
+        _crlf(text(small[1], pkcs1)),
+        text(eds[0], openssh),
+        text(big[1], openssh),
+        ec_params[0],
+    )
+    ftp = tuple((text(eds[i], openssh), text(big[i % 2], openssh)) for i in (1, 2))
+    pkcs8 = serialization.PrivateFormat.PKCS8
+    certificates = (
+        (ec_params[1], _self_signed(ecs[1], "shop.example.com")),
+        (_crlf(text(small[0], pkcs8)), _crlf(_self_signed(small[0], "intranet.example.org"))),
+        (text(small[1], pkcs1), _self_signed(small[1], "api.example.net")),
+    )
+    return KeyPool(
+        deploy_keys=deploy,
+        github_pems=tuple(text(k, pkcs1) for k in small),
+        ssh_keys=ssh_keys,
+        ftp_host_keys=ftp,
+        certificates=certificates,
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# Values of encrypted fields, and the builder that records each one as it is stored.
+
+
+class Cipher(NamedTuple):
+    """A stored ciphertext and the plaintext the app would show (already trimmed)."""
+
+    text: str
+    plain: str
+
+
+class AsIs(NamedTuple):
+    """Stored text of an encrypted field that is not ciphertext."""
+
+    text: str
+
+
+# What a row gives for an encrypted column: plaintext to encrypt now (str), a ciphertext made
+# earlier (Cipher, copied verbatim), stored text that is not ciphertext (AsIs), or NULL (None).
+Stored = Cipher | AsIs | None
+Field = str | Stored
+
+
+def _default(raw: str | None) -> object:
+    """A column's schema default as Python stores it; CURRENT_TIMESTAMP is never relied on."""
+    if raw is None or raw.upper() == "CURRENT_TIMESTAMP":
+        return None
+    if raw in ("false", "true"):
+        return int(raw == "true")
+    if raw.startswith("'"):
+        return raw[1:-1]
+    return int(raw)
+
+
+class _Builder:
+    """Collects rows per table, encrypting and recording every encrypted field as it is put."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        rng: random.Random,
+        demo: DemoInstance,
+        codec: AesCtrJsonCodec,
+    ) -> None:
+        self.rng = rng
+        self.demo = demo
+        self.codec = codec
+        self.now = demo.installed_at_ms
+        self.counter = rng.randrange(36**4)
+        self.fingerprint = "".join(rng.choices(_BASE36, k=4))
+        self.tables: dict[str, list[dict[str, Any]]] = {}
+        self.columns: dict[str, list[str]] = {}
+        self.defaults: dict[str, dict[str, object]] = {}
+        self.booleans: dict[str, set[str]] = {}
+        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+        for (table,) in names.fetchall():
+            info = conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+            self.tables[table] = []
+            self.columns[table] = [c[1] for c in info]
+            self.defaults[table] = {c[1]: _default(c[4]) for c in info}
+            self.booleans[table] = {c[1] for c in info if c[2] == "BOOLEAN"}
+
+    # -- values -----------------------------------------------------------------------------
+
+    def tick(self, lo: int = 5, hi: int = 1500) -> int:
+        self.now += self.rng.randrange(lo, hi)
+        return self.now
+
+    def cuid(self) -> str:
+        """cuid v1 as the app's ``cuid()``: c, time, counter, fingerprint, random (25 chars)."""
+        self.counter = (self.counter + 1) % 36**4
+        return (
+            "c"
+            + _b36(self.now, 8)
+            + _b36(self.counter, 4)
+            + self.fingerprint
+            + "".join(self.rng.choices(_BASE36, k=8))
+        )
+
+    def password(self, length: int = 24, symbols: bool = False) -> str:
+        """generate-password with numbers and strict: at least one of each pool it draws from."""
+        pool = _ALNUM + _SYMBOLS if symbols else _ALNUM
+        while True:
+            out = "".join(self.rng.choices(pool, k=length))
+            if (
+                any(c in _LOWER for c in out)
+                and any(c.isupper() for c in out)
+                and any(c.isdigit() for c in out)
+                and (not symbols or any(c in _SYMBOLS for c in out))
+            ):
+                return out
+
+    def hex(self, chars: int) -> str:
+        return "".join(self.rng.choices(_HEX, k=chars))
+
+    def encrypt(self, plain: str) -> Cipher:
+        return Cipher(self.codec.encrypt(self.demo.key, plain), js_trim(plain))
+
+    # -- rows -------------------------------------------------------------------------------
+
+    def put(self, table: str, row: dict[str, Any], *, updated: bool = False) -> dict[str, Stored]:
+        """Add a row; returns its encrypted fields as stored (Cipher / AsIs / None)."""
+        cols = self.columns[table]
+        if "createdAt" in cols and "createdAt" not in row:
+            row["createdAt"] = self.tick()
+        if "updatedAt" in cols and "updatedAt" not in row:
+            later = self.rng.randrange(60_000, 30 * 86_400_000) if updated else 0
+            row["updatedAt"] = row["createdAt"] + later
+        stored: dict[str, Stored] = {}
+        for col in _ENCRYPTED.get(table, ()):
+            given: Field = row[col]  # KeyError: every encrypted field of every row is decided
+            value = self.encrypt(given) if isinstance(given, str) else given
+            where = (table, col, row["id"])
+            if value is None:
+                self.demo.plaintexts[where] = None
+                row[col] = None
+            elif isinstance(value, Cipher):
+                self.demo.plaintexts[where] = value.plain
+                row[col] = value.text
+            else:
+                self.demo.as_is[where] = value.text
+                row[col] = value.text
+            stored[col] = value
+        self.tables[table].append(row)
+        return stored
+
+    def link(self, table: str, a: str, b: str) -> None:
+        self.tables[table].append({"A": a, "B": b})
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        for table, rows in self.tables.items():
+            if not rows:
+                continue
+            cols = self.columns[table]
+            defaults = self.defaults[table]
+            unknown = {k for r in rows for k in r} - set(cols)
+            if unknown:
+                raise ValueError(f"{table} has no column {sorted(unknown)}")
+            names = ", ".join(f'"{c}"' for c in cols)
+            marks = ", ".join("?" for _ in cols)
+            conn.executemany(
+                f'INSERT INTO "{table}" ({names}) VALUES ({marks})',
+                [tuple(r.get(c, defaults[c]) for c in cols) for r in rows],
+            )
+
+
+def _b36(n: int, width: int) -> str:
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = _BASE36[r] + out
+    return out.rjust(width, "0")[-width:]
+
+
+# ----------------------------------------------------------------------------------------------
+# The legacy per-service tables: how configureServiceType filled them, and what
+# migrateServicesToNewTemplate (apps/api/src/lib.ts) copied from them into ServiceSecret and
+# ServiceSetting. Generators: pw/pw32/pw64 (alphanumeric), sym64 (with symbols), hex64,
+# cuid, email, "=text" (literal), "{sid}…" (formatted with the service id).
+
+
+@dataclass(frozen=True)
+class _Legacy:
+    type: str  # Service.type as created
+    migrated: str | None  # Service.type after the template migration; None: never migrated
+    version: str
+    fields: dict[str, Any]
+    secrets: tuple[tuple[str, str], ...] = ()  # name, column copied verbatim or "~url template"
+    settings: tuple[tuple[str, str], ...] = ()  # name, column, "=text" or "@column" (stored text)
+    volumes: tuple[tuple[str, str, str], ...] = ()  # container suffix, volume suffix, path
+
+
+_PG_URL = (
+    "~postgres://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/{postgresqlDatabase}"
+)
+_LEGACY: dict[str, _Legacy] = {
+    "PlausibleAnalytics": _Legacy(
+        "plausibleanalytics",
+        "plausibleanalytics",
+        "stable",
+        {
+            "email": "email",
+            "username": "=admin",
+            "password": "pw",
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=plausibleanalytics",
+            "secretKeyBase": "pw64",
+            "scriptName": "=plausible.js",
+        },
+        (
+            ("ADMIN_USER_PWD", "password"),
+            ("SECRET_KEY_BASE", "secretKeyBase"),
+            ("POSTGRESQL_PASSWORD", "postgresqlPassword"),
+            ("DATABASE_URL", _PG_URL),
+        ),
+        (
+            ("BASE_URL", "=$$generate_fqdn"),
+            ("ADMIN_USER_EMAIL", "email"),
+            ("ADMIN_USER_NAME", "username"),
+            ("DISABLE_AUTH", "=false"),
+            ("DISABLE_REGISTRATION", "=true"),
+            ("POSTGRESQL_USERNAME", "postgresqlUser"),
+            ("POSTGRESQL_DATABASE", "postgresqlDatabase"),
+            ("SCRIPT_NAME", "scriptName"),
+        ),
+        (
+            ("postgresql", "postgresql-data", "/bitnami/postgresql"),
+            ("clickhouse", "clickhouse-data", "/var/lib/clickhouse"),
+        ),
+    ),
+    "Minio": _Legacy(
+        "minio",
+        "minio",
+        "latest",
+        {"rootUser": "cuid", "rootUserPassword": "pw", "apiFqdn": "{api}"},
+        (("MINIO_ROOT_PASSWORD", "rootUserPassword"),),
+        (
+            ("MINIO_ROOT_USER", "rootUser"),
+            ("MINIO_SERVER_URL", "apiFqdn"),
+            ("MINIO_BROWSER_REDIRECT_URL", "=$$generate_fqdn"),
+            ("MINIO_DOMAIN", "=$$generate_domain"),
+        ),
+        (("", "minio-data", "/data"),),
+    ),
+    "Vscodeserver": _Legacy(
+        "vscodeserver",
+        "vscodeserver",
+        "latest",
+        {"password": "pw"},
+        (("PASSWORD", "password"),),
+        (),
+        (
+            ("", "vscodeserver-data", "/root/.local/share/code-server"),
+            ("", "vscodeserver-project-data", "/home/coder"),
+        ),
+    ),
+    "Wordpress": _Legacy(
+        "wordpress",
+        "wordpress",
+        "latest",
+        {
+            "extraConfig": "=define('WP_MEMORY_LIMIT', '256M');",
+            "tablePrefix": "=wp_",
+            "ownMysql": False,
+            "mysqlPort": 3306,
+            "mysqlUser": "cuid",
+            "mysqlPassword": "pw",
+            "mysqlRootUser": "cuid",
+            "mysqlRootUserPassword": "pw",
+            "mysqlDatabase": "=wordpress",
+        },
+        (
+            ("MYSQL_ROOT_PASSWORD", "mysqlRootUserPassword"),
+            ("MYSQL_PASSWORD", "mysqlPassword"),
+            ("COOLIFY_FTP_PASSWORD", "ftpPassword"),
+            ("COOLIFY_FTP_HOST_KEY_PRIVATE", "ftpHostKeyPrivate"),
+            ("COOLIFY_FTP_HOST_KEY", "ftpHostKey"),
+        ),
+        (
+            ("MYSQL_ROOT_USER", "mysqlRootUser"),
+            ("MYSQL_USER", "mysqlUser"),
+            ("MYSQL_DATABASE", "mysqlDatabase"),
+            ("MYSQL_HOST", "{sid}-mysql"),
+            ("MYSQL_PORT", "mysqlPort"),
+            ("WORDPRESS_CONFIG_EXTRA", "extraConfig"),
+            ("WORDPRESS_TABLE_PREFIX", "tablePrefix"),
+            ("WORDPRESS_DB_HOST", "{sid}-mysql"),
+            ("COOLIFY_OWN_DB", "ownMysql"),
+            ("COOLIFY_FTP_ENABLED", "ftpEnabled"),
+            ("COOLIFY_FTP_USER", "ftpUser"),
+            ("COOLIFY_FTP_PUBLIC_PORT", "ftpPublicPort"),
+        ),
+        (("", "wordpress-data", "/var/www/html"), ("mysql", "mysql-data", "/bitnami/mysql/data")),
+    ),
+    "Ghost": _Legacy(
+        "ghost",
+        "ghost-mariadb",
+        "latest",
+        {
+            "defaultEmail": "email",
+            "defaultPassword": "pw",
+            "mariadbUser": "cuid",
+            "mariadbPassword": "pw",
+            "mariadbRootUser": "cuid",
+            "mariadbRootUserPassword": "pw",
+            "mariadbDatabase": "=ghost",
+        },
+        (
+            ("GHOST_PASSWORD", "defaultPassword"),
+            ("MARIADB_PASSWORD", "mariadbPassword"),
+            ("MARIADB_ROOT_PASSWORD", "mariadbRootUserPassword"),
+            ("GHOST_DATABASE_PASSWORD", "mariadbPassword"),
+        ),
+        (
+            ("GHOST_EMAIL", "defaultEmail"),
+            ("GHOST_DATABASE_HOST", "{sid}-mariadb"),
+            ("GHOST_DATABASE_USER", "mariadbUser"),
+            ("GHOST_DATABASE_NAME", "mariadbDatabase"),
+            ("GHOST_DATABASE_PORT_NUMBER", "=3306"),
+            ("MARIADB_USER", "mariadbUser"),
+            ("MARIADB_DATABASE", "mariadbDatabase"),
+            ("MARIADB_ROOT_USER", "mariadbRootUser"),
+            ("GHOST_HOST", "=$$generate_domain"),
+            ("url", "=$$generate_fqdn"),
+            ("GHOST_ENABLE_HTTPS", "=yes"),
+        ),
+        (("", "ghost-data", "/bitnami/ghost"), ("mariadb", "mariadb-data", "/bitnami/mariadb")),
+    ),
+    "MeiliSearch": _Legacy(
+        "meilisearch",
+        "meilisearch",
+        "latest",
+        {"masterKey": "pw32"},
+        (("MEILI_MASTER_KEY", "masterKey"),),
+        (),
+        (("", "datams", "/meili_data/data.ms"), ("", "data", "/meili_data")),
+    ),
+    "Umami": _Legacy(
+        "umami",
+        "umami-postgresql",
+        "postgresql-latest",
+        {
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=umami",
+            "umamiAdminPassword": "pw",
+            "hashSalt": "pw64",
+        },
+        (
+            ("HASH_SALT", "hashSalt"),
+            ("POSTGRES_PASSWORD", "postgresqlPassword"),
+            ("ADMIN_PASSWORD", "umamiAdminPassword"),
+            ("DATABASE_URL", _PG_URL),
+        ),
+        (
+            ("DATABASE_TYPE", "=postgresql"),
+            ("POSTGRES_USER", "postgresqlUser"),
+            ("POSTGRES_DB", "postgresqlDatabase"),
+        ),
+        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
+    ),
+    "Hasura": _Legacy(
+        "hasura",
+        "hasura",
+        "v2.10.0",
+        {
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=hasura",
+            "graphQLAdminPassword": "pw",
+        },
+        (
+            ("HASURA_GRAPHQL_ADMIN_SECRET", "graphQLAdminPassword"),
+            ("HASURA_GRAPHQL_METADATA_DATABASE_URL", _PG_URL),
+            ("POSTGRES_PASSWORD", "postgresqlPassword"),
+        ),
+        (("POSTGRES_USER", "postgresqlUser"), ("POSTGRES_DB", "postgresqlDatabase")),
+        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
+    ),
+    "Fider": _Legacy(
+        "fider",
+        "fider",
+        "stable",
+        {
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=fider",
+            "jwtSecret": "sym64",
+            "emailNoreply": "=noreply@example.com",
+        },
+        (
+            ("JWT_SECRET", "jwtSecret"),
+            ("EMAIL_MAILGUN_API", "emailMailgunApiKey"),
+            ("EMAIL_SMTP_PASSWORD", "emailSmtpPassword"),
+            ("POSTGRES_PASSWORD", "postgresqlPassword"),
+            (
+                "DATABASE_URL",
+                "~postgresql://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/"
+                "{postgresqlDatabase}?sslmode=disable",
+            ),
+        ),
+        (
+            ("BASE_URL", "=$$generate_fqdn"),
+            ("EMAIL_NOREPLY", "emailNoreply"),
+            ("EMAIL_MAILGUN_DOMAIN", "emailMailgunDomain"),
+            ("EMAIL_MAILGUN_REGION", "emailMailgunRegion"),
+            ("EMAIL_SMTP_HOST", "emailSmtpHost"),
+            ("EMAIL_SMTP_PORT", "emailSmtpPort"),
+            ("EMAIL_SMTP_USER", "emailSmtpUser"),
+            ("EMAIL_SMTP_PASSWORD", "@emailSmtpPassword"),  # the ciphertext, in a plain column
+            ("EMAIL_SMTP_ENABLE_STARTTLS", "emailSmtpEnableStartTls"),
+            ("POSTGRES_USER", "postgresqlUser"),
+            ("POSTGRES_DB", "postgresqlDatabase"),
+        ),
+        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
+    ),
+    "Moodle": _Legacy(
+        "moodle",
+        None,
+        "v4.0.2",
+        {
+            "defaultUsername": "cuid",
+            "defaultPassword": "pw",
+            "defaultEmail": "=user@example.com",
+            "mariadbUser": "cuid",
+            "mariadbPassword": "pw",
+            "mariadbRootUser": "cuid",
+            "mariadbRootUserPassword": "pw",
+            "mariadbDatabase": "=moodle_db",
+        },
+    ),
+    "Appwrite": _Legacy(
+        "appwrite",
+        "appwrite",
+        "1.0",
+        {
+            "opensslKeyV1": "pw",
+            "executorSecret": "pw",
+            "redisPassword": "pw",
+            "mariadbHost": "{sid}-mariadb",
+            "mariadbUser": "cuid",
+            "mariadbPassword": "pw",
+            "mariadbRootUser": "cuid",
+            "mariadbRootUserPassword": "pw",
+            "mariadbDatabase": "=appwrite",
+        },
+        (
+            ("_APP_EXECUTOR_SECRET", "executorSecret"),
+            ("_APP_OPENSSL_KEY_V1", "opensslKeyV1"),
+            ("_APP_DB_PASS", "mariadbPassword"),
+            ("_APP_DB_ROOT_PASS", "mariadbRootUserPassword"),
+        ),
+        (
+            ("_APP_DB_HOST", "mariadbHost"),
+            ("_APP_DB_PORT", "mariadbPort"),
+            ("_APP_DB_USER", "mariadbUser"),
+            ("_APP_DB_SCHEMA", "mariadbDatabase"),
+        ),
+        (
+            ("mariadb", "appwrite-mariadb", "/var/lib/mysql"),
+            ("redis", "appwrite-redis", "/data"),
+            ("", "appwrite-uploads", "/storage/uploads"),
+        ),
+    ),
+    "GlitchTip": _Legacy(
+        "glitchTip",
+        "glitchtip",
+        "v2.0",
+        {
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=glitchTip",
+            "secretKeyBase": "pw64",
+            "defaultEmail": "email",
+            "defaultUsername": "cuid",
+            "defaultPassword": "pw",
+        },
+        (
+            ("POSTGRES_PASSWORD", "postgresqlPassword"),
+            ("SECRET_KEY", "secretKeyBase"),
+            ("MAILGUN_API_KEY", "mailgunApiKey"),
+            ("SENDGRID_API_KEY", "sendgridApiKey"),
+            ("DJANGO_SUPERUSER_PASSWORD", "defaultPassword"),
+            # EMAIL_URL is added by _service (a ciphertext with " || ''" glued on)
+            (
+                "DATABASE_URL",
+                "~postgres://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/"
+                "{postgresqlDatabase}",
+            ),
+            ("REDIS_URL", "~redis://{sid}-redis:6379"),
+        ),
+        (
+            ("POSTGRES_USER", "postgresqlUser"),
+            ("POSTGRES_DB", "postgresqlDatabase"),
+            ("DEFAULT_FROM_EMAIL", "defaultEmailFrom"),
+            ("EMAIL_USE_TLS", "emailSmtpUseTls"),
+            ("EMAIL_USE_SSL", "emailSmtpUseSsl"),
+            ("EMAIL_BACKEND", "emailBackend"),
+            ("ENABLE_OPEN_USER_REGISTRATION", "enableOpenUserRegistration"),
+            ("DJANGO_SUPERUSER_EMAIL", "defaultEmail"),
+            ("DJANGO_SUPERUSER_USERNAME", "defaultUsername"),
+        ),
+        (
+            ("postgresql", "postgresql-data", "/var/lib/postgresql/data"),
+            ("", "uploads", "/code/uploads"),
+        ),
+    ),
+    "Searxng": _Legacy(
+        "searxng",
+        "searxng",
+        "latest",
+        {"secretKey": "hex64", "redisPassword": "pw"},
+        (("SECRET_KEY", "secretKey"), ("REDIS_PASSWORD", "redisPassword")),
+        (("SEARXNG_BASE_URL", "=$$generate_fqdn"),),
+        (("", "searxng", "/etc/searxng"), ("redis", "redis-data", "/data")),
+    ),
+    "Weblate": _Legacy(
+        "weblate",
+        "weblate",
+        "latest",
+        {
+            "adminPassword": "pw",
+            "postgresqlHost": "{sid}-postgresql",
+            "postgresqlPort": 5432,
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=weblate",
+        },
+        (("WEBLATE_ADMIN_PASSWORD", "adminPassword"), ("POSTGRES_PASSWORD", "postgresqlPassword")),
+        (
+            ("WEBLATE_SITE_DOMAIN", "=$$generate_domain"),
+            ("POSTGRES_USER", "postgresqlUser"),
+            ("POSTGRES_DATABASE", "postgresqlDatabase"),
+            ("POSTGRES_DB", "postgresqlDatabase"),
+            ("POSTGRES_HOST", "{sid}-postgres"),
+            ("POSTGRES_PORT", "=5432"),
+            ("REDIS_HOST", "{sid}-redis"),
+        ),
+        (
+            ("", "weblate-data", "/app/data"),
+            ("postgresql", "postgresql-data", "/var/lib/postgresql/data"),
+            ("redis", "redis-data", "/data"),
+        ),
+    ),
+    "Taiga": _Legacy(
+        "taiga",
+        None,
+        "latest",
+        {
+            "secretKey": "pw",
+            "erlangSecret": "pw",
+            "djangoAdminPassword": "pw",
+            "djangoAdminUser": "cuid",
+            "rabbitMQUser": "cuid",
+            "rabbitMQPassword": "pw",
+            "postgresqlHost": "{sid}-postgresql",
+            "postgresqlPort": 5432,
+            "postgresqlUser": "cuid",
+            "postgresqlPassword": "pw",
+            "postgresqlDatabase": "=taiga",
+        },
+    ),
+}
+
+# Services with no legacy table: only a Service row with its template's secrets and settings.
+# (type, version, secrets, settings); a secret with an empty default is stored as
+# ``encrypt('') || ''``, that is ''.
+_TEMPLATED = (
+    ("nocodb", "latest", (("NC_AUTH_JWT_SECRET", "pw"),), (("NC_PUBLIC_URL", "$$generate_fqdn"),)),
+    ("vaultwarden", "latest", (("ADMIN_TOKEN", ""),), (("DOMAIN", "$$generate_fqdn"),)),
+    ("n8n", "latest", (), (("WEBHOOK_URL", "$$generate_fqdn"), ("GENERIC_TIMEZONE", "UTC"))),
+    ("uptimekuma", "1", (), ()),
+)
+_DB_TYPES = (
+    ("postgresql", "14.8.0", 5432),
+    ("mysql", "8.0.33", 3306),
+    ("mariadb", "10.11.3", 3306),
+    ("mongodb", "6.0.6", 27017),
+    ("redis", "7.0.11", 6379),
+    ("couchdb", "3.3.2", 5984),
+    ("edgedb", "3.0", 5656),
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# The instance.
+
+
+class _Instance:
+    def __init__(self, b: _Builder, ts: int) -> None:
+        self.b = b
+        self.rng = b.rng
+        self.ts = ts
+        self.pool = key_pool()
+        self.team2 = ""
+        self.local = ""
+        self.github_public = ""
+        self.gitlab_public = ""
+        self.root_name = ""
+        self.migrated_at = 0
+
+    def name(self) -> str:
+        rng = self.rng
+        return f"{rng.choice(_ADJECTIVES)}-{rng.choice(_NOUNS)}-{rng.randrange(1000, 9999)}"
+
+    # -- what the first start and the first registrations created -----------------------------
+
+    def base(self) -> None:
+        b, rng = self.b, self.rng
+        b.now = self.ts + rng.randrange(4_000, 12_000)  # the container's first start
+        for name in MIGRATIONS:
+            started = b.tick(3, 40)
+            b.put(
+                "_prisma_migrations",
+                {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                    "checksum": hashlib.sha256(f"{name}/migration.sql".encode()).hexdigest(),
+                    "finished_at": b.tick(2, 400),
+                    "migration_name": name,
+                    "logs": None,
+                    "rolled_back_at": None,
+                    "started_at": started,
+                    "applied_steps_count": 1,
+                },
+            )
+        # apps/api/prisma/seed.js
+        b.tick(200, 2000)
+        setting: dict[str, Any] = {"id": "0", "arch": "x64", "DNSServers": "1.1.1.1,8.8.8.8"}
+        b.put("Setting", setting)
+        self.local = b.cuid()
+        b.put(
+            "DestinationDocker",
+            {
+                "id": self.local,
+                "network": "coolify",
+                "name": "Local Docker",
+                "engine": "/var/run/docker.sock",
+                "isCoolifyProxyUsed": True,
+            },
+        )
+        self.github_public, self.gitlab_public = b.cuid(), b.cuid()
+        b.put(
+            "GitSource",
+            {
+                "id": self.github_public,
+                "name": "Github Public",
+                "forPublic": True,
+                "type": "github",
+                "apiUrl": "https://api.github.com",
+                "htmlUrl": "https://github.com",
+            },
+        )
+        b.put(
+            "GitSource",
+            {
+                "id": self.gitlab_public,
+                "name": "Gitlab Public",
+                "forPublic": True,
+                "type": "gitlab",
+                "apiUrl": "https://gitlab.com/api/v4",
+                "htmlUrl": "https://gitlab.com",
+            },
+        )
+        b.put(
+            "DockerRegistry",
+            {
+                "id": "0",
+                "name": "Docker Hub",
+                "url": "https://index.docker.io/v1/",
+                "username": None,
+                "password": None,
+                "teamId": ROOT_TEAM,
+            },
+        )
+        # The first registration: the admin, the root team '0' with the local destination.
+        b.tick(40_000, 240_000)
+        admin = self.user("admin@example.com")
+        self.root_name = self.name()
+        b.put("Team", {"id": ROOT_TEAM, "name": self.root_name})
+        b.link("_TeamToUser", ROOT_TEAM, admin)
+        b.put(
+            "Permission",
+            {"id": b.cuid(), "userId": admin, "teamId": ROOT_TEAM, "permission": "owner"},
+        )
+        b.link("_DestinationDockerToTeam", self.local, ROOT_TEAM)
+        # The admin then set the instance's domain and closed registration.
+        setting.update(
+            fqdn="https://coolify.example.com",
+            ipv4="203.0.113.10",
+            isRegistrationEnabled=False,
+            updatedAt=b.tick(30_000, 300_000),
+        )
+        # A colleague registered later (own team), and was invited into the root team.
+        b.tick(3_600_000, 86_400_000)
+        dev = self.user("dev@example.org")
+        self.team2 = b.cuid()
+        b.put("Team", {"id": self.team2, "name": self.name()})
+        b.link("_TeamToUser", self.team2, dev)
+        b.put(
+            "Permission",
+            {"id": b.cuid(), "userId": dev, "teamId": self.team2, "permission": "owner"},
+        )
+        b.put(
+            "TeamInvitation",
+            {
+                "id": b.cuid(),
+                "uid": dev,
+                "email": "dev@example.org",
+                "teamId": ROOT_TEAM,
+                "teamName": self.root_name,
+                "permission": "read",
+            },
+        )
+
+    def user(self, email: str) -> str:
+        b = self.b
+        uid = b.cuid()
+        hashed = "$2b$10$" + "".join(self.rng.choices(_BCRYPT, k=53))
+        b.put("User", {"id": uid, "email": email, "type": "email", "password": hashed})
+        return uid
+
+    # -- one unit ------------------------------------------------------------------------------
+
+    def unit(self, u: int) -> None:
+        b, rng, pool = self.b, self.rng, self.pool
+        b.now = max(b.now, self.ts + 86_400_000 + u * 3_600_000) + rng.randrange(60_000, 3_000_000)
+        team = self.team2 if u % 4 == 3 else ROOT_TEAM
+        org = f"{rng.choice(_ADJECTIVES)}{rng.choice(_NOUNS)}{u}"
+        self.migrated_at = b.now + rng.randrange(86_400_000, 40 * 86_400_000)
+
+        # SSH keys (pasted by users) and a remote destination using one of them
+        ssh_ids = []
+        for k in (2 * u % 4, (2 * u + 1) % 4):
+            ssh_ids.append(b.cuid())
+            b.put(
+                "SshKey",
+                {
+                    "id": ssh_ids[-1],
+                    "name": f"{org}-server-{k}",
+                    "privateKey": pool.ssh_keys[k],
+                    "teamId": team,
+                },
+            )
+        remote = b.cuid()
+        b.put(
+            "DestinationDocker",
+            {
+                "id": remote,
+                "network": b.cuid(),
+                "name": f"{org}-vps",
+                "engine": None,
+                "remoteEngine": True,
+                "remoteIpAddress": f"198.51.100.{u % 250 + 1}",
+                "remoteUser": "root",
+                "remotePort": 22,
+                "remoteVerified": True,
+                "isCoolifyProxyUsed": True,
+                "sshKeyId": ssh_ids[0],
+                "sshLocalPort": 10000 + u % 20000,
+            },
+        )
+        b.link("_DestinationDockerToTeam", remote, team)
+
+        # Registries: a token; every fifth unit one whose password an old code path kept clear
+        registry = b.cuid()
+        b.put(
+            "DockerRegistry",
+            {
+                "id": registry,
+                "name": "GitHub Packages",
+                "url": "ghcr.io",
+                "username": f"{org}-bot",
+                "password": "ghp_" + b.password(36),
+                "teamId": team,
+            },
+        )
+        if u % 5 == 0:
+            b.put(
+                "DockerRegistry",
+                {
+                    "id": b.cuid(),
+                    "name": "Private registry",
+                    "url": f"registry.{org}.example.com",
+                    "username": "deploy",
+                    "password": AsIs("dckr_pat_" + b.password(27)),
+                    "teamId": team,
+                },
+            )
+
+        # Certificates (custom SSL)
+        for k in (2 * u % 3, (2 * u + 1) % 3):
+            key, cert = pool.certificates[k]
+            b.put("Certificate", {"id": b.cuid(), "key": key, "cert": cert, "teamId": team})
+
+        # A private GitHub source with its GitHub App
+        gh_app = b.cuid()
+        b.put(
+            "GithubApp",
+            {
+                "id": gh_app,
+                "name": f"coolify-{org}",
+                "appId": 310_000 + u * 7 + rng.randrange(7),
+                "installationId": 35_000_000 + u * 11 + rng.randrange(11),
+                "clientId": "Iv1." + b.hex(16),
+                "clientSecret": b.hex(40),
+                "webhookSecret": b.hex(40),
+                "privateKey": pool.github_pems[u % 2],
+            },
+            updated=True,
+        )
+        gh_source = b.cuid()
+        b.put(
+            "GitSource",
+            {
+                "id": gh_source,
+                "name": f"{org} GitHub",
+                "type": "github",
+                "apiUrl": "https://api.github.com",
+                "htmlUrl": "https://github.com",
+                "organization": org if u % 2 else None,
+                "githubAppId": gh_app,
+            },
+        )
+        b.link("_GithubAppToTeam", gh_app, team)
+        b.link("_GitSourceToTeam", gh_source, team)
+
+        # A GitLab source with its OAuth app; the deploy key exists once an app deployed
+        deployed = u % 3 != 2
+        deploy_key = pool.deploy_keys[u % 2]
+        gl_app = b.cuid()
+        b.put(
+            "GitlabApp",
+            {
+                "id": gl_app,
+                "oauthId": 4_000 + u,
+                "groupName": f"{org}-group" if u % 2 == 0 else None,
+                "deployKeyId": 9_000_000 + u if deployed else None,
+                "privateSshKey": deploy_key[0] if deployed else None,
+                "publicSshKey": deploy_key[1] if deployed else None,
+                "webhookToken": b.cuid(),
+                "appId": b.hex(64),
+                "appSecret": b.hex(64),
+            },
+            updated=True,
+        )
+        gl_source = b.cuid()
+        html = "https://gitlab.com" if u % 2 == 0 else f"https://gitlab.{org}.example.com"
+        b.put(
+            "GitSource",
+            {
+                "id": gl_source,
+                "name": f"{org} GitLab",
+                "type": "gitlab",
+                "apiUrl": f"{html}/api/v4",
+                "htmlUrl": html,
+                "customPort": 22 if u % 2 == 0 else 2222,
+                "gitlabAppId": gl_app,
+            },
+        )
+        b.link("_GitlabAppToTeam", gl_app, team)
+        b.link("_GitSourceToTeam", gl_source, team)
+
+        dest = self.local if u % 3 else remote
+        db = self.database(u, team, dest)
+        self.apps(u, org, team, dest, registry, db, gh_app, gh_source, gl_app, gl_source)
+        for table in _LEGACY:
+            self.service(table, u % 2, team, dest)
+        if u == 0:  # the variants the first unit cannot hold in its single row of each
+            self.service("GlitchTip", 1, team, dest)
+            self.service("Wordpress", 1, team, dest)
+        self.templated(u, team, dest)
+
+    def database(self, u: int, team: str, dest: str) -> dict[str, Any]:
+        b = self.b
+        dtype, version, port = _DB_TYPES[u % len(_DB_TYPES)]
+        db: dict[str, Any] = {
+            "id": b.cuid(),
+            "name": self.name(),
+            "publicPort": 9000 + u % 100 if u % 2 else None,
+            "defaultDatabase": b.cuid(),
+            "type": dtype,
+            "version": version,
+            "dbUser": b.cuid(),
+            "dbUserPassword": b.password(),
+            "rootUser": "postgres" if dtype == "postgresql" else b.cuid(),
+            "rootUserPassword": b.password(),
+            "destinationDockerId": dest,
+        }
+        # how an application reaches it (its DATABASE_URL secret), before the password is encrypted
+        url = f"{dtype}://{db['dbUser']}:{db['dbUserPassword']}@{db['id']}:{port}/{db['defaultDatabase']}"
+        b.put("Database", db, updated=True)
+        b.put("DatabaseSettings", {"id": b.cuid(), "databaseId": db["id"], "isPublic": bool(u % 2)})
+        b.link("_DatabaseToTeam", db["id"], team)
+        secrets: list[tuple[str, str]] = [
+            ("TZ", "Europe/Berlin"),
+            ("BACKUP_S3_SECRET", b.password(40)),
+        ]
+        if u % 3 == 0:
+            secrets += [
+                ("EXTRA_ARGS", "  --max-connections=200 --shared-buffers=256MB  "),
+                ("UNSET_LATER", "\t \n"),
+            ]
+        for name, value in secrets:
+            b.put(
+                "DatabaseSecret",
+                {"id": b.cuid(), "name": name, "value": value, "databaseId": db["id"]},
+            )
+        return {"id": db["id"], "type": dtype, "url": url}
+
+    def apps(
+        self,
+        u: int,
+        org: str,
+        team: str,
+        dest: str,
+        registry: str,
+        db: dict[str, Any],
+        gh_app: str,
+        gh_source: str,
+        gl_app: str,
+        gl_source: str,
+    ) -> None:
+        b = self.b
+        unicode_a = UNICODE_SAMPLES[u % len(UNICODE_SAMPLES)]
+        unicode_b = UNICODE_SAMPLES[(u + 3) % len(UNICODE_SAMPLES)]
+        public: list[tuple[str, Field, bool]] = [
+            ("NODE_ENV", "production", True),
+            ("PORT", "3000", False),
+            ("WELCOME_TEXT", unicode_a, False),
+        ]
+        if u % 3 == 0:  # saved empty, whitespace only, padded, a no-break space inside
+            public += [
+                ("EMPTY_VALUE", AsIs(""), False),
+                ("BLANK_VALUE", "   ", False),
+                ("PADDED_TOKEN", f"  tok_{b.password(20)}  ", True),
+                ("NBSP_PASSPHRASE", f"correct\u00a0horse {b.password(8)}", False),
+            ]
+        private: list[tuple[str, Field, bool]] = [
+            ("DATABASE_URL", db["url"], False),
+            ("GITHUB_TOKEN", "ghp_" + b.password(36), True),
+            ("GREETING", unicode_b, False),
+            ("SESSION_SECRET", b.password(64), False),
+        ]
+        gitlab: list[tuple[str, Field, bool]] = [
+            (
+                "SENTRY_DSN",
+                f"https://{b.hex(32)}@o{400000 + u}.ingest.sentry.io/{4500000 + u}",
+                False,
+            ),
+            ("STRIPE_SECRET_KEY", "sk_live_" + b.password(99), False),
+            ("REDIS_URL", f"redis://default:{b.password()}@redis.internal:6379/0", False),
+            ("MOTD", UNICODE_SAMPLES[(u + 1) % len(UNICODE_SAMPLES)], False),
+        ]
+        self.app(
+            {
+                "destinationDockerId": dest,
+                "name": f"{org}-site",
+                "repository": "coollabsio/coolify-examples",
+                "branch": "main",
+                "buildPack": "node",
+                "port": 3000,
+                "installCommand": "npm install",
+                "buildCommand": "npm run build",
+                "startCommand": "npm start",
+                "baseDirectory": "/nodejs",
+                "gitSourceId": self.github_public,
+                "baseImage": "node:lts",
+                "baseBuildImage": "node:lts",
+                "basicAuthUser": "admin" if u % 2 == 0 else None,
+                "basicAuthPw": b.password(16) if u % 2 == 0 else None,
+            },
+            {"isPublicRepository": True, "autodeploy": False, "basicAuth": u % 2 == 0},
+            team,
+            public,
+            builds=(("manual", None, None), ("manual", None, None)),
+            storage="/app/data",
+        )
+        gh = self.app(
+            {
+                "destinationDockerId": dest,
+                "name": f"{org}-web",
+                "repository": f"{org}/web",
+                "branch": "main",
+                "buildPack": "docker",
+                "projectId": 600_000_000 + u,
+                "port": 8080,
+                "dockerFileLocation": "/Dockerfile",
+                "gitSourceId": gh_source,
+                "dockerRegistryId": registry,
+                "dockerRegistryImageName": f"ghcr.io/{org}/web",
+            },
+            {"previews": True, "isBot": False},
+            team,
+            private,
+            builds=(("webhook_commit", gh_app, None), ("webhook_pr", gh_app, None)),
+            storage="/data",
+        )
+        b.put(
+            "ApplicationConnectedDatabase",
+            {
+                "id": b.cuid(),
+                "applicationId": gh,
+                "databaseId": db["id"],
+                "hostedDatabaseType": db["type"],
+            },
+        )
+        self.app(
+            {
+                "destinationDockerId": dest,
+                "name": f"{org}-api",
+                "repository": f"{org}-group/api",
+                "branch": "production",
+                "buildPack": "python",
+                "projectId": 45_000_000 + u,
+                "port": 8000,
+                "pythonWSGI": "gunicorn",
+                "pythonModule": "main",
+                "pythonVariable": "app",
+                "gitSourceId": gl_source,
+                "baseImage": "python:3.11-slim",
+            },
+            {"autodeploy": True, "isHttp2": u % 2 == 1},
+            team,
+            gitlab,
+            builds=(("webhook_commit", None, gl_app), ("manual", None, gl_app)),
+            storage=None,
+        )
+
+    def app(
+        self,
+        row: dict[str, Any],
+        settings: dict[str, Any],
+        team: str,
+        secrets: list[tuple[str, Field, bool]],
+        *,
+        builds: tuple[tuple[str, str | None, str | None], ...],
+        storage: str | None,
+    ) -> str:
+        b, rng = self.b, self.rng
+        app_id = b.cuid()
+        name = row["name"]
+        row.update(id=app_id, fqdn=f"https://{name}.example.com", gitCommitHash=b.hex(40))
+        b.put("Application", {**row, "configHash": b.hex(64)}, updated=True)
+        b.put("ApplicationSettings", {"id": b.cuid(), "applicationId": app_id, **settings})
+        b.link("_ApplicationToTeam", app_id, team)
+        if storage:
+            b.put(
+                "ApplicationPersistentStorage",
+                {"id": b.cuid(), "applicationId": app_id, "path": storage},
+            )
+        for secret_name, value, build in secrets:
+            created = b.tick()
+            stored = b.put(
+                "Secret",
+                {
+                    "id": b.cuid(),
+                    "name": secret_name,
+                    "value": value,
+                    "isBuildSecret": build,
+                    "applicationId": app_id,
+                    "createdAt": created,
+                },
+            )
+            # The preview (PR/MR) copy is created with the same stored text.
+            b.put(
+                "Secret",
+                {
+                    "id": b.cuid(),
+                    "name": secret_name,
+                    "value": stored["value"],
+                    "isPRMRSecret": True,
+                    "isBuildSecret": build,
+                    "applicationId": app_id,
+                    "createdAt": created,
+                },
+            )
+        preview = None
+        if settings.get("previews"):
+            preview = (b.cuid(), str(rng.randrange(2, 400)))
+            b.put(
+                "PreviewApplication",
+                {
+                    "id": preview[0],
+                    "pullmergeRequestId": preview[1],
+                    "sourceBranch": "feature/checkout",
+                    "customDomain": None,
+                    "applicationId": app_id,
+                },
+            )
+        source = row.get("gitSourceId")
+        for kind, github_app, gitlab_app in builds:
+            pr = preview if kind == "webhook_pr" else None
+            self.build(row, kind, (source, github_app, gitlab_app), pr)
+        return app_id
+
+    def build(
+        self,
+        row: dict[str, Any],
+        kind: str,
+        git: tuple[str | None, str | None, str | None],
+        preview: tuple[str, str] | None,
+    ) -> None:
+        b, rng = self.b, self.rng
+        app_id = row["id"]
+        build_id = b.cuid()
+        commit = b.hex(40)
+        status = rng.choice(("success", "success", "success", "failed"))
+        b.put(
+            "Build",
+            {
+                "id": build_id,
+                "type": kind,
+                "applicationId": app_id,
+                "destinationDockerId": row["destinationDockerId"],
+                "gitSourceId": git[0],
+                "githubAppId": git[1],
+                "gitlabAppId": git[2],
+                "commit": commit,
+                "pullmergeRequestId": preview[1] if preview else None,
+                "sourceBranch": "feature/checkout" if preview else None,
+                "branch": row["branch"],
+                "status": status,
+                "previewApplicationId": preview[0] if preview else None,
+                "sourceRepository": row["repository"] if preview else None,
+            },
+            updated=True,
+        )
+        lines = (
+            f"Starting deployment of {row['repository']}:{row['branch']}",
+            f"Importing {row['repository']}:{row['branch']} commit {commit[:7]}",
+            f"Building image for {row['name']} with {row['buildPack']} build pack",
+            "Deployment successful!" if status == "success" else "Deployment failed!",
+        )
+        for line in lines:
+            b.put(
+                "BuildLog",
+                {
+                    "id": b.cuid(),
+                    "applicationId": app_id,
+                    "buildId": build_id,
+                    "line": line,
+                    "time": b.tick(200, 20_000),
+                },
+            )
+
+    # -- services --------------------------------------------------------------------------------
+
+    def _generate(self, spec: Any, sid: str) -> Any:
+        b = self.b
+        if not isinstance(spec, str):
+            return spec
+        if spec.startswith("="):
+            return spec[1:]
+        if "{" in spec:
+            return spec.format(sid=sid, api=f"https://api-{sid[-6:]}.example.com")
+        if spec == "cuid":
+            return b.cuid()
+        if spec == "email":
+            return f"{b.cuid()}@example.com"
+        if spec == "hex64":
+            return b.hex(64)  # generatePassword({length: 32, isHex: true})
+        if spec == "sym64":
+            return b.password(64, symbols=True)
+        return b.password(int(spec[2:] or 24))  # pw, pw32, pw64
+
+    def _variant(self, table: str, variant: int) -> dict[str, Any]:
+        b, pool = self.b, self.pool
+        if table == "Wordpress" and variant == 0:  # FTP enabled: ssh-keygen host keys, a password
+            host_key, host_key_private = pool.ftp_host_keys[self.rng.randrange(2)]
+            return {
+                "ftpEnabled": True,
+                "ftpUser": b.cuid(),
+                "ftpPassword": b.password(),
+                "ftpPublicPort": 9100 + self.rng.randrange(800),
+                "ftpHostKey": host_key,
+                "ftpHostKeyPrivate": host_key_private,
+            }
+        if table == "Wordpress":  # its own MySQL, FTP never enabled
+            return {
+                "ownMysql": True,
+                "mysqlHost": "mysql.example.com",
+                "mysqlUser": "wordpress",
+                "mysqlRootUser": None,
+                "mysqlRootUserPassword": None,
+                "ftpPassword": None,
+                "ftpHostKey": None,
+                "ftpHostKeyPrivate": None,
+            }
+        if table == "GlitchTip" and variant == 0:
+            return {
+                "emailSmtpHost": "smtp.example.com",
+                "emailSmtpPort": 587,
+                "emailSmtpUser": "glitchtip@example.com",
+                "emailSmtpPassword": b.password(),
+                "emailSmtpUseTls": True,
+                "emailBackend": "smtp",
+                "mailgunApiKey": "key-" + b.hex(32),
+                "sendgridApiKey": f"SG.{b.password(22)}.{b.password(43)}",
+            }
+        if table == "GlitchTip":  # an SMTP password saved empty, no API keys
+            return {"emailSmtpPassword": AsIs(""), "mailgunApiKey": None, "sendgridApiKey": None}
+        if table == "Fider" and variant == 0:
+            return {
+                "emailMailgunApiKey": "key-" + b.hex(32),
+                "emailMailgunDomain": "mg.example.com",
+                "emailSmtpHost": "smtp.mailgun.org",
+                "emailSmtpPort": 587,
+                "emailSmtpUser": "postmaster@mg.example.com",
+                "emailSmtpPassword": b.password(32),
+                "emailSmtpEnableStartTls": True,
+            }
+        if table == "Fider":
+            return {"emailMailgunApiKey": None, "emailSmtpPassword": None}
+        return {}
+
+    def service(self, table: str, variant: int, team: str, dest: str) -> None:
+        b = self.b
+        spec = _LEGACY[table]
+        sid = b.cuid()
+        detail: dict[str, Any] = {"id": b.cuid(), "serviceId": sid}
+        for col, gen in spec.fields.items():
+            detail[col] = self._generate(gen, sid)
+        detail.update(self._variant(table, variant))
+        for col in _ENCRYPTED[table]:
+            detail.setdefault(col, None)
+        for col, default in b.defaults[table].items():
+            if default is not None:
+                detail.setdefault(col, default)
+        own_mysql = table == "Wordpress" and detail["ownMysql"]
+        service: dict[str, Any] = {
+            "id": sid,
+            "name": f"{spec.type.lower()}-{self.name()}",
+            "fqdn": f"https://{spec.type.lower()}-{sid[-6:]}.example.com",
+            "type": spec.type,
+            "version": spec.version,
+            "destinationDockerId": dest,
+        }
+        b.put("Service", service)
+        b.link("_ServiceToTeam", sid, team)
+        stored = b.put(table, detail, updated=True)
+        # What the JavaScript saw: plaintexts of the encrypted fields ('' for an empty one).
+        plain = dict(detail)
+        for col, held in stored.items():
+            plain[col] = held.plain if isinstance(held, Cipher) else held and held.text
+        migrated = "wordpress-only" if own_mysql else spec.migrated
+        if migrated is None:
+            return
+        # migrateServicesToNewTemplate, run once the instance ran 3.12.x: secrets and settings
+        # from the legacy fields; a ServiceSecret gets the field's stored text, verbatim.
+        at = self.migrated_at
+        settings, secrets = spec.settings, spec.secrets
+        if own_mysql:
+            secrets = (("WORDPRESS_DB_PASSWORD", "mysqlPassword"), *secrets[2:])
+            settings = (
+                ("WORDPRESS_CONFIG_EXTRA", "extraConfig"),
+                ("WORDPRESS_DB_HOST", "mysqlHost"),
+                ("WORDPRESS_DB_PORT", "mysqlPort"),
+                ("WORDPRESS_DB_USER", "mysqlUser"),
+                ("WORDPRESS_DB_NAME", "mysqlDatabase"),
+            )
+        for name, source in settings:
+            if source.startswith("="):
+                value: Any = source[1:]
+            elif source.startswith("{"):
+                value = source.format(sid=sid)
+            elif source.startswith("@"):
+                held = stored[source[1:]]
+                value = held and held.text
+            elif source in b.booleans[table]:
+                value = "true" if detail[source] else "false"  # `${false}`
+            else:
+                value = detail.get(source)
+            if value is None or value in ("", "null"):
+                continue
+            key = "coolify_fqdn_minio_console" if name == "MINIO_SERVER_URL" else name
+            at += self.rng.randrange(2, 40)
+            b.put(
+                "ServiceSetting",
+                {
+                    "id": b.cuid(),
+                    "serviceId": sid,
+                    "name": name,
+                    "value": str(value),
+                    "variableName": f"$$config_{key.lower()}",
+                    "createdAt": at,
+                },
+            )
+        for name, source in secrets:
+            if source.startswith("~"):
+                copied: Field = b.encrypt(source[1:].format(sid=sid, **plain))
+            else:
+                copied = stored[source]
+                if copied is None or copied.text in ("", "null"):
+                    continue
+            at += self.rng.randrange(2, 40)
+            b.put(
+                "ServiceSecret",
+                {"id": b.cuid(), "name": name, "value": copied, "serviceId": sid, "createdAt": at},
+            )
+        smtp = ("emailSmtpUser", "emailSmtpPassword", "emailSmtpHost", "emailSmtpPort")
+        if table == "GlitchTip" and all(plain.get(k) for k in smtp):
+            # `EMAIL_URL@@@${encrypt(`smtp://…`)} || ''`: the " || ''" landed in the value
+            url = "smtp://{emailSmtpUser}:{emailSmtpPassword}@{emailSmtpHost}:{emailSmtpPort}"
+            glued = AsIs(b.encrypt(url.format(**plain)).text + " || ''")
+            at += self.rng.randrange(2, 40)
+            b.put(
+                "ServiceSecret",
+                {
+                    "id": b.cuid(),
+                    "name": "EMAIL_URL",
+                    "value": glued,
+                    "serviceId": sid,
+                    "createdAt": at,
+                },
+            )
+        for container, volume, path in spec.volumes:
+            owner = detail["id"] if table == "PlausibleAnalytics" else sid
+            at += self.rng.randrange(2, 40)
+            b.put(
+                "ServicePersistentStorage",
+                {
+                    "id": b.cuid(),
+                    "serviceId": sid,
+                    "path": path,
+                    "volumeName": f"{owner}-{volume}",
+                    "predefined": True,
+                    "containerId": f"{sid}-{container}" if container else sid,
+                    "createdAt": at,
+                },
+            )
+        service.update(type=migrated, templateVersion="1.0.0", updatedAt=at)
+
+    def templated(self, u: int, team: str, dest: str) -> None:
+        b = self.b
+        kind, version, secrets, settings = _TEMPLATED[u % len(_TEMPLATED)]
+        sid = b.cuid()
+        b.put(
+            "Service",
+            {
+                "id": sid,
+                "name": f"{kind}-{self.name()}",
+                "fqdn": f"https://{kind}-{sid[-6:]}.example.com",
+                "type": kind,
+                "version": version,
+                "templateVersion": "1.0.0",
+                "destinationDockerId": dest,
+            },
+        )
+        b.link("_ServiceToTeam", sid, team)
+        for name, gen in secrets:
+            value: Field = b.password() if gen == "pw" else AsIs("")
+            b.put("ServiceSecret", {"id": b.cuid(), "name": name, "value": value, "serviceId": sid})
+        if u % 5 == 0:  # a user-added secret an old code path stored in the clear
+            b.put(
+                "ServiceSecret",
+                {
+                    "id": b.cuid(),
+                    "name": "SMTP_PASSWORD",
+                    "value": AsIs("Tr0ub4dor&3-" + b.password(8)),
+                    "serviceId": sid,
+                },
+            )
+        for name, value in settings:
+            b.put(
+                "ServiceSetting",
+                {
+                    "id": b.cuid(),
+                    "serviceId": sid,
+                    "name": name,
+                    "value": value,
+                    "variableName": f"$$config_{name.lower()}",
+                },
+            )
+        b.put(
+            "ServicePersistentStorage",
+            {
+                "id": b.cuid(),
+                "serviceId": sid,
+                "path": "/data",
+                "volumeName": f"{sid}-data",
+                "predefined": True,
+                "containerId": sid,
+            },
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def create(
+    data_dir: Path,
+    *,
+    version: str,
+    installed_at_ms: int,
+    rows: int = 5,
+    seed: int | None = None,
+    db_path: Path | None = None,
+) -> DemoInstance:
+    """Write the instance. The caller checks that the directory holds no instance yet."""
+    codec = AesCtrJsonCodec()
+    key = Secret(date_seeded_key(installed_at_ms))
+    rng = random.Random(seed if seed is not None else installed_at_ms)
+    db_path = db_path or data_dir / "db" / "prod.db"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    demo = DemoInstance(data_dir, db_path, key, installed_at_ms, version)
+
+    tmp = db_path.with_name(db_path.name + ".creating")
+    tmp.unlink(missing_ok=True)
+    conn = sqlite3.connect(tmp, isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous = OFF")  # a temp file: durability comes from the replace
+        conn.executescript(SCHEMA)
+        builder = _Builder(conn, rng, demo, codec)
+        instance = _Instance(builder, installed_at_ms)
+        instance.base()
+        for u in range(max(rows, 1)):
+            instance.unit(u)
+        conn.execute("BEGIN")
+        builder.write(conn)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    conn.close()
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, db_path)
+    _write_env(data_dir / ".env", version, key, installed_at_ms, rng)
+    return demo
+
+
+def _write_env(
+    env_path: Path, version: str, key: Secret, installed_at_ms: int, rng: random.Random
+) -> None:
+    env_text = (
+        f"TAG={version}\n"
+        f"COOLIFY_APP_ID={uuid.UUID(int=rng.getrandbits(128), version=4)}\n"
+        f"COOLIFY_SECRET_KEY={key.reveal()}\n"
+        "COOLIFY_DATABASE_URL=file:../db/prod.db\n"
+        "COOLIFY_HOSTED_ON=docker\n"
+        "COOLIFY_WHITE_LABELED=false\n"
+        "COOLIFY_WHITE_LABELED_ICON=\n"
+        "COOLIFY_AUTO_UPDATE=false\n"
+    )
+    fd = os.open(env_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(env_text)
+    seconds = installed_at_ms / 1000
+    os.utime(env_path, (seconds, seconds))

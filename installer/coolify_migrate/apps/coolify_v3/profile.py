@@ -1,0 +1,276 @@
+"""Coolify v3: its .env keys, encrypted columns, images, required stops and key handling.
+
+Facts from shared/reference/coolify-v3.md. The app uses ``COOLIFY_SECRET_KEY_BETTER`` when set,
+else ``COOLIFY_SECRET_KEY``. From 3.12.33 every container start re-encrypts the whole database
+from KEY to BETTER whenever the two *differ* in its environment; so after a roll both must name
+the new key (that is exactly what v3's own roll wrote inside the container), and the previous key
+is kept as ``COOLIFY_SECRET_KEY_OLD_<ms>`` as v3 does.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import uuid
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from coolify_migrate.apps.coolify_v3 import legacy_key, node_roll, seed_search
+from coolify_migrate.core.app import (
+    ContainerSpec,
+    DerivedForm,
+    EncryptedColumn,
+    EnvFile,
+    KeyCandidate,
+    Profile,
+)
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
+
+KEY = "COOLIFY_SECRET_KEY"
+BETTER = "COOLIFY_SECRET_KEY_BETTER"
+OLD = re.compile(r"COOLIFY_SECRET_KEY_OLD_(\d+)")
+# 64 symbols, all safe for docker --env-file, Compose and sh: 32 of them carry 192 bits.
+KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
+
+
+def new_key() -> Secret:
+    return Secret("".join(secrets.choice(KEY_ALPHABET) for _ in range(32)))
+
+
+class CoolifyV3(Profile):
+    name = "coolify-v3"
+    title = "Coolify v3"
+    codec = AesCtrJsonCodec()
+    # The 16 fields v3's own start-up roll (3.12.33+) re-encrypted, in its order.
+    encrypted_columns = (
+        EncryptedColumn("Secret", "value"),
+        EncryptedColumn("ServiceSecret", "value"),
+        EncryptedColumn("GitlabApp", "privateSshKey", nullable=True),
+        EncryptedColumn("GitlabApp", "appSecret", nullable=True),
+        EncryptedColumn("GithubApp", "clientSecret", nullable=True),
+        EncryptedColumn("GithubApp", "webhookSecret", nullable=True),
+        EncryptedColumn("GithubApp", "privateKey", nullable=True),
+        EncryptedColumn("Database", "dbUserPassword", nullable=True),
+        EncryptedColumn("Database", "rootUserPassword", nullable=True),
+        EncryptedColumn("DatabaseSecret", "value"),
+        EncryptedColumn("Wordpress", "ftpHostKey", nullable=True),
+        EncryptedColumn("Wordpress", "ftpHostKeyPrivate", nullable=True),
+        EncryptedColumn("Wordpress", "ftpPassword", nullable=True),
+        EncryptedColumn("SshKey", "privateKey"),
+        EncryptedColumn("DockerRegistry", "password", nullable=True),
+        EncryptedColumn("Certificate", "key"),
+        # The 43 fields of the legacy per-service tables that it missed (still live passwords).
+        EncryptedColumn("Wordpress", "mysqlPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn(
+            "Wordpress", "mysqlRootUserPassword", nullable=True, missed_by_app_roll=True
+        ),
+        EncryptedColumn("PlausibleAnalytics", "password", missed_by_app_roll=True),
+        EncryptedColumn("PlausibleAnalytics", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn(
+            "PlausibleAnalytics", "secretKeyBase", nullable=True, missed_by_app_roll=True
+        ),
+        EncryptedColumn("Minio", "rootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("Vscodeserver", "password", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Ghost", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("MeiliSearch", "masterKey", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "umamiAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Umami", "hashSalt", missed_by_app_roll=True),
+        EncryptedColumn("Hasura", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Hasura", "graphQLAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "jwtSecret", missed_by_app_roll=True),
+        EncryptedColumn("Fider", "emailSmtpPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Fider", "emailMailgunApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Moodle", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "opensslKeyV1", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "executorSecret", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "redisPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "mariadbPassword", missed_by_app_roll=True),
+        EncryptedColumn("Appwrite", "mariadbRootUserPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "secretKeyBase", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "defaultPassword", missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "emailSmtpPassword", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "mailgunApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("GlitchTip", "sendgridApiKey", nullable=True, missed_by_app_roll=True),
+        EncryptedColumn("Searxng", "secretKey", missed_by_app_roll=True),
+        EncryptedColumn("Searxng", "redisPassword", missed_by_app_roll=True),
+        EncryptedColumn("Weblate", "adminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Weblate", "postgresqlPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "secretKey", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "erlangSecret", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "djangoAdminPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "rabbitMQPassword", missed_by_app_roll=True),
+        EncryptedColumn("Taiga", "postgresqlPassword", missed_by_app_roll=True),
+    )
+    db_relative = "db/prod.db"
+    docker_volume = "coolify-db"
+    containers = ("coolify", "coolify-fluentbit")
+    main_container = "coolify"
+    image_repo = "ghcr.io/coollabsio/coolify"
+    fallback_repos = ("coollabsio/coolify",)
+    required_stops = (Version("3.12.33"),)
+    version_env_key = "TAG"
+    secret_env_pattern = re.compile(r"COOLIFY_SECRET_KEY(_BETTER|_OLD_\d+)?")
+    key_length = 32
+    min_version = Version("3.0.0")
+    app_env_pattern = re.compile(r"TAG|COOLIFY_[A-Z0-9_]*")
+
+    def active_key(self, env: EnvFile) -> KeyCandidate | None:
+        for name in (BETTER, KEY):
+            value = env.secret(name)
+            if value:
+                return KeyCandidate(name, value)
+        return None
+
+    def key_candidates(self, env: EnvFile) -> list[KeyCandidate]:
+        found: list[KeyCandidate] = []
+        for name in (BETTER, KEY):
+            value = env.secret(name)
+            if value:
+                found.append(KeyCandidate(name, value))
+        olds = sorted(env.matching(OLD), key=lambda kv: -int(OLD.fullmatch(kv[0]).group(1)))  # type: ignore[union-attr]
+        found.extend(KeyCandidate(k, Secret(v)) for k, v in olds if v)
+        unique: list[KeyCandidate] = []
+        for cand in found:
+            if all(cand.key != u.key for u in unique):
+                unique.append(cand)
+        return unique
+
+    def promote_key(self, env: EnvFile, new: Secret, old: Secret | None, at_ms: int) -> None:
+        if old is not None and old != new:
+            kept = any(Secret(v) == old for _, v in env.matching(OLD))
+            if not kept:
+                env.set(f"COOLIFY_SECRET_KEY_OLD_{at_ms}", old)
+        env.set(KEY, new)
+        env.set(BETTER, new)
+
+    def new_key(self) -> Secret:
+        return new_key()
+
+    # The key printed in public write-ups of the date-seeded scheme (the issue's example).
+    compromised_keys = ("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",)
+    repairs_rerolls = True
+
+    def derived_form(self, key: Secret) -> DerivedForm | None:
+        if legacy_key.digest_prefix(key.reveal()) is None:
+            return None
+        return DerivedForm("base64 of 24 hex digits", "base64 of hex digits", 96.0)
+
+    def find_seed(
+        self, key: Secret, centres_ms: list[int], window_ms: int, *, workers: int, out: Any
+    ) -> tuple[int | None, int]:
+        prefix = legacy_key.digest_prefix(key.reveal())
+        if prefix is None:
+            return None, 0
+        found = seed_search.search(prefix, centres_ms, window_ms, workers=workers, out=out)
+        return found.seed_ms, found.searched
+
+    def reroll_plaintext(self, stored: str, old_key: Secret) -> bytes | None:
+        return node_roll.reroll_plaintext(stored, old_key.encode())
+
+    def install_key_state(self, env: EnvFile, key: Secret) -> None:
+        env.set(KEY, key)
+        env.set(BETTER, key)
+
+    container_dotenv = "/app/.env"
+
+    def app_keys(self, process_env: dict[str, str], dotenv: dict[str, str]) -> list[KeyCandidate]:
+        # The app's start loads /app/.env without overriding its environment, then uses BETTER
+        # when set, else KEY: the first candidate is the key it encrypts with.
+        seen = {**dotenv, **process_env}
+        found: list[KeyCandidate] = []
+        effective = seen.get(BETTER) or seen.get(KEY)
+        if effective:
+            found.append(KeyCandidate("app container (the key it uses)", Secret(effective)))
+        for where, values in (("container /app/.env", dotenv), ("container env", process_env)):
+            olds = sorted((k for k in values if OLD.fullmatch(k)), key=lambda k: -int(k[23:]))
+            names = [BETTER, KEY, *olds]
+            for name in names:
+                if values.get(name):
+                    found.append(KeyCandidate(f"{where} {name}", Secret(values[name])))
+        return found
+
+    def start_hazard(
+        self, process_env: dict[str, str], dotenv: dict[str, str], version: str | None
+    ) -> str | None:
+        try:
+            if version and Version(version) < Version("3.12.33"):
+                return None  # before 3.12.33 the app only reads KEY
+        except ValueError:
+            pass
+        seen = {**dotenv, **process_env}
+        if not seen.get(BETTER) or seen.get(BETTER) != seen.get(KEY):
+            return (
+                f"{KEY} and {BETTER} differ in what the app would start with: Coolify from "
+                "3.12.33 re-encrypts every secret from one to the other at each start"
+            )
+        return None
+
+    def start_safe(self, env: EnvFile, key: Secret, version: str | None = None) -> bool:
+        if env.secret(KEY) != key:
+            return False
+        try:
+            before_roll = Version(version or env.get(self.version_env_key) or "") < Version(
+                "3.12.33"
+            )
+        except ValueError:
+            before_roll = False  # unknown version: be strict
+        better = env.secret(BETTER)
+        # up to 3.12.32 the app reads KEY only; from 3.12.33 KEY and BETTER must agree
+        return (before_roll and better is None) or better == key
+
+    def install_evidence_sql(self) -> list[tuple[str, str]]:
+        return [
+            ("first Setting.createdAt", 'SELECT MIN("createdAt") FROM "Setting"'),
+            ("first User.createdAt", 'SELECT MIN("createdAt") FROM "User"'),
+        ]
+
+    def steps(self) -> list[Any]:
+        from coolify_migrate.apps.coolify_v3 import steps as coolify_v3_steps
+
+        return list(coolify_v3_steps.steps())
+
+    def create_demo(
+        self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int
+    ) -> Any:
+        from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
+
+        return coolify_v3_demo.create(
+            data_dir, version=version, installed_at_ms=installed_at_ms, rows=rows, db_path=db_path
+        )
+
+    def container_spec(self) -> ContainerSpec:
+        # What v3's installer ran, reduced to what the app needs to start: its database volume,
+        # the Docker socket it deploys through, and the UI port. The letsencrypt/ssl/logs volumes
+        # are created by the app itself when it first needs them.
+        return ContainerSpec(
+            name=self.main_container,
+            volumes={self.docker_volume: "/app/db"},
+            labels={"coolify.managed": "true", "coolify-migrate.app": self.name},
+            network="coolify-infra",
+            ports={"3000/tcp": 3000},
+            binds={"/var/run/docker.sock": "/var/run/docker.sock"},
+        )
+
+    def generated_env(self) -> dict[str, str]:
+        key = new_key().reveal()
+        return {
+            "COOLIFY_APP_ID": str(uuid.uuid4()),
+            KEY: key,
+            BETTER: key,
+            "COOLIFY_DATABASE_URL": "file:../db/prod.db",
+            "COOLIFY_HOSTED_ON": "docker",
+            "COOLIFY_WHITE_LABELED": "false",
+            "COOLIFY_WHITE_LABELED_ICON": "",
+            "COOLIFY_AUTO_UPDATE": "false",
+        }

@@ -1,0 +1,53 @@
+"""Backups of the app's database: create, list, verify, prune, restore, roll back.
+
+The catalog (``catalog``) is re-exported here, so ``from coolify_migrate import backups`` gives
+``backups.create``, ``backups.list_backups``, ``backups.find`` and the rest.
+"""
+
+from coolify_migrate.backups.catalog import (
+    FORMAT,
+    KIND_BY_SHAPE,
+    OURS,
+    REASONS,
+    SLACK,
+    BackupInfo,
+    backup_dir,
+    check,
+    check_writable,
+    create,
+    db_name,
+    describe,
+    find,
+    free_bytes,
+    key_for,
+    known_keys,
+    list_backups,
+    load_env_quietly,
+    prune,
+    space_needed,
+    verify,
+)
+
+__all__ = [
+    "FORMAT",
+    "KIND_BY_SHAPE",
+    "OURS",
+    "REASONS",
+    "SLACK",
+    "BackupInfo",
+    "backup_dir",
+    "check",
+    "check_writable",
+    "create",
+    "db_name",
+    "describe",
+    "find",
+    "free_bytes",
+    "key_for",
+    "known_keys",
+    "list_backups",
+    "load_env_quietly",
+    "prune",
+    "space_needed",
+    "verify",
+]

@@ -1,0 +1,484 @@
+"""Backups of the app's database you can trust: create, list, verify and prune them.
+
+A backup is ``<db>_<epoch-ms>`` beside the database (the name Coolify's docs tell users to look
+for), mode 0600, made in one consistent step (``coolify_migrate.backups.copy``), checked, fsynced and
+only then given its name. Its manifest ``<db>_<epoch-ms>.json`` is written last, durably: it is
+the commit marker, and it names the key the backup's encrypted values need (fingerprint and
+key-check HMAC, never the key), the app version, the size and the SHA-256.
+
+Backups Coolify made itself (``<db>_<ms>``, ``<db>_<version>_<ms>``) and the docs' manual copies
+(``<db>_<YYYYmmddHHMMSS>``) have no manifest: their key is found by trying the keys this instance
+knows (``coolify_migrate.secrets.keys.identify``). Listing and verifying never write anything.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate import __version__, instance
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core import durable, faults
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import (
+    BackupRefused,
+    DatabaseError,
+    DiskFull,
+    EnvFileError,
+    KeyProblem,
+    UsageError,
+)
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.secrets import keys
+from coolify_migrate.state.keyring import Keyring
+from coolify_migrate.stores import names
+from coolify_migrate.stores import sqlite as db
+
+REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore", "pre-start")
+FORMAT = "coolify-migrate-backup/1"
+KIND_BY_SHAPE = {"ms": "coolify", "versioned": "coolify-versioned", "manual": "manual-copy"}
+OURS = "coolify-migrate"
+SLACK = 1 << 20  # room kept free beyond the copy itself
+
+
+@dataclass
+class BackupInfo:
+    name: str
+    path: Path
+    kind: str  # "coolify-migrate" | "coolify" | "coolify-versioned" | "manual-copy"
+    time_ms: int
+    reason: str | None = None
+    version: str | None = None
+    size: int = 0
+    sha256: str | None = None
+    key_fingerprint: str | None = None
+    pinned: bool = False
+    has_manifest: bool = False
+    key_known: bool | None = None
+    verified: bool | None = None
+    key_check: str | None = None  # full HMAC of the key (public); from the manifest or the data
+    manifest_error: str | None = None
+    fields_absent: list[str] | None = None  # declared encrypted fields this copy does not have
+
+    @property
+    def time_iso(self) -> str:
+        when = datetime.fromtimestamp(self.time_ms / 1000, tz=UTC)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "kind": self.kind,
+            "time_ms": self.time_ms,
+            "time": self.time_iso,
+            "reason": self.reason,
+            "version": self.version,
+            "size": self.size,
+            "sha256": self.sha256,
+            "key_fingerprint": self.key_fingerprint,
+            "key_known": self.key_known,
+            "pinned": self.pinned,
+            "has_manifest": self.has_manifest,
+            "verified": self.verified,
+            "manifest_error": self.manifest_error,
+            "fields_absent": self.fields_absent,
+        }
+
+
+# -- where backups live, and what this instance knows --------------------------------------------
+
+
+def backup_dir(ctx: Context) -> Path:
+    return instance.database_path(ctx).parent
+
+
+def db_name(ctx: Context) -> str:
+    return instance.database_path(ctx).name
+
+
+def free_bytes(directory: Path) -> int:
+    return shutil.disk_usage(directory).free
+
+
+def space_needed(db_path: Path) -> int:
+    """Database plus its WAL, 10% headroom and 1 MiB: what a consistent copy may take."""
+    total = db_path.stat().st_size
+    wal = db_path.with_name(db_path.name + "-wal")
+    if wal.exists():
+        total += wal.stat().st_size
+    return total + total // 10 + SLACK
+
+
+def check_writable(directory: Path, what: str) -> None:
+    if not os.access(directory, os.W_OK):
+        reason = "read-only file system" if _read_only_fs(directory) else "permission denied"
+        raise BackupRefused(
+            f"cannot {what} in {directory}: {reason}",
+            hint="run as the user that owns the database, on a writable mount",
+        )
+
+
+def _read_only_fs(directory: Path) -> bool:
+    try:
+        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def load_env_quietly(ctx: Context) -> EnvFile | None:
+    try:
+        return instance.load_env(ctx)
+    except EnvFileError as err:
+        ctx.out.warn(f"{err.message}: key fingerprints of backups cannot be checked")
+        return None
+
+
+def known_keys(ctx: Context, env: EnvFile | None) -> list[KeyCandidate]:
+    """Every key this instance knows: the .env's, then the keyring's."""
+    try:
+        if env is not None:
+            return keys.candidates(ctx, env)
+        return [KeyCandidate(f"keyring ({e.status})", e.key) for e in Keyring(ctx).entries]
+    except EnvFileError as err:
+        ctx.out.warn(err.message)
+        return []
+
+
+def key_for(
+    cands: list[KeyCandidate], key_check: str | None, fingerprint: str | None
+) -> Secret | None:
+    for c in cands:
+        if key_check and c.key.check_value == key_check:
+            return c.key
+        if not key_check and fingerprint and c.key.fingerprint == fingerprint:
+            return c.key
+    return None
+
+
+# -- create --------------------------------------------------------------------------------------
+
+
+def create(
+    ctx: Context,
+    *,
+    reason: str = "manual",
+    pinned: bool = False,
+    version: str | None = None,
+    key: Secret | None = None,
+) -> BackupInfo:
+    """Take a backup; the caller holds the lock. Nothing is left behind when it fails."""
+    if reason not in REASONS:
+        raise UsageError(f"unknown backup reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
+    db_path = instance.database_path(ctx)
+    if not db_path.is_file():
+        raise DatabaseError(f"no database at {db_path}")
+    directory = db_path.parent
+    check_writable(directory, "write a backup")
+    needed, free = space_needed(db_path), free_bytes(directory)
+    if free < needed:
+        raise DiskFull(
+            f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
+        )
+    env = load_env_quietly(ctx)
+    ms, partial = backup_copy.reserve(ctx.now_ms, directory, db_path.name)
+    final: Path | None = None
+    # one SQLite step cannot report progress inside itself: the bar moves per phase
+    bar = ctx.out.progress(f"backing up {_mib(db_path.stat().st_size)}", 3)
+    try:
+        try:
+            backup_copy.snapshot_copy(db_path, partial)
+        except sqlite3.Error as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise OSError(errno.ENOSPC, "database or disk is full") from err
+            raise DatabaseError(f"cannot copy {db_path}: {err}") from err
+        bar.advance()
+        checked, digest = backup_copy.seal(partial)
+        bar.advance()
+        if checked != "ok":
+            raise DatabaseError(
+                f"the copy of {db_path} fails its integrity check: {checked}",
+                hint="the database itself may be damaged; keep it and inspect it",
+            )
+        faults.checkpoint("backup:copied")
+        fingerprint, key_check, key_status, version = _describe_copy(
+            ctx, partial, env, key, version
+        )
+        absent = _absent_in(ctx, partial)
+        final = backup_copy.publish(partial, directory, db_path.name, ms)
+        faults.checkpoint("backup:renamed")
+        size = final.stat().st_size
+        doc = {
+            "format": FORMAT,
+            "name": final.name,
+            "time_ms": int(final.name.rsplit("_", 1)[1]),
+            "created_ms": ctx.now_ms(),
+            "reason": reason,
+            "pinned": pinned,
+            "app": ctx.profile.name,
+            "version": version,
+            "size": size,
+            "sha256": digest,
+            "key_fingerprint": fingerprint,
+            "key_check": key_check,
+            "key_status": key_status,
+            "fields_absent": absent,
+            "integrity": "ok",
+            "source": str(db_path),
+            "tool": __version__,
+        }
+        durable.write_json(
+            directory / names.manifest_name(final.name), doc, checkpoint="backup:manifest"
+        )
+        bar.advance()
+    except BaseException as err:
+        backup_copy.discard(partial, final)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"the disk holding {directory} filled up during the backup; nothing was kept"
+            ) from err
+        if isinstance(err, OSError):
+            raise BackupRefused(f"cannot write a backup in {directory}: {err.strerror}") from err
+        raise
+    finally:
+        bar.close()
+    info = _from_manifest(final, doc, size, [])
+    info.key_known = {"identified": True, "unidentified": False}.get(key_status)
+    ctx.out.info(
+        f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
+        f"version {version or 'unknown'}"
+    )
+    return info
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def _describe_copy(
+    ctx: Context, partial: Path, env: EnvFile | None, key: Secret | None, version: str | None
+) -> tuple[str | None, str | None, str, str | None]:
+    """(key fingerprint, key check, key status, version) of a copy: the caller's or found in it.
+
+    The key status is "identified", "no encrypted data" or "unidentified".
+    """
+    conn = db.open_snapshot(partial)
+    try:
+        meta = db.read_meta(conn)
+        if version is None:
+            found = instance.installed_version(ctx, env, meta)
+            version = str(found.version) if found.version else None
+            if version is None:
+                ctx.out.warn("the installed version is unknown: the backup records none")
+        if key is None:
+            try:
+                verdict = keys.identify(ctx, conn, known_keys(ctx, env))
+                if verdict.method == "no-data":
+                    return None, None, "no encrypted data", version
+                key = verdict.key
+            except KeyProblem as err:
+                ctx.out.warn(f"the backup's key could not be identified ({err.message})")
+                recorded = meta.get("key_check")
+                return (recorded[:16] if recorded else None), recorded, "unidentified", version
+    finally:
+        conn.close()
+    if key is None:
+        return None, None, "unidentified", version
+    return key.fingerprint, key.check_value, "identified", version
+
+
+# -- describe and list ---------------------------------------------------------------------------
+
+
+def _read_manifest(path: Path, name: str) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None, None
+    if not stat.S_ISREG(st.st_mode):
+        return None, "the manifest is not a regular file"
+    try:
+        doc = durable.read_json(path)
+    except (OSError, ValueError) as err:
+        return None, f"the manifest is unreadable ({type(err).__name__})"
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("name") != name:
+        return None, "the manifest is not this backup's"
+    sha, size = doc.get("sha256"), doc.get("size")
+    if not (isinstance(sha, str) and len(sha) == 64 and isinstance(size, int)):
+        return None, "the manifest has no valid size and SHA-256"
+    return doc, None
+
+
+def _known(
+    cands: list[KeyCandidate], key_check: str | None, fingerprint: str | None
+) -> bool | None:
+    if not key_check and not fingerprint:
+        return None
+    return key_for(cands, key_check, fingerprint) is not None
+
+
+def _from_manifest(
+    path: Path, doc: dict[str, Any], size: int, cands: list[KeyCandidate]
+) -> BackupInfo:
+    info = BackupInfo(
+        name=path.name,
+        path=path,
+        kind=OURS,
+        time_ms=int(doc.get("time_ms") or 0),
+        reason=doc.get("reason"),
+        version=doc.get("version"),
+        size=size,
+        sha256=doc["sha256"],
+        key_fingerprint=doc.get("key_fingerprint"),
+        pinned=bool(doc.get("pinned")),
+        has_manifest=True,
+        key_check=doc.get("key_check"),
+    )
+    absent = doc.get("fields_absent")
+    info.fields_absent = [str(a) for a in absent] if isinstance(absent, list) else None
+    info.key_known = _known(cands, info.key_check, info.key_fingerprint)
+    if doc.get("key_status") == "unidentified" and not info.key_known:
+        info.key_known = False
+    # cheap evidence only: the copy passed its check when made and still has its size
+    info.verified = doc.get("integrity") == "ok" and size == doc["size"]
+    return info
+
+
+def describe(
+    ctx: Context, path: Path, parsed: names.ParsedName, cands: list[KeyCandidate]
+) -> BackupInfo:
+    size = os.lstat(path).st_size
+    doc, problem = _read_manifest(path.with_name(names.manifest_name(path.name)), path.name)
+    if doc is not None and parsed.shape == "ms":
+        return _from_manifest(path, doc, size, cands)
+    info = BackupInfo(
+        name=path.name,
+        path=path,
+        kind=KIND_BY_SHAPE[parsed.shape],
+        time_ms=parsed.time_ms,
+        version=parsed.version,
+        size=size,
+    )
+    if problem is not None and parsed.shape == "ms":
+        info.kind, info.has_manifest, info.manifest_error, info.verified = (
+            OURS,
+            True,
+            problem,
+            False,
+        )
+    try:
+        conn = db.open_snapshot(path)
+    except sqlite3.DatabaseError:
+        info.verified = False
+        return info
+    try:
+        meta = db.read_meta(conn)
+        info.version = meta.get("version") or info.version
+        info.fields_absent = _absent(ctx, conn)
+        try:
+            verdict = keys.identify(ctx, conn, cands)
+            if verdict.key is not None and verdict.method != "no-data":
+                info.key_fingerprint, info.key_check = (
+                    verdict.key.fingerprint,
+                    verdict.key.check_value,
+                )
+                info.key_known = True
+        except KeyProblem:
+            info.key_check = meta.get("key_check")
+            info.key_fingerprint = info.key_check[:16] if info.key_check else None
+            info.key_known = False
+    except sqlite3.DatabaseError:
+        info.verified = False
+    finally:
+        conn.close()
+    return info
+
+
+def _absent(ctx: Context, conn: sqlite3.Connection) -> list[str]:
+    from coolify_migrate.secrets import values
+
+    return [c.label for c in values.fields(conn, ctx.profile.encrypted_columns).absent]
+
+
+def _absent_in(ctx: Context, path: Path) -> list[str]:
+    conn = db.open_snapshot(path)
+    try:
+        return _absent(ctx, conn)
+    finally:
+        conn.close()
+
+
+def list_backups(ctx: Context) -> list[BackupInfo]:
+    """Every backup beside the database, newest first. Read-only: never writes anything."""
+    directory = backup_dir(ctx)
+    if not directory.is_dir():
+        return []
+    base = db_name(ctx)
+    cands = known_keys(ctx, load_env_quietly(ctx))
+    found = []
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            parsed = names.parse(base, entry.name)
+            if parsed is None:
+                continue
+            if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
+                ctx.out.warn(f"ignored {entry.name}: not a regular file (a backup is never a link)")
+                continue
+            found.append(describe(ctx, directory / entry.name, parsed, cands))
+    return sorted(found, key=lambda b: (b.time_ms, b.name), reverse=True)
+
+
+def find(ctx: Context, name: str) -> BackupInfo:
+    """The backup called ``name`` beside the database; anything else is refused (exit 3)."""
+    directory = backup_dir(ctx)
+    parsed = names.check_name(db_name(ctx), name)
+    path = directory / name
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise BackupRefused(f"no backup named {name} in {directory}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise BackupRefused(
+            f"{name} is a symlink, not a backup: refusing to follow it",
+            hint=f"remove the link from {directory}; backups are regular files",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise BackupRefused(f"{name} is not a regular file")
+    return describe(ctx, path, parsed, known_keys(ctx, load_env_quietly(ctx)))
+
+
+# -- verify --------------------------------------------------------------------------------------
+
+
+check = backup_copy.check  # one backup's integrity and checksum (read-only)
+
+
+def verify(ctx: Context, name: str | None = None, *, full: bool = False) -> list[dict[str, Any]]:
+    """Check one backup (by name) or all of them. Read-only."""
+    infos = [find(ctx, name)] if name is not None else list_backups(ctx)
+    return [check(info, full=full) for info in infos]
+
+
+# -- prune ---------------------------------------------------------------------------------------
+
+
+def prune(
+    ctx: Context, *, keep: int, force: bool, confirm: Callable[[list[BackupInfo]], bool]
+) -> dict[str, Any]:
+    """Delete all but the ``keep`` newest backups, minus the protected ones (unless ``force``).
+
+    The rules are in ``coolify_migrate.backups.prune``; ``confirm`` sees the list before anything goes.
+    """
+    from coolify_migrate.backups import pruning
+
+    return pruning.prune(ctx, keep=keep, force=force, confirm=confirm)

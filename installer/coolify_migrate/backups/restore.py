@@ -1,0 +1,358 @@
+"""The mechanics of putting a backup back: ``Restoration`` (prepare, apply, fail, commit).
+
+Before any change (exit 3 when one fails, nothing touched): the name is a backup of this instance,
+the backup verifies (integrity, and size plus SHA-256 against its manifest), the key it needs is
+one this instance still knows (the ``.env`` or the keyring; refused naming the fingerprint
+otherwise), and there is room for a safety copy and the restored file.
+
+Then, in order: a safety backup of the current database (reason ``pre-restore``); every key the
+``.env`` names is kept in the keyring; the current database and its ``-wal``/``-shm`` are set aside
+(hard link and rename, so putting them back is exact); the backup is copied in and atomically
+replaces the database; every encrypted value must decrypt under the key; the ``.env`` gets that key
+as the active one and the backup's version as ``TAG``; the keyring marks the key active. Any
+failure puts the database, ``.env`` and keyring back byte for byte and raises ``ChangeFailed``.
+
+The restored database is the backup file byte for byte: the tool record inside it is only
+rewritten when it contradicts the backup (a version or key-check that is not the backup's), and the
+``.env`` is only rewritten where it differs, so a rollback to a pre-upgrade backup gives back the
+exact files the upgrade started from.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate import backups, instance
+from coolify_migrate.backups import BackupInfo
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core import durable, faults
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import (
+    BackupRefused,
+    ChangeFailed,
+    DatabaseError,
+    DiskFull,
+    KeyProblem,
+    MigrateError,
+    Refused,
+)
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.secrets import keys
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import Keyring
+from coolify_migrate.stores import names
+from coolify_migrate.stores import sqlite as db
+
+_COMPANIONS = ("-wal", "-shm", "-journal")
+
+
+class Restoration:
+    """One restore: ``prepare`` (guards only), ``apply`` (changes), ``fail`` (undo), ``commit``."""
+
+    def __init__(
+        self, ctx: Context, info: BackupInfo, *, journal_doc: dict[str, Any] | None = None
+    ):
+        self.ctx, self.info, self.journal_doc = ctx, info, journal_doc
+        self.db_path = instance.database_path(ctx)
+        self.directory = self.db_path.parent
+        self.key: Secret | None = None
+        self.safety: BackupInfo | None = None
+        self.damaged_kept: Path | None = None
+        self._env_before = b""
+        self._env_base = b""
+        self._ring_before: bytes | None = None
+        self._ring_path = ctx.state_dir / Keyring.FILENAME
+        self._set_aside: list[tuple[Path, Path]] = []  # (live path, undo path)
+        self._db_replaced = self._env_written = self._ring_written = False
+        self._stale_undo: list[Path] = []
+        self._failure: ChangeFailed | None = None
+        self._touched = False
+        self.counts: list[keys.ColumnCount] = []
+
+    # -- guards ----------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        ctx, info = self.ctx, self.info
+        backups.check_writable(self.directory, "restore a backup")
+        verdict = backups.check(info)
+        if not verdict["ok"]:
+            raise BackupRefused(
+                f"backup {info.name} failed verification: {verdict['problems'][0]}",
+                hint="restore another backup; 'backup verify' checks them all",
+            )
+        self._check_leftovers()
+        env = instance.load_env(ctx)
+        self._env_before = ctx.env_path.read_bytes()
+        self._env_base = self._journal_env_snapshot() or self._env_before
+        ring = Keyring(ctx)  # unreadable keyring: refused here, before any change
+        self._ring_before = ring.path.read_bytes() if ring.path.exists() else None
+        self.key = self._needed_key(env)
+        needed = info.size + backups.SLACK
+        if self.db_path.exists():
+            needed += backups.space_needed(self.db_path)
+        free = backups.free_bytes(self.directory)
+        if free < needed:
+            raise DiskFull(
+                f"not enough room to restore {info.name} in {self.directory}: "
+                f"{needed >> 20} MiB needed (safety copy and restored file), {free >> 20} MiB free"
+            )
+
+    def _check_leftovers(self) -> None:
+        for suffix in ("", *_COMPANIONS):
+            path = self.directory / names.undo_name(self.db_path.name + suffix)
+            if os.path.lexists(path):
+                self._stale_undo.append(path)
+        # a restore under this journal got past its safety backup: what it set aside is superseded
+        if self._stale_undo and "safety" not in (self.journal_doc or {}).get("data", {}):
+            raise Refused(
+                f"an interrupted restore left {self._stale_undo[0].name} in {self.directory}",
+                hint="run 'coolify-migrate rollback --last' to finish that restore first",
+            )
+
+    def _journal_env_snapshot(self) -> bytes | None:
+        """The .env a journaled run saved right after taking this backup, if it is this backup."""
+        data = (self.journal_doc or {}).get("data", {})
+        snap = (data.get("snapshot") or {}).get("env")
+        if data.get("backup") == self.info.name and snap and Path(snap).is_file():
+            return Path(snap).read_bytes()
+        return None
+
+    def _needed_key(self, env: EnvFile) -> Secret:
+        info = self.info
+        cands = keys.candidates(self.ctx, env)  # a .env that cannot be read is refused here
+        if info.key_check or info.key_fingerprint:
+            found = backups.key_for(cands, info.key_check, info.key_fingerprint)
+            if found is None:
+                fp = info.key_fingerprint or (info.key_check or "")[:16]
+                raise KeyProblem(
+                    f"backup {info.name} needs key {fp}, which this instance no longer knows",
+                    hint="put that key back in .env as COOLIFY_SECRET_KEY_OLD_<ms>=<key>, "
+                    "then run again",
+                    needed=fp,
+                )
+            return found
+        conn = db.open_snapshot(info.path)
+        try:
+            verdict = keys.identify(self.ctx, conn, cands)
+        except KeyProblem as err:
+            raise KeyProblem(f"backup {info.name}: {err.message}", hint=err.hint) from err
+        finally:
+            conn.close()
+        if verdict.key is not None and verdict.method != "no-data":
+            return verdict.key
+        active = self.ctx.profile.active_key(env)  # no encrypted values: any key will do
+        if active is None:
+            raise KeyProblem(
+                f"{self.ctx.env_path} names no active key", hint="restore the .env first"
+            )
+        return active.key
+
+    # -- changes ---------------------------------------------------------------------------------
+
+    def _advance(self, phase: str, **data: Any) -> None:
+        if self.journal_doc is not None:
+            journal.advance(self.ctx, self.journal_doc, phase, **data)
+
+    def apply(self) -> None:
+        assert self.key is not None, "prepare() first"
+        self._take_safety_backup()  # fails without leaving anything behind: not a change yet
+        self._touched = True
+        try:
+            self._keep_env_keys()
+            self._swap_database()
+            self._verify_values()
+            self._fix_record()
+            self._write_env()
+            Keyring(self.ctx).set_active(self.key, checkpoint="restore:keyring")
+            self._ring_written = True
+            self._check_active_key()
+            self._advance("restore:done")
+        except BaseException as err:
+            raise self.fail(err) from err
+
+    def _take_safety_backup(self) -> None:
+        if not self.db_path.exists():
+            self.ctx.out.warn(f"no database at {self.db_path}: nothing to keep a safety copy of")
+        else:
+            try:
+                self.safety = backups.create(self.ctx, reason="pre-restore")
+            except DatabaseError as err:  # the live database is damaged: keep the file instead
+                self.ctx.out.warn(
+                    f"no safety backup ({err.message}); the current file will be kept aside"
+                )
+                self.damaged_kept = self.db_path.with_name(
+                    f"{self.db_path.name}.damaged-{self.ctx.now_ms()}"
+                )
+        for stale in self._stale_undo:  # superseded: the interrupted run's safety backup holds them
+            stale.unlink()
+        self._advance("restore:safety-backup", safety=self.safety.name if self.safety else None)
+
+    def _keep_env_keys(self) -> None:
+        ring = Keyring(self.ctx)
+        env = EnvFile(self.ctx.env_path, self._env_before.decode("utf-8"))
+        for cand in self.ctx.profile.key_candidates(env):
+            if ring.find(cand.key.fingerprint) is None:
+                ring.remember(
+                    cand.key, status="retired", source=f".env {cand.source} (before restore)"
+                )
+                self._ring_written = True
+
+    def _swap_database(self) -> None:
+        db_path, info = self.db_path, self.info
+        tmp = backup_copy.stage(info.path, db_path)
+        for suffix in _COMPANIONS:  # stale -wal/-shm would be replayed into the restored file
+            live = db_path.with_name(db_path.name + suffix)
+            if live.exists():
+                aside = self.directory / names.undo_name(live.name)
+                os.replace(live, aside)
+                self._set_aside.append((live, aside))
+        if db_path.exists():
+            aside = self.directory / names.undo_name(db_path.name)
+            os.link(db_path, aside)
+            self._set_aside.append((db_path, aside))
+        durable.fsync_dir(self.directory)
+        faults.checkpoint("restore:set-aside")
+        os.replace(tmp, db_path)
+        self._db_replaced = True
+        durable.fsync_dir(self.directory)
+        faults.checkpoint("restore:db")
+        self._advance("restore:db", restored=info.name)
+
+    def _verify_values(self) -> None:
+        assert self.key is not None
+        conn = db.open_snapshot(self.db_path)
+        try:
+            self.counts = keys.verify_all(self.ctx, conn, self.key)
+        finally:
+            conn.close()
+        failed = sum(c.failed for c in self.counts)
+        if failed:
+            raise ChangeFailed(
+                f"{failed} encrypted values of {self.info.name} do not decrypt under key "
+                f"{self.key.fingerprint}"
+            )
+
+    def _fix_record(self) -> None:
+        """Rewrite the tool record only where it contradicts the backup (keeps the file exact)."""
+        assert self.key is not None
+        meta = db.read_meta_file(self.db_path)
+        fix: dict[str, str] = {}
+        if meta.get("version") and self.info.version and meta["version"] != self.info.version:
+            fix["version"] = self.info.version
+        if meta.get("key_check") and meta["key_check"] != self.key.check_value:
+            fix["key_check"] = self.key.check_value
+        if fix:
+            conn = db.connect(self.db_path)
+            try:
+                with db.transaction(conn, name="restore:record"):
+                    db.write_meta(conn, **fix)
+            finally:
+                conn.close()
+
+    def _write_env(self) -> None:
+        assert self.key is not None
+        env = EnvFile(self.ctx.env_path, self._env_base.decode("utf-8"))
+        changed = False
+        if not self.ctx.profile.start_safe(env, self.key, self.info.version):
+            # KEY = BETTER = the backup's key: the app's start must not re-encrypt anything
+            self.ctx.profile.install_key_state(env, self.key)
+            changed = True
+        tag = self.ctx.profile.version_env_key
+        if self.info.version and env.get(tag) != self.info.version:
+            changed = env.set(tag, self.info.version) or changed
+        elif not self.info.version:
+            self.ctx.out.warn(f"{self.info.name} records no version: {tag} left at {env.get(tag)}")
+        data = env.render().encode("utf-8") if changed else self._env_base
+        if data != self._env_before:
+            self._env_written = True
+            durable.write_atomic(self.ctx.env_path, data, checkpoint="restore:env")
+
+    def _check_active_key(self) -> None:
+        assert self.key is not None
+        env = EnvFile.load(self.ctx.env_path)
+        if not self.ctx.profile.start_safe(env, self.key, self.info.version):
+            raise ChangeFailed(
+                "after the restore the .env does not name the backup's key as active"
+            )
+
+    # -- undo and finish -------------------------------------------------------------------------
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was changed yet (a failed safety backup leaves nothing behind)."""
+        return self._touched
+
+    def fail(self, err: BaseException) -> ChangeFailed:
+        """Put the database, .env and keyring back exactly (idempotent); returns the error."""
+        if self._failure is not None:
+            return self._failure
+        why = err.message if isinstance(err, MigrateError) else f"{type(err).__name__}: {err}"
+        why = self.ctx.redactor.redact(why)
+        try:
+            self._undo()
+        except Exception as undo_err:
+            kept = (
+                f"; the safety backup {self.safety.name} holds the previous database"
+                if self.safety
+                else ""
+            )
+            self._failure = ChangeFailed(
+                f"restoring {self.info.name} failed ({why}) and putting things back failed too "
+                f"({type(undo_err).__name__}: {undo_err}){kept}",
+                hint="do not start the app; restore the safety backup with 'rollback --to'",
+            )
+            return self._failure
+        self._failure = ChangeFailed(
+            f"restoring {self.info.name} failed ({why}); "
+            "the database, .env and keyring are as they were",
+            hint="nothing was lost; 'backup list' and 'backup verify' help to pick another backup",
+        )
+        return self._failure
+
+    def _undo(self) -> None:
+        if self._db_replaced:
+            for suffix in _COMPANIONS:
+                self.db_path.with_name(self.db_path.name + suffix).unlink(missing_ok=True)
+        for live, aside in reversed(self._set_aside):
+            os.replace(aside, live)
+        if self._db_replaced and not any(live == self.db_path for live, _ in self._set_aside):
+            self.db_path.unlink(missing_ok=True)  # there was no database before
+        self.directory.joinpath(f".{self.db_path.name}.restoring").unlink(missing_ok=True)
+        durable.fsync_dir(self.directory)
+        self._set_aside, self._db_replaced = [], False
+        if self._env_written:
+            durable.write_atomic(self.ctx.env_path, self._env_before)
+        if self._ring_written:
+            if self._ring_before is None:
+                self._ring_path.unlink(missing_ok=True)
+            else:
+                durable.write_atomic(self._ring_path, self._ring_before, mode=0o600)
+        if self.safety is not None:  # everything is back: the safety copy says nothing new
+            self.safety.path.unlink(missing_ok=True)
+            self.safety.path.with_name(names.manifest_name(self.safety.name)).unlink(
+                missing_ok=True
+            )
+            durable.fsync_dir(self.directory)
+            self.safety = None
+
+    def commit(self) -> dict[str, Any]:
+        for live, aside in self._set_aside:
+            if live == self.db_path and self.damaged_kept is not None:
+                os.replace(aside, self.damaged_kept)
+            else:
+                aside.unlink(missing_ok=True)
+        durable.fsync_dir(self.directory)
+        faults.checkpoint("restore:committed")
+        assert self.key is not None
+        return {
+            "backup": self.info.name,
+            "version": self.info.version,
+            "key_fingerprint": self.key.fingerprint,
+            "safety_backup": self.safety.name if self.safety else None,
+            "damaged_database_kept": str(self.damaged_kept) if self.damaged_kept else None,
+            "values_verified": sum(c.ok for c in self.counts),
+            "columns": [c.as_dict() for c in self.counts],
+        }

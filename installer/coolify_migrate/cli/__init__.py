@@ -1,0 +1,70 @@
+"""The command line: a thin typer layer over the library. Only this package imports typer/rich.
+
+Errors are mapped to exit codes here and nowhere else (``main``). A traceback is shown only with
+``--debug``, and every byte printed passes through the redactor.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+import typer
+
+from coolify_migrate.cli import common
+from coolify_migrate.core.errors import ExitCode, MigrateError
+
+app = typer.Typer(
+    name="coolify-migrate",
+    help="Install and upgrade self-hosted Docker apps (Coolify v3) without losing data or keys.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+backup_app = typer.Typer(
+    help="Create, list, verify and prune database backups.", no_args_is_help=True
+)
+secrets_app = typer.Typer(help="Audit, roll and verify the data key.", no_args_is_help=True)
+app.add_typer(backup_app, name="backup")
+app.add_typer(secrets_app, name="secrets")
+
+from coolify_migrate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
+    try:
+        code = app(args=args, prog_name="coolify-migrate", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
+            sys.exit(code)
+    except MigrateError as err:
+        common.report_error(err, debug=debug)
+        sys.exit(int(err.exit_code))
+    except click.exceptions.NoArgsIsHelpError as err:
+        click.echo(err.ctx.get_help() if err.ctx else str(err))
+        sys.exit(int(ExitCode.USAGE))
+    except click.UsageError as err:
+        msg = err.format_message()
+        hint = f"see '{err.ctx.command_path} --help'" if err.ctx else "see --help"
+        common.print_error_line(f"error: {msg} (hint: {hint})")
+        sys.exit(int(ExitCode.USAGE))
+    except click.exceptions.Abort:
+        common.print_error_line("error: aborted")
+        sys.exit(130)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        common.print_error_line("error: interrupted")
+        sys.exit(130)
+    except Exception as err:  # the one place an unexpected error becomes exit 1
+        if debug:
+            common.print_error_line(common.redact("".join(traceback.format_exception(err))))
+        common.print_error_line(
+            f"error: unexpected {type(err).__name__}: {common.redact(str(err)).splitlines()[0] if str(err) else ''}"
+            " (hint: run again with --debug and report the traceback)"
+        )
+        sys.exit(int(ExitCode.UNEXPECTED))

@@ -1,0 +1,120 @@
+"""start, restart, and the hidden helpers scripts/install.sh runs (target-version, prepare-env)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from coolify_migrate.cli import app
+from coolify_migrate.cli.common import (
+    DataDirOpt,
+    DebugOpt,
+    JsonOpt,
+    KeyFileOpt,
+    RuntimeOpt,
+    YesOpt,
+    emit,
+    make_ctx,
+)
+
+ManifestOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--manifest", help="versions.json: a path or an http(s) URL [default: the bundled one]"
+    ),
+]
+
+
+@app.command("start")
+def start_cmd(
+    data_dir: DataDirOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Start the app from the host .env (created on a fresh install); wait until healthy."""
+    from coolify_migrate.engine import control
+
+    ctx = make_ctx(
+        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+    )
+    result = control.start(ctx)
+    emit(
+        json,
+        result,
+        [f"{ctx.profile.title} {result.get('version') or ''} is running".replace("  ", " ")],
+    )
+
+
+@app.command("restart")
+def restart_cmd(
+    data_dir: DataDirOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Restart the app; a container whose variables differ from the host .env is recreated."""
+    from coolify_migrate.engine import control
+
+    ctx = make_ctx(
+        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+    )
+    result = control.restart(ctx)
+    emit(
+        json,
+        result,
+        [f"{ctx.profile.title} {result.get('version') or ''} restarted".replace("  ", " ")],
+    )
+
+
+@app.command("target-version", hidden=True)
+def target_version_cmd(
+    manifest: ManifestOpt = None,
+    version: Annotated[
+        str | None, typer.Option("--version", help="A given version (v prefix accepted)")
+    ] = None,
+    data_dir: DataDirOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """(install.sh) Print the release to install: --version, else the manifest's latest."""
+    from coolify_migrate.engine import install_env
+
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes)
+    result = install_env.target_version(ctx, manifest_src=manifest, requested=version)
+    emit(json, result, [result["version"]])
+
+
+@app.command("prepare-env", hidden=True)
+def prepare_env_cmd(
+    version: Annotated[
+        str, typer.Option("--version", help="The version a fresh install starts at")
+    ],
+    data_dir: DataDirOpt = None,
+    json: JsonOpt = False,
+    yes: YesOpt = False,
+    runtime: RuntimeOpt = "auto",
+    key_file: KeyFileOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """(install.sh) Create .env with new secrets, or add only missing keys (old file kept)."""
+    from coolify_migrate.engine import install_env
+
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file)
+    result = install_env.prepare_env(ctx, version=version)
+    lines = (
+        [f"created {result['env']}"]
+        if result["created"]
+        else (
+            [f"added {', '.join(result['added'])}; previous .env kept as {result['backup']}"]
+            if result["added"]
+            else [f"{result['env']}: every key present, nothing changed"]
+        )
+    )
+    emit(json, result, lines)

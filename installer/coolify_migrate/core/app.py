@@ -1,0 +1,195 @@
+"""What an app is, to the rest of the tool: the interface each app fills in (``Profile``) and the
+types it declares its secrets and containers with. Apps live in ``coolify_migrate.apps`` and only
+implement this; nothing outside them names an app."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from packaging.version import Version
+
+from coolify_migrate.core.codec import Codec
+from coolify_migrate.core.errors import UsageError
+from coolify_migrate.core.secret import Secret
+
+
+class EnvFile(Protocol):
+    """The app's settings file as a profile reads and edits it (``config.envfile.EnvFile``)."""
+
+    def get(self, key: str) -> str | None: ...
+
+    def secret(self, key: str) -> Secret | None: ...
+
+    def set(self, key: str, value: str | Secret) -> bool: ...
+
+    def matching(self, pattern: re.Pattern[str]) -> Iterator[tuple[str, str]]: ...
+
+
+@dataclass(frozen=True)
+class EncryptedColumn:
+    table: str
+    column: str
+    nullable: bool = False
+    # Coolify v3: a legacy per-service field that the app's own 3.12.33 roll never re-encrypted
+    missed_by_app_roll: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.table}.{self.column}"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How a fresh app container is made when none exists yet (a new install).
+
+    A container that already exists is recreated from *its own* configuration instead; this is
+    only the starting point. ``binds`` are host paths mounted only when they exist on the host.
+    """
+
+    name: str
+    volumes: dict[str, str]  # named volume -> mount path in the container
+    labels: dict[str, str]
+    network: str  # default; COOLIFY_MIGRATE_DOCKER_NETWORK overrides it
+    ports: dict[str, int] = field(default_factory=dict)  # "3000/tcp" -> host port
+    binds: dict[str, str] = field(default_factory=dict)  # host path -> container path
+    restart_policy: str = "unless-stopped"
+
+
+@dataclass(frozen=True)
+class DerivedForm:
+    """A key of a form the app's old installers derived from something guessable (Coolify v3:
+    the install time): how to describe it, and the most entropy it can carry."""
+
+    describe: str
+    alphabet: str
+    bits: float
+
+
+@dataclass(frozen=True)
+class KeyCandidate:
+    """A key the instance knows, and where it was found (``COOLIFY_SECRET_KEY``, keyring...)."""
+
+    source: str
+    key: Secret
+
+
+class Profile:
+    """Base class; a profile subclasses it and fills in the class attributes."""
+
+    name: str = ""
+    title: str = ""
+    codec: Codec
+    encrypted_columns: tuple[EncryptedColumn, ...] = ()
+    id_column: str = "id"
+    db_relative: str = "db/prod.db"
+    docker_volume: str = ""
+    containers: tuple[str, ...] = ()
+    main_container: str = ""
+    image_repo: str = ""
+    fallback_repos: tuple[str, ...] = ()
+    required_stops: tuple[Version, ...] = ()
+    version_env_key: str = "TAG"
+    # Names of .env keys whose values are secrets (redacted everywhere).
+    secret_env_pattern: re.Pattern[str] = re.compile(r"$^")
+    key_length: int = 32
+    min_version: Version = Version("0")
+    # Environment variables that belong to the app (.env): when a container is recreated they come
+    # from the host .env only, never carried over from the old container.
+    app_env_pattern: re.Pattern[str] = re.compile(r"$^")
+
+    def image_for(self, version: Version) -> str:
+        return f"{self.image_repo}:{version}"
+
+    def fallback_images_for(self, version: Version) -> tuple[str, ...]:
+        return tuple(f"{repo}:{version}" for repo in self.fallback_repos)
+
+    def is_required_stop(self, version: Version) -> bool:
+        return version in self.required_stops
+
+    def active_key(self, env: EnvFile) -> KeyCandidate | None:
+        raise NotImplementedError
+
+    def key_candidates(self, env: EnvFile) -> list[KeyCandidate]:
+        raise NotImplementedError
+
+    def promote_key(self, env: EnvFile, new: Secret, old: Secret | None, at_ms: int) -> None:
+        """Make ``new`` the key the app uses, keeping ``old`` where the app's tooling expects it."""
+        raise NotImplementedError
+
+    def install_key_state(self, env: EnvFile, key: Secret) -> None:
+        """Make ``key`` the active key (rollback). Other known keys stay in the file."""
+        raise NotImplementedError
+
+    # Where the app inside its container keeps a file of settings it loads at start (Coolify v3:
+    # ``/app/.env``), if any: the runtime reads it for the keys only the container knows.
+    container_dotenv: str | None = None
+
+    def app_keys(self, process_env: dict[str, str], dotenv: dict[str, str]) -> list[KeyCandidate]:
+        """The keys a running app container knows, the one it uses first."""
+        return []
+
+    def start_hazard(
+        self, process_env: dict[str, str], dotenv: dict[str, str], version: str | None
+    ) -> str | None:
+        """Why starting the app with this environment would damage its data, or None."""
+        return None
+
+    def start_safe(self, env: EnvFile, key: Secret, version: str | None = None) -> bool:
+        """Does the host ``.env`` make the app (at ``version``, else the one it names) start on
+        ``key`` and change nothing at start?"""
+        active = self.active_key(env)
+        return active is not None and active.key == key
+
+    # Keys published somewhere (documentation, a shipped default): anyone may hold them.
+    compromised_keys: tuple[str, ...] = ()
+
+    def derived_form(self, key: Secret) -> DerivedForm | None:
+        """Whether ``key`` has the form of a key the app's installers derived from a seed."""
+        return None
+
+    def find_seed(
+        self, key: Secret, centres_ms: list[int], window_ms: int, *, workers: int, out: Any
+    ) -> tuple[int | None, int]:
+        """(the seed time that derives ``key``, candidates tried): searched around each centre."""
+        return None, 0
+
+    def reroll_plaintext(self, stored: str, old_key: Secret) -> bytes | None:
+        """What the app's own start-up roll wrote (under its new key) for ``stored`` when it
+        believed ``old_key`` was the old one; None when it left the value unchanged, or when the
+        app never rolled keys itself (then ``secrets repair`` has nothing to undo)."""
+        return None
+
+    repairs_rerolls: bool = False  # whether ``reroll_plaintext`` models a real app roll
+
+    def new_key(self) -> Secret:
+        """A fresh data key from a CSPRNG, in the form the app accepts (used by a key roll)."""
+        raise NotImplementedError
+
+    def secret_values(self, env: EnvFile) -> list[str]:
+        return [v for k, v in env.matching(self.secret_env_pattern) if v]
+
+    def install_evidence_sql(self) -> list[tuple[str, str]]:
+        """(label, SQL returning one timestamp) queries that date the install."""
+        return []
+
+    def generated_env(self) -> dict[str, str]:
+        """Keys a fresh install needs, with freshly generated values (install.sh)."""
+        return {}
+
+    def container_spec(self) -> ContainerSpec | None:
+        """The app's main container for a fresh install (None: the profile has no container)."""
+        return None
+
+    def steps(self) -> list[Any]:
+        """The profile's built-in migration steps (``coolify_migrate.engine.steps.Step``)."""
+        return []
+
+    def create_demo(
+        self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int
+    ) -> Any:
+        """Write a realistic legacy instance (see ``coolify-migrate demo``)."""
+        raise UsageError(f"the {self.name} profile has no demo instance")

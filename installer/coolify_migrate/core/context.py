@@ -1,0 +1,101 @@
+"""The one object through which the environment reaches the library.
+
+Paths, the clock, the output sink, the redactor and the runtime factory all come in here, never
+from globals, so a test (or another program) can build a ``Context`` around a temp directory, a
+fake clock or a recording output.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coolify_migrate.core import output
+from coolify_migrate.core.app import KeyCandidate, Profile
+from coolify_migrate.core.errors import UsageError
+from coolify_migrate.core.runtime import NoneRuntime, Runtime
+from coolify_migrate.core.secret import Redactor
+
+STATE_DIRNAME = ".coolify-migrate"
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("COOLIFY_DIR") or Path.home() / "coolify")
+
+
+@dataclass
+class Context:
+    data_dir: Path
+    profile: Profile  # the app (``coolify_migrate.apps`` picks it; nothing here names one)
+    db_override: Path | None = None
+    clock: Callable[[], float] = time.time
+    out: output.Output = field(default_factory=output.Null)
+    redactor: Redactor = field(default_factory=Redactor)
+    runtime_name: str = "none"
+    runtime_factory: Callable[[Context], Runtime] | None = None
+    assume_yes: bool = False
+    # keys handed in by the operator (--key-file) or found in the app's container: candidates only
+    extra_keys: list[KeyCandidate] = field(default_factory=list)
+    _runtime: Runtime | None = field(default=None, init=False, repr=False)
+    _container_keys: list[KeyCandidate] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def env_path(self) -> Path:
+        return self.data_dir / ".env"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.data_dir / STATE_DIRNAME
+
+    @property
+    def hooks_dir(self) -> Path:
+        return self.data_dir / "hooks"
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def ensure_state_dir(self) -> Path:
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self.state_dir
+
+    def runtime(self) -> Runtime:
+        """The runtime, built once by ``runtime_factory`` (the CLI passes
+        ``coolify_migrate.runtimes.make_runtime``); without one only ``none`` exists."""
+        if self._runtime is None:
+            if self.runtime_factory is not None:
+                self._runtime = self.runtime_factory(self)
+            elif self.runtime_name == "none":
+                self._runtime = NoneRuntime()
+            else:
+                raise UsageError(
+                    f"no factory for the {self.runtime_name!r} runtime in this context",
+                    hint="build the Context with runtime_factory=coolify_migrate.runtimes.make_runtime",
+                )
+        return self._runtime
+
+    def container_keys(self) -> list[KeyCandidate]:
+        """The keys the app's container knows (its environment and settings file), the one it
+        uses first; read once per command. Empty without a runtime or a container."""
+        if self._container_keys is None:
+            found: list[KeyCandidate] = []
+            if self.runtime_name != "none":
+                from coolify_migrate.core.errors import MigrateError
+
+                try:
+                    settings = self.runtime().app_settings()
+                except MigrateError as err:
+                    self.out.warn(f"the app container's keys are not readable: {err.message}")
+                    settings = None
+                if settings is not None:
+                    found = self.profile.app_keys(*settings)
+                    for cand in found:
+                        self.redactor.add(cand.key)
+            self._container_keys = found
+        return self._container_keys
+
+    def forget_container(self) -> None:
+        """After the container was recreated: read its keys again when next asked."""
+        self._container_keys = None

@@ -1,0 +1,90 @@
+"""The one helper every durable write goes through.
+
+Write a temporary file in the same directory, fsync it, ``os.replace`` it over the target, then
+fsync the directory, so a crash leaves either the old file or the new one, never a torn one.
+A symlinked target is written through to the file it points at (the link itself stays).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate.core import faults, procs
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(
+    path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str | None = None
+) -> None:
+    """Durably replace ``path`` with ``data``.
+
+    An existing file keeps its mode and owner; a new one gets ``mode``. ``checkpoint`` names this
+    write for the crash tests (see ``coolify_migrate.core.faults``).
+    """
+    target = Path(os.path.realpath(path))
+    directory = target.parent
+    keep_owner: tuple[int, int] | None = None
+    try:
+        st = target.stat()
+        mode = st.st_mode & 0o7777
+        keep_owner = (st.st_uid, st.st_gid)
+    except FileNotFoundError:
+        pass
+    _remove_stale_temps(directory, target.name)
+    tmp = directory / f".{target.name}.tmp-{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fchmod(fh.fileno(), mode)
+            if keep_owner and os.geteuid() == 0:
+                os.fchown(fh.fileno(), *keep_owner)
+            os.fsync(fh.fileno())
+        if checkpoint:
+            faults.checkpoint(f"{checkpoint}:before-replace")
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(directory)
+    if checkpoint:
+        faults.checkpoint(f"{checkpoint}:done")
+
+
+def _remove_stale_temps(directory: Path, name: str) -> None:
+    """A writer killed before its replace leaves its temp file (possibly holding a secret, 0600):
+    remove those whose process is gone, so they never pile up or linger."""
+    prefix = f".{name}.tmp-"
+    for leftover in directory.glob(f"{prefix}*"):
+        pid = leftover.name[len(prefix) :]
+        if pid.isdigit() and int(pid) != os.getpid() and not procs.pid_alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def write_json(path: Path, obj: Any, *, mode: int = 0o600, checkpoint: str | None = None) -> None:
+    data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
+    write_atomic(path, data, mode=mode, checkpoint=checkpoint)
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)

@@ -1,0 +1,158 @@
+"""Codecs: how apps store an encrypted value, byte-compatible with the apps themselves.
+
+- ``AesCtrJsonCodec``: AES-256-CTR, the key is the secret's UTF-8 bytes (32 of them), a random
+  16-byte IV per value, stored as ``{"iv":"<hex>","content":"<hex>"}``; the plaintext is trimmed
+  as JavaScript trims (``js_trim``) first. No MAC: a wrong key yields garbage, never an error (see
+  ``coolify_migrate.secrets.keys``). Coolify v3 stores its secrets this way.
+- ``FernetCodec``: Fernet with key = urlsafe-base64(SHA-256(secret)), as sqlalchemy-utils'
+  FernetEngine derives it (Redash); a wrong key raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from coolify_migrate.core.codec import Codec, DecryptError
+from coolify_migrate.core.secret import Secret
+
+__all__ = ["AesCtrJsonCodec", "Codec", "DecryptError", "FernetCodec", "decrypt_text", "js_trim"]
+
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
+# What JavaScript's String.prototype.trim() removes (WhiteSpace and LineTerminator): Coolify v3
+# trims with it before encrypting. Python's str.strip() differs: it also strips U+001C..U+001F and
+# U+0085 and keeps U+FEFF, so it would encrypt some values differently from the app.
+JS_WHITESPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009"
+    "\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
+
+
+def js_trim(text: str) -> str:
+    """``text.trim()`` as JavaScript defines it: what a Node app encrypts after trimming."""
+    return text.strip(JS_WHITESPACE)
+
+
+def decrypt_text(codec: Codec, key: Secret, stored: str) -> str:
+    """Decrypt and decode strictly as UTF-8 (invalid bytes mean garbage, i.e. a wrong key)."""
+    raw = codec.decrypt_bytes(key, stored)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DecryptError("decrypted bytes are not UTF-8") from err
+
+
+class AesCtrJsonCodec:
+    name = "aes-256-ctr-json"
+    authenticated = False
+    KEY_LEN = 32
+
+    def __init__(self) -> None:
+        self._aes: dict[bytes, algorithms.AES] = {}
+
+    def _algo(self, key: Secret) -> algorithms.AES:
+        raw = key.encode()
+        algo = self._aes.get(raw)
+        if algo is None:
+            if len(raw) != self.KEY_LEN:
+                raise DecryptError(f"a Coolify v3 key must be {self.KEY_LEN} bytes, not {len(raw)}")
+            algo = algorithms.AES(raw)
+            if len(self._aes) > 16:
+                self._aes.clear()
+            self._aes[raw] = algo
+        return algo
+
+    def encrypt(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
+        return self.encrypt_exact(key, js_trim(plaintext), iv=iv)
+
+    def encrypt_exact(self, key: Secret, plaintext: str, *, iv: bytes | None = None) -> str:
+        return self.encrypt_raw(key, plaintext.encode("utf-8"), iv=iv)
+
+    def encrypt_raw(self, key: Secret, raw: bytes, *, iv: bytes | None = None) -> str:
+        iv = iv if iv is not None else os.urandom(16)
+        enc = Cipher(self._algo(key), modes.CTR(iv)).encryptor()
+        content = enc.update(raw) + enc.finalize()
+        return '{"iv":"' + iv.hex() + '","content":"' + content.hex() + '"}'
+
+    def _split(self, stored: str) -> tuple[bytes, bytes]:
+        """The IV and content of v3's ``{"iv":"<32 hex>","content":"<hex>"}``; anything else
+        (text that is not JSON, a suffix after the JSON, other shapes) is not ciphertext."""
+        try:
+            doc = json.loads(stored)
+        except (ValueError, TypeError) as err:
+            raise DecryptError("not a Coolify v3 encrypted value") from err
+        iv = doc.get("iv") if isinstance(doc, dict) else None
+        content = doc.get("content") if isinstance(doc, dict) else None
+        if not (isinstance(iv, str) and isinstance(content, str)):
+            raise DecryptError("not a Coolify v3 encrypted value")
+        if len(iv) != 32 or len(content) % 2 or not _HEX.fullmatch(iv + content):
+            raise DecryptError("not a Coolify v3 encrypted value (IV or content is not hex)")
+        return bytes.fromhex(iv), bytes.fromhex(content)
+
+    def split(self, stored: str) -> tuple[bytes, bytes]:
+        return self._split(stored)
+
+    def decrypt_split(self, key: Secret, iv: bytes, content: bytes) -> bytes:
+        dec = Cipher(self._algo(key), modes.CTR(iv)).decryptor()
+        return dec.update(content) + dec.finalize()
+
+    def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
+        iv, content = self._split(stored)
+        return self.decrypt_split(key, iv, content)
+
+    def is_encrypted(self, stored: str) -> bool:
+        try:
+            self._split(stored)
+        except DecryptError:
+            return False
+        return True
+
+
+class FernetCodec:
+    name = "fernet"
+    authenticated = True
+
+    def __init__(self) -> None:
+        self._cache: dict[bytes, Fernet] = {}
+
+    def _fernet(self, key: Secret) -> Fernet:
+        raw = key.encode()
+        f = self._cache.get(raw)
+        if f is None:
+            f = Fernet(base64.urlsafe_b64encode(hashlib.sha256(raw).digest()))
+            self._cache[raw] = f
+        return f
+
+    def encrypt(self, key: Secret, plaintext: str) -> str:
+        return self._fernet(key).encrypt(plaintext.encode("utf-8")).decode("ascii")
+
+    encrypt_exact = encrypt
+
+    def encrypt_raw(self, key: Secret, raw: bytes) -> str:
+        return self._fernet(key).encrypt(raw).decode("ascii")
+
+    def split(self, stored: str) -> tuple[bytes, bytes]:
+        try:
+            return b"", stored.encode("ascii")  # a Fernet token carries its own IV
+        except UnicodeEncodeError as err:
+            raise DecryptError("not a Fernet token") from err
+
+    def decrypt_split(self, key: Secret, iv: bytes, content: bytes) -> bytes:
+        return self.decrypt_bytes(key, content.decode("ascii"))
+
+    def decrypt_bytes(self, key: Secret, stored: str) -> bytes:
+        try:
+            return self._fernet(key).decrypt(stored.encode("ascii"))
+        except (InvalidToken, UnicodeEncodeError) as err:
+            raise DecryptError("token does not decrypt under this key") from err
+
+    def is_encrypted(self, stored: str) -> bool:
+        return stored.startswith("gAAAAA")

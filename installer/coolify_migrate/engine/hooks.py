@@ -1,0 +1,83 @@
+"""Operators' own scripts around an upgrade: ``<data-dir>/hooks/{pre-upgrade,post-upgrade,on-failure}.d/``.
+
+Executables run in name order (hidden files and editor backups are skipped; a non-executable file
+is reported and skipped), each with a timeout, with the upgrade's facts in its environment:
+``COOLIFY_MIGRATE_PHASE``, ``_FROM``, ``_TO``, ``_BACKUP`` (path of the pre-upgrade backup),
+``_DATA_DIR``. Their output goes into the run log, redacted. The tool's own secrets are never in
+their environment: the tool does not load ``.env`` into its process environment.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from coolify_migrate.core.context import Context
+
+PHASES = ("pre-upgrade", "post-upgrade", "on-failure")
+DEFAULT_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    hook: str
+    reason: str
+
+
+def discover(ctx: Context, phase: str) -> list[Path]:
+    folder = ctx.hooks_dir / f"{phase}.d"
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.name.startswith(".") or path.name.endswith("~") or not path.is_file():
+            continue
+        if not os.access(path, os.X_OK):
+            ctx.out.warn(f"hook {path} is not executable; skipped (chmod +x to enable it)")
+            continue
+        found.append(path)
+    return found
+
+
+def run(
+    ctx: Context,
+    phase: str,
+    *,
+    from_version: str,
+    to_version: str,
+    backup: str | None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> HookFailure | None:
+    """Run the phase's hooks in order; stop at (and return) the first failure."""
+    env = {
+        **os.environ,
+        "COOLIFY_MIGRATE_PHASE": phase,
+        "COOLIFY_MIGRATE_FROM": from_version,
+        "COOLIFY_MIGRATE_TO": to_version,
+        "COOLIFY_MIGRATE_BACKUP": backup or "",
+        "COOLIFY_MIGRATE_DATA_DIR": str(ctx.data_dir),
+    }
+    for hook in discover(ctx, phase):
+        ctx.out.info(f"hook {phase}: {hook.name}")
+        try:
+            proc = subprocess.run(
+                [str(hook)],
+                cwd=ctx.data_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            return HookFailure(hook.name, f"timed out after {timeout:g} s")
+        except OSError as err:
+            return HookFailure(hook.name, f"could not run: {err.strerror}")
+        for line in (proc.stdout + proc.stderr).splitlines():
+            ctx.out.event("hook-output", hook=hook.name, line=ctx.redactor.redact(line))
+        if proc.returncode != 0:
+            return HookFailure(hook.name, f"exited with status {proc.returncode}")
+    return None

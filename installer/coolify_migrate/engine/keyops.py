@@ -1,0 +1,28 @@
+"""The key commands as an operator runs them: ``secrets roll`` and ``secrets repair`` standing on
+a pinned backup taken once the app is stopped (``coolify_migrate.secrets`` does the change itself;
+backups sit above it, so the backup comes in from here)."""
+
+from __future__ import annotations
+
+from coolify_migrate import backups
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.secrets import repair as repairing
+from coolify_migrate.secrets import roll
+
+
+def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
+    def take(key: Secret) -> roll.BackupRef:
+        return backups.create(ctx, reason="pre-roll", pinned=True, key=key)
+
+    return take
+
+
+def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> roll.RollResult:
+    """``secrets roll``: the caller holds the lock unless ``dry_run``."""
+    return roll.roll(ctx, force=force, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+
+
+def repair(ctx: Context, *, dry_run: bool = False) -> repairing.RepairReport:
+    """``secrets repair``: the caller holds the lock unless ``dry_run``."""
+    return repairing.repair(ctx, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))

@@ -1,0 +1,99 @@
+"""Put an instance back exactly as it was before an upgrade began.
+
+Before its first change, the upgrade snapshots the ``.env`` bytes into the run's state folder and
+takes the pre-upgrade backup. Reverting puts the database file back from that backup (byte for
+byte: see ``coolify_migrate.backups``), writes the ``.env`` snapshot back, marks the key that was live
+before as active in the keyring (keys are never dropped: a key the failed run created stays there,
+retired), checks that every value decrypts, and puts the previous app version back in the runtime.
+Every part is idempotent, so a revert interrupted by a crash is simply run again by ``resume``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate import instance
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.core import durable, faults
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ChangeFailed
+from coolify_migrate.engine import hooks
+from coolify_migrate.secrets import host_key, keys
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import Keyring
+
+
+def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
+    path: Path = ctx.state_dir / "runs" / str(doc["run_id"])
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
+    """Save the .env bytes before any change; returns where they are."""
+    saved = _run_dir(ctx, doc) / "env.before"
+    durable.write_atomic(
+        saved, ctx.env_path.read_bytes(), mode=0o600, checkpoint="upgrade:env-snapshot"
+    )
+    return {"env": str(saved)}
+
+
+def put_db_back(backup_path: Path, db_path: Path) -> None:
+    """Replace the database by a copy of the backup, atomically; stale -wal/-shm go first."""
+    tmp = backup_copy.stage(backup_path, db_path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
+    os.replace(tmp, db_path)
+    durable.fsync_dir(db_path.parent)
+    faults.checkpoint("revert:db")
+
+
+def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    data = doc["data"]
+    if doc["phase"] != "rolling-back":
+        journal.advance(ctx, doc, "rolling-back", error=reason)
+    runtime = ctx.runtime()
+    runtime.stop()
+    db_path = instance.database_path(ctx)
+    if data.get("backup_path"):
+        put_db_back(Path(data["backup_path"]), db_path)
+    elif db_path.exists() and "backup" in data.get("done", []):
+        failed = db_path.with_name(f"{db_path.name}.failed-{ctx.now_ms()}")
+        os.replace(db_path, failed)  # a fresh install's database: kept aside, never deleted
+        durable.fsync_dir(db_path.parent)
+    snap = (data.get("snapshot") or {}).get("env")
+    if snap and Path(snap).exists():
+        durable.write_atomic(ctx.env_path, Path(snap).read_bytes(), checkpoint="revert:env")
+    env = instance.load_env(ctx)
+    ring = Keyring(ctx)
+    active = ctx.profile.active_key(env)
+    if active is not None and ring.entries:
+        ring.set_active(active.key, checkpoint="revert:keyring")
+    if db_path.exists() and active is not None:
+        failed_values = keys.undecryptable(ctx, db_path, active.key)
+        if failed_values:
+            raise ChangeFailed(
+                f"after putting the backup back, {failed_values} values do not decrypt under the key in .env",
+                hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
+            )
+    if runtime.name != "none":  # the old app starts again: it must not re-roll anything
+        for note in host_key.settle(ctx):
+            ctx.out.info(note)
+    runtime.rollback_to(data["from_version"])
+    hooks.run(
+        ctx,
+        "on-failure",
+        from_version=data["from_version"],
+        to_version=data["to_version"],
+        backup=data.get("backup_path"),
+    )
+    journal.finish(ctx, doc, f"rolled back: {reason}")
+    ctx.out.info(f"rolled back to {data['from_version']} (backup {data.get('backup')})")
+    return {
+        "outcome": "rolled-back",
+        "version": data["from_version"],
+        "backup": data.get("backup"),
+        "reason": reason,
+    }

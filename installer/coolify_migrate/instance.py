@@ -1,0 +1,114 @@
+"""The model of an installed instance: where its files are and which version it runs.
+
+- ``.env`` is ``<data-dir>/.env``; tool state is ``<data-dir>/.coolify-migrate/``.
+- The database is ``--db`` if given, else ``<data-dir>/<profile.db_relative>`` when it exists,
+  else (Docker runtime) the file in the mountpoint of the profile's volume.
+- The installed version is read from every source there is: the tool's own record (inside the
+  database), the running container's image tag, and the ``.env`` ``TAG``. When they disagree the
+  version is *unknown* and the disagreement is reported; nothing guesses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import DatabaseError, Refused, UsageError
+from coolify_migrate.core.versions import parse_version
+from coolify_migrate.stores import sqlite as db
+
+
+def database_path(ctx: Context) -> Path:
+    if ctx.db_override is not None:
+        return ctx.db_override
+    local = ctx.data_dir / ctx.profile.db_relative
+    if local.exists() or ctx.runtime_name == "none":
+        return local
+    found = ctx.runtime().database_path()
+    return found if found is not None else local
+
+
+def load_env(ctx: Context) -> EnvFile:
+    env = EnvFile.load(ctx.env_path)
+    for value in ctx.profile.secret_values(env):
+        ctx.redactor.add(value)
+    return env
+
+
+@dataclass(frozen=True)
+class VersionSource:
+    name: str  # "record", "container", "env"
+    version: str | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": self.name, "version": self.version, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class InstalledVersion:
+    version: Version | None
+    sources: tuple[VersionSource, ...]
+
+    @property
+    def conflict(self) -> bool:
+        found = {s.version for s in self.sources if s.version}
+        return len(found) > 1
+
+    def require(self) -> Version:
+        if self.version is not None:
+            return self.version
+        if self.conflict:
+            said = "; ".join(f"{s.name} says {s.version}" for s in self.sources if s.version)
+            running = next((s.version for s in self.sources if s.name == "container"), None)
+            raise Refused(
+                f"the installed version is ambiguous: {said}",
+                hint="record the version that really runs with 'coolify-migrate stamp VERSION'"
+                + (f" (the running image is {running})" if running else ""),
+            )
+        raise Refused(
+            "cannot tell which version is installed",
+            hint="record it with 'coolify-migrate stamp VERSION' (the version of the running image)",
+        )
+
+
+def _clean(version: str | None) -> str | None:
+    if not version:
+        return None
+    try:
+        return str(parse_version(version))
+    except UsageError:
+        return None
+
+
+def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -> InstalledVersion:
+    sources: list[VersionSource] = []
+    if meta.get("version"):
+        sources.append(
+            VersionSource("record", _clean(meta["version"]), "tool record in the database")
+        )
+    if ctx.runtime_name != "none":
+        tag = ctx.runtime().current_image_tag()
+        if tag is not None:
+            sources.append(VersionSource("container", _clean(tag), f"image tag {tag}"))
+    if env is not None:
+        tag = env.get(ctx.profile.version_env_key)
+        if tag:
+            sources.append(
+                VersionSource("env", _clean(tag), f"{ctx.profile.version_env_key}={tag}")
+            )
+    found = {s.version for s in sources if s.version}
+    version = Version(found.pop()) if len(found) == 1 else None
+    return InstalledVersion(version, tuple(sources))
+
+
+def read_meta(path: Path) -> dict[str, str]:
+    try:
+        return db.read_meta_file(path)
+    except DatabaseError:
+        return {}

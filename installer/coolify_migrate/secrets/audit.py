@@ -1,0 +1,395 @@
+"""``secrets audit``: is the data key weak, and can we prove it?
+
+Cheap checks come first (length, alphabet, an entropy estimate, known compromised values). The
+decisive one is a search: a key of a form the app's old installers derived from the time (the
+app says which, ``Profile.derived_form`` / ``Profile.find_seed``)
+is recomputed for every millisecond in a window around each piece of install-time evidence the
+instance holds; a match is proof, and the seed time is reported. The search runs nearest-first
+(the key was made seconds before the ``.env`` was written), on every core. The audit is
+read-only: it never writes a byte, so it may run at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import math
+import os
+import re
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate import instance
+from coolify_migrate.config.envfile import SAFE_VALUE
+from coolify_migrate.core.app import KeyCandidate, Profile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem, UsageError
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.times import parse_time
+from coolify_migrate.secrets import keys
+from coolify_migrate.stores import names as backup_names
+from coolify_migrate.stores import sqlite as db
+
+DEFAULT_WINDOW_S = 24 * 3600.0
+# Below this estimate a key is weak whatever its form: 2**64 guesses are within reach.
+MIN_ENTROPY_BITS = 64.0
+_WINDOW = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_window(text: str) -> float:
+    """``'90'`` or ``'90s'``, ``'30m'``, ``'6h'``, ``'2d'`` -> seconds."""
+    found = _WINDOW.fullmatch(text.strip().lower())
+    if not found or float(found.group(1)) <= 0:
+        raise UsageError(f"--window {text!r} is not a duration", hint="e.g. 3600, 30m, 6h or 2d")
+    return float(found.group(1)) * _UNITS[found.group(2)]
+
+
+def iso(ms: int) -> str:
+    when = datetime.fromtimestamp(ms / 1000, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class KeyForm:
+    """What can be said about a key from its characters alone."""
+
+    length: int
+    alphabet: str
+    entropy_bits: float
+    date_seeded_form: bool
+    compromised: bool
+    reasons: tuple[str, ...]  # why it is weak on its face (empty: not weak on its face)
+    notes: tuple[str, ...]
+
+
+def key_form(key: Secret, profile: Profile) -> KeyForm:
+    raw = key.reveal()
+    length = profile.key_length
+    reasons: list[str] = []
+    notes: list[str] = []
+    derived = profile.derived_form(key)
+    seeded = derived is not None
+    compromised = any(key == Secret(c) for c in profile.compromised_keys)
+    nbytes = len(raw.encode("utf-8"))
+    if nbytes != length:
+        reasons.append(f"the key is {nbytes} bytes; the app needs exactly {length}")
+    if not raw.isascii() or not raw.isprintable():
+        reasons.append("the key has non-ASCII or control characters")
+    elif not SAFE_VALUE.fullmatch(raw):
+        notes.append("the key has characters that docker --env-file, Compose and sh disagree on")
+    bits = entropy_bits(raw)
+    if derived is not None:
+        bits = min(bits, derived.bits)
+    if bits < MIN_ENTROPY_BITS:
+        reasons.append(f"about {bits:.0f} bits of entropy (less than {MIN_ENTROPY_BITS:.0f})")
+    if compromised:
+        reasons.append("the key is a published value (known compromised)")
+    if derived is not None:
+        notes.append(
+            f"the key has the date-seeded form ({derived.describe}, at most "
+            f"{derived.bits:.0f} bits)"
+        )
+    alphabet = derived.alphabet if derived is not None else _alphabet(raw)
+    return KeyForm(len(raw), alphabet, bits, seeded, compromised, tuple(reasons), tuple(notes))
+
+
+def _alphabet(raw: str) -> str:
+    if re.fullmatch(r"[0-9a-f]+", raw):
+        return "hex"
+    tests = (
+        ("lower", str.islower),
+        ("upper", str.isupper),
+        ("digits", str.isdigit),
+        ("symbols", lambda c: not c.isalnum()),
+    )
+    return "+".join(name for name, test in tests if any(test(c) for c in raw)) or "empty"
+
+
+def entropy_bits(raw: str) -> float:
+    """An upper estimate: the smaller of length (or repeat period) x log2(character pool) and
+    the string's own symbol statistics ('aaaa...' scores 0)."""
+    if not raw:
+        return 0.0
+    pool = 0
+    pool += 26 if any(c.islower() and c.isascii() for c in raw) else 0
+    pool += 26 if any(c.isupper() and c.isascii() for c in raw) else 0
+    pool += 10 if any(c.isdigit() and c.isascii() for c in raw) else 0
+    pool += 33 if any(c.isascii() and not c.isalnum() for c in raw) else 0
+    pool += 100 if any(not c.isascii() for c in raw) else 0
+    # a repeated pattern ("0123456789" * 3 ...) carries no more than one period of it
+    period = next(
+        p for p in range(1, len(raw) + 1) if all(raw[i] == raw[i % p] for i in range(len(raw)))
+    )
+    by_pool = period * math.log2(max(pool, 2))
+    counts = [raw.count(c) for c in set(raw)]
+    shannon = -sum(n / len(raw) * math.log2(n / len(raw)) for n in counts) * len(raw)
+    bits = min(by_pool, shannon)
+    return round(bits, 1)
+
+
+# -- evidence of the install time ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evidence:
+    what: str
+    ms: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"what": self.what, "ms": self.ms, "time": iso(self.ms)}
+
+
+def _birth_ms(path: Path) -> int | None:
+    """File creation time: ``st_birthtime`` where Python has it, else Linux ``statx``."""
+    st = os.stat(path)
+    birth = getattr(st, "st_birthtime", None)
+    if birth:
+        return int(birth * 1000)
+    try:
+        statx = ctypes.CDLL(None, use_errno=True).statx
+    except (OSError, AttributeError):
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx
+    at_fdcwd, statx_btime = -100, 0x800
+    if statx(at_fdcwd, os.fsencode(path), 0, statx_btime, buf) != 0:
+        return None
+    mask = int.from_bytes(buf.raw[0:4], "little")
+    if not mask & statx_btime:
+        return None
+    sec = int.from_bytes(buf.raw[80:88], "little", signed=True)
+    nsec = int.from_bytes(buf.raw[88:92], "little")
+    return sec * 1000 + nsec // 1_000_000 if sec > 0 else None
+
+
+def _as_ms(value: object) -> int | None:
+    """Prisma on SQLite stores DateTime as epoch ms; hand-made rows may hold ISO text."""
+    if isinstance(value, int | float) and value > 0:
+        return int(value if value > 10**11 else value * 1000)
+    if isinstance(value, str) and value.strip():
+        text = value.strip()
+        try:
+            if re.fullmatch(r"\d+(\.\d+)?", text):
+                return _as_ms(float(text))
+            zoned = re.search(r"(Z|[+-]\d\d:?\d\d)$", text)  # naive text is UTC in Prisma
+            return parse_time(text if zoned else text.replace(" ", "T") + "Z")
+        except UsageError:
+            return None
+    return None
+
+
+def oldest_backup_ms(db_path: Path) -> tuple[str, int] | None:
+    """The oldest backup the app (or its user) left beside the database: ``prod.db_<ms>``,
+    ``prod.db_<version>_<ms>``, ``prod.db_<YYYYmmddHHMMSS>``. This tool's own (with a manifest)
+    say nothing about the install time and are skipped."""
+    found: list[tuple[int, str]] = []
+    try:
+        names = os.listdir(db_path.parent)
+    except OSError:
+        return None
+    for name in names:
+        parsed = backup_names.parse(db_path.name, name)
+        if parsed and backup_names.manifest_name(name) not in names:
+            found.append((parsed.time_ms, name))
+    return (min(found)[1], min(found)[0]) if found else None
+
+
+def gather_evidence(
+    ctx: Context, db_path: Path, conn: sqlite3.Connection | None, installed_at: str | None
+) -> list[Evidence]:
+    """Every hint of when the key was made, the most trustworthy first."""
+    found: list[Evidence] = []
+    if installed_at:
+        found.append(Evidence("--installed-at", parse_time(installed_at)))
+    with contextlib.suppress(OSError):
+        found.append(Evidence(".env modified", os.stat(ctx.env_path).st_mtime_ns // 1_000_000))
+    if conn is not None:
+        for label, sql in ctx.profile.install_evidence_sql():
+            try:
+                row = conn.execute(sql).fetchone()
+            except sqlite3.DatabaseError:
+                continue
+            ms = _as_ms(row[0]) if row else None
+            if ms is not None:
+                found.append(Evidence(label, ms))
+    old = oldest_backup_ms(db_path)
+    if old is not None:
+        found.append(Evidence(f"oldest app backup {old[0]}", old[1]))
+    if db_path.exists():
+        birth = _birth_ms(db_path)
+        if birth is not None:
+            found.append(Evidence("database file created", birth))
+    return found
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+@dataclass
+class AuditReport:
+    key_source: str
+    key_fingerprint: str
+    form: KeyForm
+    evidence: list[Evidence]
+    seed_ms: int | None = None
+    searched: int = 0
+    window_s: float = DEFAULT_WINDOW_S
+    live_key: dict[str, Any] | None = None
+    live_key_problem: str | None = None
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def proven(self) -> bool:
+        return self.seed_ms is not None
+
+    @property
+    def weak(self) -> bool:
+        return bool(self.reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "weak": self.weak,
+            "proven": self.proven,
+            "seed_ms": self.seed_ms,
+            "seed_time": iso(self.seed_ms) if self.seed_ms is not None else None,
+            "reasons": list(self.reasons),
+            "notes": list(self.form.notes),
+            "key_source": self.key_source,
+            "key_fingerprint": self.key_fingerprint,
+            "length": self.form.length,
+            "alphabet": self.form.alphabet,
+            "entropy_bits": self.form.entropy_bits,
+            "compromised": self.form.compromised,
+            "date_seeded_form": self.form.date_seeded_form,
+            "evidence": [e.as_dict() for e in self.evidence],
+            "window_s": self.window_s,
+            "searched": self.searched,
+            "live_key": self.live_key,
+            "live_key_problem": self.live_key_problem,
+        }
+
+    def lines(self) -> list[str]:
+        form = self.form
+        out = [
+            f"key:       {self.key_fingerprint} (from {self.key_source}), {form.length} "
+            f"characters, {form.alphabet}, about {form.entropy_bits:.0f} bits"
+        ]
+        if self.seed_ms is not None:
+            out.append(
+                f"PROVEN date-seeded: the key is derived from the time {iso(self.seed_ms)} "
+                f"({self.seed_ms} ms)"
+            )
+        elif form.date_seeded_form:
+            out.append(f"not proven date-seeded: {self.searched} candidate times, no match")
+        out.extend(f"evidence:  {e.what}: {iso(e.ms)}" for e in self.evidence)
+        if self.live_key is not None:
+            lk = self.live_key
+            out.append(f"data key:  {lk['fingerprint']} (from {lk['source']}, by {lk['method']})")
+        if self.live_key_problem:
+            out.append(f"data key:  PROBLEM: {self.live_key_problem}")
+        out.extend(f"note:      {n}" for n in form.notes)
+        verdict = "WEAK: " + "; ".join(self.reasons) if self.weak else "not weak"
+        out.append(f"verdict:   {verdict}")
+        if self.live_key_problem:
+            out.append(
+                "next:      'coolify-migrate secrets repair --dry-run' shows what Coolify's own "
+                "prod.db_* copies can recover; or give the key with --key-file FILE"
+            )
+        elif self.weak:
+            out.append("next:      run 'coolify-migrate secrets roll' to replace it")
+        return out
+
+
+def assess(
+    ctx: Context,
+    cand: KeyCandidate,
+    *,
+    db_path: Path,
+    conn: sqlite3.Connection | None,
+    installed_at: str | None = None,
+    window_s: float | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Judge one key: face checks, then (date-seeded form only) the search. Read-only."""
+    window = DEFAULT_WINDOW_S if window_s is None else window_s
+    if window <= 0:
+        raise UsageError("the search window must be positive")
+    form = key_form(cand.key, ctx.profile)
+    evidence = gather_evidence(ctx, db_path, conn, installed_at)
+    report = AuditReport(
+        cand.source,
+        cand.key.fingerprint,
+        form,
+        evidence,
+        window_s=window,
+        reasons=list(form.reasons),
+    )
+    if form.date_seeded_form and evidence:  # only a key of that form can be date-seeded
+        found = ctx.profile.find_seed(
+            cand.key,
+            [e.ms for e in evidence],
+            int(window * 1000),
+            workers=workers or os.cpu_count() or 1,
+            out=ctx.out,
+        )
+        report.seed_ms, report.searched = found
+        if report.seed_ms is not None:
+            report.reasons.insert(
+                0,
+                f"date-seeded: derived from the install time "
+                f"{iso(report.seed_ms)}; anyone who can guess it can "
+                "recompute the key",
+            )
+    return report
+
+
+def audit(
+    ctx: Context,
+    *,
+    installed_at: str | None = None,
+    window_s: float | None = None,
+    workers: int | None = None,
+) -> AuditReport:
+    """Audit the key that encrypts the data (else the .env active key). Never writes."""
+    env = instance.load_env(ctx)
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path, readonly=True) if db_path.exists() else None
+    try:
+        verdict: keys.Verdict | None = None
+        problem: str | None = None
+        if conn is None:
+            problem = f"no database at {db_path}"
+        else:
+            try:
+                verdict = keys.live_key(ctx, conn, env)
+            except KeyProblem as err:
+                problem = err.message
+        cand = (
+            KeyCandidate(verdict.source or "data", verdict.key)
+            if verdict is not None and verdict.key is not None
+            else ctx.profile.active_key(env)
+        )
+        if cand is None:
+            raise KeyProblem(
+                f"{ctx.env_path} names no data key",
+                hint="restore the .env from your backup; the key cannot be recreated",
+            )
+        ctx.redactor.add(cand.key)
+        report = assess(
+            ctx,
+            cand,
+            db_path=db_path,
+            conn=conn,
+            installed_at=installed_at,
+            window_s=window_s,
+            workers=workers,
+        )
+        report.live_key = verdict.as_dict() if verdict is not None else None
+        report.live_key_problem = problem
+        return report
+    finally:
+        if conn is not None:
+            conn.close()

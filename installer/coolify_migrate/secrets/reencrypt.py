@@ -1,0 +1,380 @@
+"""Re-encrypting every encrypted value in one verified transaction, and ``secrets verify``.
+
+The roll's heart: one ``BEGIN IMMEDIATE`` .. ``COMMIT`` over all fields, so no value is ever left
+under a key the roll meant to retire. Rows stream in batches by rowid (memory stays flat at any
+size). Each ciphertext value is decrypted with the key ``coolify_migrate.secrets.keys`` attributed it to (the
+field's own key first: an instance can hold several), and its exact bytes are encrypted under the
+new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
+Each new value is decrypted again and compared before it is written. Values that are not
+ciphertext, NULL or empty stay byte-identical. A ciphertext value that no proven key reads stops
+the roll (the transaction rolls back): the caller refuses such instances before it starts. The
+key-check value of the new key (and the caller's version record) commit in the same transaction.
+
+On a large database the crypto work runs on every core: the codec and the keys reach forked
+worker processes as inherited module state (a key is never pickled nor sent through a pipe);
+workers receive stored values and return new ones, while this process alone reads and writes
+SQLite, inside the one transaction.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from coolify_migrate import instance
+from coolify_migrate.core import procs
+from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import Codec
+from coolify_migrate.secrets import keys, values
+from coolify_migrate.secrets.keys import Analysis
+from coolify_migrate.stores import sqlite as db
+
+BATCH = 2000
+POOL_FROM_ROWS = 20_000  # below this a pool costs more than it saves
+POOL_TASK = 500  # rows per task sent to a worker: small, so little is in flight at once
+
+
+@dataclass
+class ColumnRoll:
+    column: str
+    values: int = 0  # ciphertext values
+    empty: int = 0  # NULL or '': left as they are
+    text: int = 0  # not ciphertext: left byte-identical
+    reencrypted: int = 0
+    absent: bool = False  # the database has no such table or column (an older schema)
+    from_keys: dict[str, int] = field(default_factory=dict)  # old key fingerprint -> values
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "absent": self.absent,
+            "values": self.values,
+            "empty": self.empty,
+            "not_ciphertext": self.text,
+            "reencrypted": self.reencrypted,
+            "from_keys": dict(self.from_keys),
+        }
+
+
+def planned(ctx: Context, analysis: Analysis) -> list[ColumnRoll]:
+    """What a roll would do, field by field, from a full analysis (``--dry-run``)."""
+    out = []
+    for column in ctx.profile.encrypted_columns:
+        count = analysis.counts.get(column.label, keys.FieldCount(column.label, absent=True))
+        out.append(
+            ColumnRoll(
+                column.label,
+                values=count.cipher,
+                empty=count.empty + count.null,
+                text=count.text,
+                reencrypted=sum(count.by_key.values()),
+                absent=count.absent,
+                from_keys=dict(count.by_key),
+            )
+        )
+    return out
+
+
+def reencrypt(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    analysis: Analysis,
+    new: Secret,
+    *,
+    meta: dict[str, str] | None = None,
+    batch: int = BATCH,
+    workers: int | None = None,
+) -> list[ColumnRoll]:
+    """Re-encrypt every ciphertext value to ``new`` in ONE transaction; all or nothing.
+
+    Table by table, all of a row's encrypted columns in one UPDATE: SQLite rewrites the whole
+    row record on any update, so a pass per column would rewrite wide rows several times.
+    """
+    found = analysis.fields
+    total = _rows_total(conn, found)
+    bar = ctx.out.progress("re-encrypting", total)
+    counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
+    for column in found.absent:
+        counts[column.label].absent = True
+    cores = (os.cpu_count() or 1) if workers is None else workers
+    crypto = _Crypto(
+        ctx.profile.codec, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1
+    )
+    try:  # the pool forks before BEGIN: no child ever shares an open transaction
+        with crypto, db.transaction(conn, name="roll"):
+            for table, columns in found.by_table().items():
+                sets = ", ".join(f'"{c.column}" = ?' for c in columns)
+                update = f'UPDATE "{table}" SET {sets} WHERE rowid = ?'
+                per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
+                batches = values.iter_rows(
+                    conn, table, columns, id_column=ctx.profile.id_column, batch=per_read
+                )
+                for rows_seen, updates, done in crypto.run(columns, batches):
+                    _add(counts, done)
+                    bar.advance(rows_seen)
+                    if updates:
+                        written = conn.executemany(update, updates).rowcount
+                        if written != len(updates):
+                            raise ChangeFailed(
+                                f"{table}: {written} of {len(updates)} rows "
+                                "updated; the transaction was rolled back"
+                            )
+            db.write_meta(conn, key_check=new.check_value, **(meta or {}))
+    except sqlite3.Error as err:
+        raise ChangeFailed(f"re-encryption failed and was rolled back: {err}") from err
+    finally:
+        bar.close()
+    return list(counts.values())
+
+
+def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
+    for label, c in done.items():
+        mine = counts[label]
+        mine.values += c.values
+        mine.empty += c.empty
+        mine.text += c.text
+        mine.reencrypted += c.reencrypted
+        for fp, n in c.from_keys.items():
+            mine.from_keys[fp] = mine.from_keys.get(fp, 0) + n
+
+
+def _rows_total(conn: sqlite3.Connection, found: values.Fields) -> int:
+    """Rows to visit, for progress: count(*) walks the b-tree only, never the large values."""
+    return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in found.by_table())
+
+
+def _batch(
+    codec: Codec,
+    columns: list[EncryptedColumn],
+    rows: list[tuple[Any, ...]],
+    order: dict[str, tuple[Secret, ...]],
+    new: Secret,
+    counts: dict[str, ColumnRoll],
+) -> list[tuple[Any, ...]]:
+    """(new values..., rowid) for every row holding ciphertext, each new value checked."""
+    updates: list[tuple[Any, ...]] = []
+    for row in rows:
+        rowid, row_id, fresh_row, changed = row[0], row[1], list(row[2:]), False
+        for i, column in enumerate(columns):
+            stored = fresh_row[i]
+            count = counts[column.label]
+            what = values.kind(codec, stored)
+            if what in ("null", "empty"):
+                count.empty += 1
+                continue
+            if what == "text":
+                count.text += 1  # not ciphertext: left byte-identical
+                continue
+            iv, content = keys.split(codec, stored)
+            old = keys.first_key(codec, order.get(column.label, ()), iv, content)
+            if old is None:
+                raise KeyProblem(
+                    f"{values.label(column, row_id)} is under no proven key; nothing was changed",
+                    hint="run 'coolify-migrate secrets verify'; 'secrets repair' handles values "
+                    "a re-roll garbled",
+                )
+            raw = _decrypt(codec, old, iv, content)
+            fresh = codec.encrypt_raw(new, raw)
+            if _decrypt(codec, new, *keys.split(codec, fresh)) != raw:
+                raise ChangeFailed(
+                    f"{values.label(column, row_id)}: the new value does not decrypt back to "
+                    "the same bytes; the transaction was rolled back"
+                )
+            fresh_row[i], changed = fresh, True
+            count.values += 1
+            count.reencrypted += 1
+            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + 1
+        if changed:
+            updates.append((*fresh_row, rowid))
+    return updates
+
+
+def _decrypt(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes:
+    return codec.decrypt_split(key, iv, content)
+
+
+# -- the crypto work, in this process or on every core ------------------------------------------
+
+# set before the pool forks; inherited, never sent
+_job: tuple[Codec, dict[str, tuple[Secret, ...]], Secret] | None = None
+_Rows = list[tuple[Any, ...]]
+_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll]]
+_Failure = tuple[str, str, str]  # error class name, message, hint
+
+
+def _init_worker(parent: int) -> None:
+    procs.die_with_parent(parent)
+
+
+def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
+    columns, rows = task
+    assert _job is not None
+    codec, order, new = _job
+    counts = {c.label: ColumnRoll(c.label) for c in columns}
+    try:
+        return (len(rows), _batch(codec, columns, rows, order, new, counts), counts), None
+    except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
+        return None, (type(err).__name__, err.message, err.hint)
+
+
+class _Crypto:
+    """Runs ``_batch`` here, or on ``workers`` forked processes with a bounded window of work."""
+
+    def __init__(
+        self, codec: Codec, order: dict[str, tuple[Secret, ...]], new: Secret, workers: int
+    ) -> None:
+        self.codec, self.order, self.new = codec, order, new
+        fork = "fork" in multiprocessing.get_all_start_methods()
+        self.workers = workers if fork and workers > 1 else 1
+        self.pool: Any = None
+
+    def __enter__(self) -> _Crypto:
+        global _job
+        if self.workers > 1:
+            _job = (self.codec, self.order, self.new)
+            mp = multiprocessing.get_context("fork")
+            self.pool = mp.Pool(self.workers, initializer=_init_worker, initargs=(os.getpid(),))
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        global _job
+        _job = None
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+    def run(self, columns: list[EncryptedColumn], batches: Iterator[_Rows]) -> Iterator[_Done]:
+        if self.pool is None:
+            for rows in batches:
+                counts = {c.label: ColumnRoll(c.label) for c in columns}
+                updates = _batch(self.codec, columns, rows, self.order, self.new, counts)
+                yield len(rows), updates, counts
+            return
+        pending: deque[Any] = deque()
+        for rows in batches:
+            pending.append(self.pool.apply_async(_work, ((columns, rows),)))
+            if len(pending) >= 2 * self.workers:
+                yield _result(pending.popleft().get())
+        while pending:
+            yield _result(pending.popleft().get())
+
+
+def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:
+    done, failure = got
+    if failure is not None:
+        kind, message, hint = failure
+        raise (KeyProblem if kind == "KeyProblem" else ChangeFailed)(message, hint=hint)
+    assert done is not None
+    return done
+
+
+# -- secrets verify -----------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    key_source: str | None
+    key_fingerprint: str | None
+    key_check: str  # "match", "mismatch", "not recorded"
+    counts: list[keys.ColumnCount] = field(default_factory=list)
+    not_ciphertext: values.Named = field(default_factory=values.Named)
+    unknown: values.Named = field(default_factory=values.Named)
+
+    @property
+    def failed(self) -> int:
+        return sum(c.failed for c in self.counts)
+
+    @property
+    def ok(self) -> bool:
+        return self.key_fingerprint is not None and not self.failed and self.key_check != "mismatch"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "key_source": self.key_source,
+            "key_fingerprint": self.key_fingerprint,
+            "key_check": self.key_check,
+            "fields": len(self.counts),
+            "fields_absent": [c.column for c in self.counts if c.absent],
+            "values": sum(c.ok + c.failed for c in self.counts),
+            "failed": self.failed,
+            "not_ciphertext": self.not_ciphertext.as_dict(),
+            "under_no_known_key": self.unknown.as_dict(),
+            "columns": [c.as_dict() for c in self.counts],
+        }
+
+    def lines(self) -> list[str]:
+        out = [
+            f"active key: {self.key_fingerprint or 'none'}"
+            + (f" (from {self.key_source})" if self.key_source else ""),
+            f"key check:  {self.key_check}",
+        ]
+        for c in self.counts:
+            if c.absent:
+                out.append(f"  {c.column:<40} absent (this database has no such column)")
+                continue
+            flag = ""
+            if c.failed:
+                others = ", ".join(f"{n} under {fp}" for fp, n in c.other_keys.items())
+                flag = f"  <- FAILED ({others or 'under no known key'})"
+            extra = f" {c.text:>4} not ciphertext" if c.text else ""
+            out.append(
+                f"  {c.column:<40} {c.ok:>8} ok {c.failed:>6} failed {c.null:>6} empty{extra}{flag}"
+            )
+        absent = sum(1 for c in self.counts if c.absent)
+        out.append(
+            f"fields:     {len(self.counts)} declared, {len(self.counts) - absent} present"
+            + (f", {absent} absent" if absent else "")
+        )
+        if self.not_ciphertext.count:
+            out.append(
+                f"left as is: {self.not_ciphertext.count} values are not ciphertext: "
+                + self.not_ciphertext.shown()
+            )
+        if self.unknown.count:
+            out.append(
+                f"unreadable: {self.unknown.count} values are under no known key: "
+                + self.unknown.shown()
+            )
+        out.append(
+            "verdict:    "
+            + (
+                "every value decrypts under the active key"
+                if self.ok
+                else f"NOT OK: {self.failed} values do not decrypt under the active key"
+                + ("; the database records another key" if self.key_check == "mismatch" else "")
+            )
+        )
+        return out
+
+
+def verify(ctx: Context) -> VerifyReport:
+    """Every value of every declared field against the .env active key. Read-only."""
+    env = instance.load_env(ctx)
+    active = ctx.profile.active_key(env)
+    conn = db.connect(instance.database_path(ctx), readonly=True)
+    try:
+        if active is None:
+            return VerifyReport(None, None, "not recorded")
+        ctx.redactor.add(active.key)
+        cands = keys.candidates(ctx, env)
+        others = [c for c in cands if c.key != active.key]
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("active", active.key), *others], full=True)
+        check = keys.check_state(db.read_meta(conn).get("key_check"), active.key)
+        report = VerifyReport(active.source, active.key.fingerprint, check)
+        report.counts = keys.column_counts(ctx, analysis, active.key)
+        report.not_ciphertext, report.unknown = analysis.text, analysis.unknown
+        return report
+    finally:
+        conn.close()

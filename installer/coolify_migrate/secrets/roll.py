@@ -1,0 +1,538 @@
+"""``secrets roll``: replace a weak data key, crash-safe at every step.
+
+The durable steps, in order (each ends at a named checkpoint, see ``coolify_migrate.core.faults``):
+
+1. guard clauses: the key that encrypts the data is identified (``coolify_migrate.secrets.keys``) and is the one
+   ``.env`` says is active, unless the database's key-check value proves the other; else refuse;
+2. a pinned pre-roll backup (unless the caller, the upgrade engine, already took one);
+3. the run journal (``status`` shows an interrupted roll);
+4. the old key, then the new *pending* key, written to the host keyring before the database is
+   touched, so no crash can leave data under a key that exists nowhere else;
+5. one transaction re-encrypts every column and records the new key-check value
+   (``coolify_migrate.secrets.reencrypt``);
+6. ``.env`` promoted: KEY = BETTER = new, the old key kept as ``COOLIFY_SECRET_KEY_OLD_<ms>``;
+7. the keyring marks the new key active (the old one retired); 8. the journal is closed.
+
+After a crash, ``recover`` decides from durable facts, not from the journal: a *pending* keyring
+entry means a roll started; the database's key-check value says whether its transaction
+committed. Committed: finish steps 6-8. Not committed: redo step 5 with the same pending key.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from coolify_migrate import instance
+from coolify_migrate.core import faults
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem, MigrateError, Refused
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.secrets import audit, keys, reencrypt, values
+from coolify_migrate.secrets.keys import Analysis
+from coolify_migrate.secrets.reencrypt import ColumnRoll
+from coolify_migrate.state import journal
+from coolify_migrate.state.keyring import KeyEntry, Keyring
+from coolify_migrate.stores import sqlite as db
+
+
+class BackupRef(Protocol):
+    """The backup a key change stands on (``coolify_migrate.backups.BackupInfo``): its name."""
+
+    @property
+    def name(self) -> str: ...
+
+
+# Takes the pinned backup a standalone key change needs, given the key its values are under
+# (``coolify_migrate.engine.keyops`` passes ``backups.create``; the upgrade engine has its own).
+TakeBackup = Callable[[Secret], BackupRef]
+
+
+@dataclass
+class RollResult:
+    rolled: bool
+    outcome: str  # rolled, recovered, strong, dry-run
+    old_fingerprint: str | None = None
+    new_fingerprint: str | None = None
+    counts: list[ColumnRoll] = field(default_factory=list)
+    backup: str | None = None
+    weak_reasons: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    not_ciphertext: values.Named = field(default_factory=values.Named)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rolled": self.rolled,
+            "outcome": self.outcome,
+            "old_fingerprint": self.old_fingerprint,
+            "new_fingerprint": self.new_fingerprint,
+            "backup": self.backup,
+            "values": sum(c.values for c in self.counts),
+            "reencrypted": sum(c.reencrypted for c in self.counts),
+            "columns": [c.as_dict() for c in self.counts],
+            "fields": len(self.counts),
+            "fields_absent": [c.column for c in self.counts if c.absent],
+            "not_ciphertext": self.not_ciphertext.as_dict(),
+            "weak_reasons": list(self.weak_reasons),
+            "notes": list(self.notes),
+        }
+
+    def lines(self) -> list[str]:
+        head = {
+            "rolled": f"rolled the data key {self.old_fingerprint} -> {self.new_fingerprint}",
+            "recovered": f"completed an interrupted roll: the data key is {self.new_fingerprint}",
+            "strong": f"the data key {self.old_fingerprint} is not weak: nothing to roll "
+            "(--force rolls it anyway)",
+            "dry-run": f"dry run: the data key {self.old_fingerprint} "
+            + ("would be rolled" if self.weak_reasons else "would not be rolled")
+            + "; nothing was changed",
+        }[self.outcome]
+        out = [head]
+        out.extend(f"  weak: {r}" for r in self.weak_reasons)
+        if self.backup:
+            out.append(f"  backup: {self.backup}")
+        verb = "would re-encrypt" if self.outcome == "dry-run" else "re-encrypted"
+        for c in self.counts:
+            if c.absent:
+                out.append(f"  {c.column:<40} absent (this database has no such column)")
+                continue
+            extra = f" {c.text:>4} not ciphertext" if c.text else ""
+            out.append(
+                f"  {c.column:<40} {c.values:>8} values {c.empty:>6} empty{extra}  "
+                f"{verb} {c.reencrypted}"
+            )
+        if self.counts:
+            absent = sum(1 for c in self.counts if c.absent)
+            out.append(
+                f"  fields: {len(self.counts)} declared, {len(self.counts) - absent} present"
+                + (f", {absent} absent" if absent else "")
+            )
+        if self.not_ciphertext.count:
+            out.append(
+                f"  left as is: {self.not_ciphertext.count} values that are not ciphertext: "
+                + self.not_ciphertext.shown()
+            )
+        out.extend(f"  note: {n}" for n in self.notes)
+        return out
+
+
+def needs_roll(ctx: Context) -> bool:
+    """Cheap: the .env key fails the face checks or has the date-seeded form. No search."""
+    active = ctx.profile.active_key(instance.load_env(ctx))
+    if active is None:
+        return False
+    form = audit.key_form(active.key, ctx.profile)
+    return bool(form.reasons) or form.date_seeded_form
+
+
+@dataclass
+class Need:
+    """Why the data should be rolled (empty: they should not), and the seed times proven."""
+
+    reasons: list[str] = field(default_factory=list)
+    seeds: dict[str, int] = field(default_factory=dict)  # key fingerprint -> seed ms
+
+    def __bool__(self) -> bool:
+        return bool(self.reasons)
+
+
+def weakness(
+    ctx: Context,
+    analysis: Analysis,
+    *,
+    db_path: Path,
+    conn: sqlite3.Connection | None,
+    search: bool = True,
+) -> Need:
+    """Why the data should be rolled: a key holding values is weak (its face, or proven
+    date-seeded when ``search``; only its form when not), or the values are under several keys."""
+    held = {fp: n for fp, n in analysis.under().items() if n}
+    need = Need()
+    if len(held) > 1:
+        need.reasons.append(
+            f"the values are under {len(held)} keys ("
+            + ", ".join(f"{fp}: {n}" for fp, n in held.items())
+            + "): a roll puts them all under one"
+        )
+    judged = [c for c in analysis.keys if c.key.fingerprint in held] or (
+        [analysis.primary] if analysis.primary is not None else []
+    )
+    for cand in judged:
+        prefix = f"{cand.key.fingerprint}: " if len(judged) > 1 else ""
+        if search:
+            report = audit.assess(ctx, cand, db_path=db_path, conn=conn)
+            need.reasons.extend(prefix + r for r in report.reasons)
+            if report.seed_ms is not None:
+                need.seeds[cand.key.fingerprint] = report.seed_ms
+        else:
+            form = audit.key_form(cand.key, ctx.profile)
+            need.reasons.extend(prefix + r for r in form.reasons)
+            if form.date_seeded_form:
+                need.reasons.append(
+                    prefix + "the key has the date-seeded form of the old installers"
+                )
+    return need
+
+
+OWN_KINDS = ("roll", "repair")  # journal kinds whose interrupted runs ``recover`` completes
+
+
+class _Run:
+    """The journal of this roll: our own (kind "roll") or the upgrade engine's, advanced."""
+
+    def __init__(self, ctx: Context, doc: dict[str, Any] | None, *, own: bool) -> None:
+        self.ctx, self.doc, self.own = ctx, doc, own
+
+    def advance(self, phase: str, **data: Any) -> None:
+        if self.doc is not None:
+            journal.advance(self.ctx, self.doc, phase, **data)
+
+    def finish(self, outcome: str, *, failed: bool = False) -> None:
+        if self.doc is None:
+            return
+        if self.own:
+            journal.finish(self.ctx, self.doc, outcome)
+        else:
+            phase = "roll:failed" if failed else "roll:done"
+            journal.advance(self.ctx, self.doc, phase, roll_outcome=outcome)
+
+
+def _start_app(ctx: Context, result: RollResult) -> None:
+    try:
+        ctx.runtime().start()
+    except MigrateError as err:
+        ctx.out.warn(f"the app could not be started again: {err.message}")
+        result.notes.append(f"start the app by hand: {err.message}")
+
+
+def _finalize(
+    ctx: Context, new: Secret, run: _Run, result: RollResult, old: Secret | None = None
+) -> None:
+    """Steps 6-8, each idempotent: safe to repeat after a crash anywhere in them."""
+    env = instance.load_env(ctx)
+    if old is None:  # after a crash: .env still names the old key until it is promoted
+        active = ctx.profile.active_key(env)
+        old = active.key if active is not None and active.key != new else None
+    ctx.profile.promote_key(env, new, old, ctx.now_ms())
+    if env.changed():
+        env.save(checkpoint="roll:env")
+    Keyring(ctx).set_active(new, checkpoint="roll:keyring-active")
+    if run.own:
+        _start_app(ctx, result)
+    run.finish(result.outcome)
+
+
+def analyse(ctx: Context, conn: sqlite3.Connection) -> Analysis:
+    """Every value attributed to a proven key; refuses (nothing changed) when one is unreadable."""
+    env = instance.load_env(ctx)
+    cands = keys.candidates(ctx, env)
+    analysis = keys.analyse(ctx, conn, cands, full=True)
+    if analysis.primary is None:
+        keys.identify(ctx, conn, cands)  # raises the KeyProblem that explains why
+    if analysis.unknown.count:
+        raise KeyProblem(
+            f"{analysis.unknown.count} encrypted values are under no known key "
+            f"({analysis.unknown.shown(3)}); nothing was changed",
+            hint="give their key with --key-file FILE; values a re-roll garbled are recovered "
+            "by 'coolify-migrate secrets repair'",
+        )
+    return analysis
+
+
+def _identify(
+    ctx: Context, conn: sqlite3.Connection, *, dry_run: bool
+) -> tuple[KeyCandidate, Analysis]:
+    """Guard clauses: which keys are live, and may we trust the .env's key as the old key."""
+    env = instance.load_env(ctx)
+    active = ctx.profile.active_key(env)
+    if active is None:
+        raise KeyProblem(
+            f"{ctx.env_path} names no data key",
+            hint="restore the .env from your backup; the key cannot be recreated",
+        )
+    analysis = analyse(ctx, conn)
+    primary = analysis.primary
+    assert primary is not None
+    held = {fp for fp, n in analysis.under().items() if n}
+    if held and active.key.fingerprint not in held and analysis.method != "key-check":
+        raise KeyProblem(
+            f"the .env active key ({active.source}, {active.key.fingerprint}) does not encrypt the "
+            f"data; {primary.source} ({primary.key.fingerprint}) does",
+            hint="put the right key back as the active key in .env (or remove the wrong one), "
+            "then run the roll again; nothing was changed",
+        )
+    if primary.key != active.key and not dry_run:
+        # Proven by the key-check value; keep the stranger .env key too: never lose a key.
+        Keyring(ctx).remember(active.key, status="retired", source=f".env {active.source} (unused)")
+    return primary, analysis
+
+
+def _committed(db_path: Path, new: Secret) -> bool:
+    conn = db.connect(db_path, readonly=True)
+    try:
+        return db.read_meta(conn).get("key_check") == new.check_value
+    finally:
+        conn.close()
+
+
+# The one transaction of a key change: writes every value under the new key (and the key-check
+# value, and the caller's record) and returns the per-field counts. A roll re-encrypts
+# (``coolify_migrate.secrets.reencrypt``); ``secrets repair`` writes recovered values (``coolify_migrate.secrets.repair``).
+Change = Callable[[sqlite3.Connection, Secret, "dict[str, str] | None"], list[ColumnRoll]]
+
+
+def rolling(ctx: Context, analysis: Analysis) -> Change:
+    def change(
+        conn: sqlite3.Connection, new: Secret, meta: dict[str, str] | None
+    ) -> list[ColumnRoll]:
+        return reencrypt.reencrypt(ctx, conn, analysis, new, meta=meta)
+
+    return change
+
+
+def _transaction(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    change: Change,
+    new: Secret,
+    run: _Run,
+    meta_extra: dict[str, str] | None,
+    result: RollResult,
+) -> None:
+    """Step 5. An error before COMMIT leaves the old key in charge: the pending key is retired."""
+    try:
+        result.counts = change(conn, new, meta_extra)
+    except Exception:
+        if _committed(db_path, new):
+            raise  # the commit happened; a later run of recover() finishes the roll
+        Keyring(ctx).remember(new, status="retired", source="roll")
+        run.finish("failed: rolled back, nothing changed", failed=True)
+        if run.own:
+            _start_app(ctx, result)
+        raise
+    run.advance("roll:committed")
+
+
+def roll(
+    ctx: Context,
+    *,
+    force: bool = False,
+    dry_run: bool = False,
+    backup: BackupRef | None = None,
+    take_backup: TakeBackup | None = None,
+    meta_extra: dict[str, str] | None = None,
+    journal_doc: dict[str, Any] | None = None,
+) -> RollResult:
+    """Roll the data key when it is weak (always with ``force``). See the module docstring.
+
+    ``backup`` is the backup the caller already took (the upgrade engine); otherwise
+    ``take_backup`` takes one once the app is stopped."""
+    own = journal_doc is None
+    found = journal.current(ctx) if own else None
+    if found is not None and (found.get("kind") != "roll" or dry_run):
+        raise Refused(
+            f"an interrupted {found.get('kind')} run ({found.get('run_id')}) is in the journal",
+            hint="run 'coolify-migrate resume' (or 'rollback --last') first",
+        )
+    if dry_run and _latest_pending(Keyring(ctx)) is not None:
+        raise Refused(
+            "an interrupted key roll is pending; a dry run cannot describe it",
+            hint="run 'coolify-migrate secrets roll' (or 'resume') to complete it",
+        )
+    if not dry_run:
+        recovered = _recover(ctx, meta_extra=meta_extra, journal_doc=journal_doc)
+        if recovered is not None:
+            return recovered
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path, readonly=dry_run)
+    try:
+        cand, analysis = _identify(ctx, conn, dry_run=dry_run)
+        result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
+        result.not_ciphertext = analysis.text
+        if force:
+            result.weak_reasons = ["--force"]
+        else:
+            result.weak_reasons = weakness(ctx, analysis, db_path=db_path, conn=conn).reasons
+        if dry_run:
+            result.outcome, result.counts = "dry-run", reencrypt.planned(ctx, analysis)
+            if not result.weak_reasons:
+                for c in result.counts:
+                    c.reencrypted = 0
+            return result
+        if not result.weak_reasons:
+            return result
+        return _roll(
+            ctx,
+            conn,
+            db_path,
+            cand.key,
+            analysis,
+            result,
+            backup=backup,
+            meta_extra=meta_extra,
+            run=_Run(ctx, journal_doc, own=own),
+            take_backup=take_backup,
+        )
+    finally:
+        conn.close()
+
+
+def _roll(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    old: Secret,
+    analysis: Analysis | None,
+    result: RollResult,
+    *,
+    backup: BackupRef | None,
+    meta_extra: dict[str, str] | None,
+    run: _Run,
+    take_backup: TakeBackup | None = None,
+    change: Change | None = None,
+    kind: str = "roll",
+    held: list[KeyCandidate] | None = None,
+) -> RollResult:
+    if run.own:
+        ctx.runtime().check()
+        ctx.runtime().stop()  # nothing may write secrets under the old key once we start
+    try:
+        if backup is None:
+            if take_backup is None:
+                raise Refused(
+                    "no backup to stand on: a key change is never made without one",
+                    hint="run it through 'coolify-migrate secrets roll' or 'upgrade'",
+                )
+            backup = take_backup(old)
+            faults.checkpoint("roll:backup")
+        result.backup = backup.name
+        if run.own:
+            run.doc = journal.begin(ctx, kind, backup=backup.name, old_key=old.fingerprint)
+        else:
+            run.advance("roll:started", roll_backup=backup.name, old_key=old.fingerprint)
+        keyring = Keyring(ctx)
+        for keeper in held if held is not None else analysis.keys if analysis else []:
+            if keeper.key != old:  # every key that holds values, before any value moves
+                keyring.remember(
+                    keeper.key, status="retired", source=f"held values ({keeper.source})"
+                )
+        keyring.remember(
+            old, status="active", source="live key before roll", checkpoint="roll:keyring-old"
+        )
+        new = ctx.profile.new_key()
+        ctx.redactor.add(new)
+        keyring.remember(new, status="pending", source="roll", checkpoint="roll:keyring-pending")
+    except Exception:
+        if run.own:  # the database was not touched: close the journal, start the app again
+            run.finish("failed before any change", failed=True)
+            _start_app(ctx, result)
+        raise
+    run.advance("roll:key-pending", new_key=new.fingerprint)
+    result.new_fingerprint = new.fingerprint
+    if change is None:
+        assert analysis is not None
+        change = rolling(ctx, analysis)
+    _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
+    result.rolled, result.outcome = True, "rolled"
+    result.notes.append("sessions signed with the old key end: users log in again")
+    _finalize(ctx, new, run, result, old)
+    return result
+
+
+def run_change(
+    ctx: Context,
+    conn: sqlite3.Connection,
+    db_path: Path,
+    old: Secret,
+    result: RollResult,
+    *,
+    change: Change,
+    kind: str,
+    held: list[KeyCandidate],
+    take_backup: TakeBackup,
+) -> RollResult:
+    """A key change other than a plain roll (``secrets repair``), through the same durable steps:
+    app stopped, pinned backup, journal, keys on the host first, one transaction, .env promoted."""
+    return _roll(
+        ctx,
+        conn,
+        db_path,
+        old,
+        None,
+        result,
+        backup=None,
+        meta_extra=None,
+        run=_Run(ctx, None, own=True),
+        take_backup=take_backup,
+        change=change,
+        kind=kind,
+        held=held,
+    )
+
+
+def recover(ctx: Context) -> RollResult | None:
+    """Finish (or redo) an interrupted roll from durable facts; None when nothing is pending."""
+    return _recover(ctx, meta_extra=None, journal_doc=None)
+
+
+def _latest_pending(keyring: Keyring) -> KeyEntry | None:
+    pending = [e for e in keyring.entries if e.status == "pending"]
+    return max(pending, key=lambda e: e.added_ms) if pending else None
+
+
+def _recover(
+    ctx: Context, *, meta_extra: dict[str, str] | None, journal_doc: dict[str, Any] | None
+) -> RollResult | None:
+    current = journal.current(ctx)
+    own_doc = current if current is not None and current.get("kind") in OWN_KINDS else None
+    run = _Run(ctx, own_doc or journal_doc, own=own_doc is not None)
+    keyring = Keyring(ctx)
+    entry = _latest_pending(keyring)
+    if entry is None:
+        if own_doc is not None:  # stopped before its key was recorded, or after it was activated
+            done = keyring.find(own_doc["data"].get("new_key") or "-")
+            result = RollResult(False, "recovered")
+            run.finish(
+                "completed" if done and done.status == "active" else "abandoned before any change"
+            )
+            _start_app(ctx, result)
+        return None
+    new = entry.key
+    result = RollResult(
+        True,
+        "recovered",
+        new_fingerprint=new.fingerprint,
+        backup=(own_doc or journal_doc or {}).get("data", {}).get("backup"),
+    )
+    db_path = instance.database_path(ctx)
+    conn = db.connect(db_path)
+    old: Secret | None = None
+    try:
+        ctx.out.info(f"an interrupted key roll to {new.fingerprint} was found; completing it")
+        if db.read_meta(conn).get("key_check") != new.check_value:  # not committed: redo it
+            if run.own:
+                ctx.runtime().stop()
+            if own_doc is not None and own_doc.get("kind") == "repair":
+                from coolify_migrate.secrets import repair
+
+                change, old = repair.redo(ctx, conn)
+            else:
+                analysis = analyse(ctx, conn)
+                assert analysis.primary is not None
+                old = analysis.primary.key if analysis.primary.key != new else None
+                change = rolling(ctx, analysis)
+            result.old_fingerprint = old.fingerprint if old is not None else None
+            if old is not None:
+                _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
+        if not result.counts:  # the crashed run's transaction committed every value
+            committed = keys.analyse(ctx, conn, [KeyCandidate("new", new)], full=True)
+            result.counts = reencrypt.planned(ctx, committed)
+    finally:
+        conn.close()
+    _finalize(ctx, new, run, result, old)
+    return result

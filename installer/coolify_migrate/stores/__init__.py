@@ -1,0 +1,1 @@
+"""The app's database behind one interface: SQLite files (Coolify) and PostgreSQL (Redash)."""
