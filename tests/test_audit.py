@@ -186,10 +186,11 @@ def test_evidence_from_app_backups_and_iso_dates(ctx: Context, demo: DemoInstanc
     with conn:
         conn.execute('UPDATE "Setting" SET "createdAt" = ?', ("2023-07-18 10:09:02.980",))
     conn.close()
-    found = {
-        e.what: e.ms
-        for e in audit.gather_evidence(ctx, demo.db_path, sqlite3.connect(demo.db_path), None)
-    }
+    conn = ctx.store().connect(readonly=True)
+    try:
+        found = {e.what: e.ms for e in audit.gather_evidence(ctx, conn, None)}
+    finally:
+        conn.close()
     assert found["oldest app backup prod.db_3.12.35_1689600000123"] == 1689600000123
     assert found["first Setting.createdAt"] == DEMO_MS
     assert Evidence("x", DEMO_MS).as_dict()["time"] == DEMO_TIME

@@ -13,9 +13,10 @@ from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 from coolify_migrate.secrets import keys
-from coolify_migrate.stores import sqlite as db
+from coolify_migrate.stores.sqlite import SQLiteStore
 
 V3 = AesCtrJsonCodec()
 
@@ -54,8 +55,8 @@ def test_a_wrong_key_is_never_established_on_random_values() -> None:
     assert not bad.established and bad.decoded < 60  # only short values decode by chance
 
 
-def _demo_db(demo: DemoInstance) -> sqlite3.Connection:
-    return db.connect(demo.db_path, readonly=True)
+def _demo_db(demo: DemoInstance) -> Connection:
+    return SQLiteStore(demo.db_path).connect(readonly=True)
 
 
 def test_identify_proves_the_demo_key_by_evidence(ctx: Context, demo: DemoInstance) -> None:
@@ -139,7 +140,7 @@ def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[
     env.set("COOLIFY_SECRET_KEY", key)
     env.save()
     ctx = Context(profile=CoolifyV3(), data_dir=data)
-    conn = db.connect(data / "db" / "prod.db", readonly=True)
+    conn = SQLiteStore(data / "db" / "prod.db").connect(readonly=True)
     try:  # an empty content decodes under any key: nothing tells them apart
         with pytest.raises(KeyProblem, match="too few encrypted values"):
             keys.identify(ctx, conn, [KeyCandidate("a", key), KeyCandidate("b", twin)])

@@ -282,7 +282,7 @@ def roll_codec() -> Any:
 
 
 def test_planned_counts_match_the_fixture(ctx: Context, demo: DemoInstance) -> None:
-    conn = db.connect(demo.db_path, readonly=True)
+    conn = ctx.store().connect(readonly=True)
     try:
         analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
         counts = reencrypt.planned(ctx, analysis)
@@ -350,7 +350,7 @@ def test_reencrypt_on_every_core_matches(
     monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
     new = new_key()
     leak_guard.register(new)
-    conn = db.connect(demo.db_path)
+    conn = ctx.store().connect()
     try:
         analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
         counts = reencrypt.reencrypt(ctx, conn, analysis, new, batch=2, workers=2)
@@ -375,7 +375,7 @@ def test_a_worker_failure_rolls_everything_back(
     conn.close()
     before = _db_hash(demo)
     new = new_key()
-    conn = db.connect(demo.db_path)
+    conn = ctx.store().connect()
     try:
         analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
         assert analysis.unknown.count == 1
@@ -399,7 +399,8 @@ def test_a_killed_roll_leaves_no_worker_behind(demo: DemoInstance) -> None:
         "from coolify_migrate.core.secret import Secret; reencrypt.POOL_FROM_ROWS = 0; "
         "slow = reencrypt._batch; "
         "reencrypt._batch = lambda *a: (time.sleep(60), slow(*a))[1]; "
-        f"conn = db.connect(Path({str(demo.db_path)!r})); "
+        "from coolify_migrate.stores.sqlite import SQLiteStore; "
+        f"conn = SQLiteStore(Path({str(demo.db_path)!r})).connect(); "
         f"from coolify_migrate.apps.coolify_v3.profile import CoolifyV3; ctx = Context(profile=CoolifyV3(), data_dir=Path({str(demo.data_dir)!r})); "
         "key = KeyCandidate('k', Secret(sys.stdin.readline().strip())); "
         "a = keys.analyse(ctx, conn, [key], full=True); "

@@ -53,7 +53,7 @@ def simulate_upgrade(ctx: Context, version: str) -> None:
 
 def installed(ctx: Context) -> str:
     env = instance.load_env(ctx)
-    found = instance.installed_version(ctx, env, instance.read_meta(instance.database_path(ctx)))
+    found = instance.installed_version(ctx, env, instance.read_meta(ctx))
     assert not found.conflict
     return str(found.version)
 

@@ -20,7 +20,6 @@ from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import DatabaseError, Refused, UsageError
 from coolify_migrate.core.versions import parse_version
-from coolify_migrate.stores import sqlite as db
 
 
 def database_path(ctx: Context) -> Path:
@@ -107,8 +106,18 @@ def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -
     return InstalledVersion(version, tuple(sources))
 
 
-def read_meta(path: Path) -> dict[str, str]:
+def read_meta(ctx: Context) -> dict[str, str]:
+    """The tool's record in the app's database ({} when there is no database, or no record)."""
+    store = ctx.store()
+    if not store.exists():
+        return {}
     try:
-        return db.read_meta_file(path)
+        conn = store.connect(readonly=True)
     except DatabaseError:
         return {}
+    try:
+        return conn.read_meta()
+    except DatabaseError:
+        return {}
+    finally:
+        conn.close()

@@ -20,7 +20,7 @@ def collect(ctx: Context) -> dict[str, Any]:
     except EnvFileError as err:
         env_error = err.message
     db_path = instance.database_path(ctx)
-    meta = instance.read_meta(db_path) if db_path.exists() else {}
+    meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta)
 
     key_fingerprint = key_source = None

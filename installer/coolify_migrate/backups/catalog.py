@@ -16,7 +16,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sqlite3
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +38,10 @@ from coolify_migrate.core.errors import (
     UsageError,
 )
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.secrets import keys
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
-from coolify_migrate.stores import sqlite as db
 
 REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore", "pre-start")
 FORMAT = "coolify-migrate-backup/1"
@@ -99,24 +98,32 @@ class BackupInfo:
 # -- where backups live, and what this instance knows --------------------------------------------
 
 
+def _file(ctx: Context) -> Path:
+    """The database file backups are named after (``prod.db_<ms>`` beside ``prod.db``)."""
+    path = ctx.store().path
+    if path is None:
+        raise UsageError(
+            f"file backups of {ctx.store().where} are not supported",
+            hint="this app's database is not a file",
+        )
+    return path
+
+
 def backup_dir(ctx: Context) -> Path:
-    return instance.database_path(ctx).parent
+    return _file(ctx).parent
 
 
 def db_name(ctx: Context) -> str:
-    return instance.database_path(ctx).name
+    return _file(ctx).name
 
 
 def free_bytes(directory: Path) -> int:
     return shutil.disk_usage(directory).free
 
 
-def space_needed(db_path: Path) -> int:
-    """Database plus its WAL, 10% headroom and 1 MiB: what a consistent copy may take."""
-    total = db_path.stat().st_size
-    wal = db_path.with_name(db_path.name + "-wal")
-    if wal.exists():
-        total += wal.stat().st_size
+def space_needed(store: Store) -> int:
+    """The data (with SQLite's WAL), 10% headroom and 1 MiB: what a consistent copy may take."""
+    total = store.size()
     return total + total // 10 + SLACK
 
 
@@ -180,12 +187,13 @@ def create(
     """Take a backup; the caller holds the lock. Nothing is left behind when it fails."""
     if reason not in REASONS:
         raise UsageError(f"unknown backup reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
-    db_path = instance.database_path(ctx)
-    if not db_path.is_file():
-        raise DatabaseError(f"no database at {db_path}")
+    store = ctx.store()
+    if not store.exists():
+        raise DatabaseError(f"no database at {store.where}")
+    db_path = _file(ctx)
     directory = db_path.parent
     check_writable(directory, "write a backup")
-    needed, free = space_needed(db_path), free_bytes(directory)
+    needed, free = space_needed(store), free_bytes(directory)
     if free < needed:
         raise DiskFull(
             f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
@@ -194,17 +202,11 @@ def create(
     ms, partial = backup_copy.reserve(ctx.now_ms, directory, db_path.name)
     final: Path | None = None
     # one SQLite step cannot report progress inside itself: the bar moves per phase
-    bar = ctx.out.progress(f"backing up {_mib(db_path.stat().st_size)}", 3)
+    bar = ctx.out.progress(f"backing up {_mib(store.size())}", 3)
     try:
-        try:
-            backup_copy.snapshot_copy(db_path, partial)
-        except sqlite3.Error as err:
-            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                raise OSError(errno.ENOSPC, "database or disk is full") from err
-            raise DatabaseError(f"cannot copy {db_path}: {err}") from err
-        bar.advance()
-        checked, digest = backup_copy.seal(partial)
-        bar.advance()
+        dumped = store.backup(partial)
+        bar.advance(2)
+        checked, digest = dumped.integrity, dumped.sha256
         if checked != "ok":
             raise DatabaseError(
                 f"the copy of {db_path} fails its integrity check: {checked}",
@@ -272,9 +274,9 @@ def _describe_copy(
 
     The key status is "identified", "no encrypted data" or "unidentified".
     """
-    conn = db.open_snapshot(partial)
+    conn = ctx.store().snapshot(partial)
     try:
-        meta = db.read_meta(conn)
+        meta = conn.read_meta()
         if version is None:
             found = instance.installed_version(ctx, env, meta)
             version = str(found.version) if found.version else None
@@ -377,12 +379,12 @@ def describe(
             False,
         )
     try:
-        conn = db.open_snapshot(path)
-    except sqlite3.DatabaseError:
+        conn = ctx.store().snapshot(path)
+    except DatabaseError:
         info.verified = False
         return info
     try:
-        meta = db.read_meta(conn)
+        meta = conn.read_meta()
         info.version = meta.get("version") or info.version
         info.fields_absent = _absent(ctx, conn)
         try:
@@ -397,21 +399,19 @@ def describe(
             info.key_check = meta.get("key_check")
             info.key_fingerprint = info.key_check[:16] if info.key_check else None
             info.key_known = False
-    except sqlite3.DatabaseError:
+    except DatabaseError:
         info.verified = False
     finally:
         conn.close()
     return info
 
 
-def _absent(ctx: Context, conn: sqlite3.Connection) -> list[str]:
-    from coolify_migrate.secrets import values
-
-    return [c.label for c in values.fields(conn, ctx.profile.encrypted_columns).absent]
+def _absent(ctx: Context, conn: Connection) -> list[str]:
+    return [c.label for c in conn.fields(ctx.profile.encrypted_columns).absent]
 
 
 def _absent_in(ctx: Context, path: Path) -> list[str]:
-    conn = db.open_snapshot(path)
+    conn = ctx.store().snapshot(path)
     try:
         return _absent(ctx, conn)
     finally:

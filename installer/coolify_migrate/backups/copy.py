@@ -1,121 +1,39 @@
-"""Copy a live SQLite database consistently and exactly, and check a copy without touching it.
-
-The copy goes through SQLite's online backup API in **one** step (``pages=-1``) inside a read
-transaction: it holds every row committed before it started and nothing half-written, even while
-the app writes in WAL mode (a step-wise copy restarts whenever another connection writes; a plain
-``cp`` misses what still sits in the ``-wal`` file).
-
-The backup API writes a few header fields of its own: the file change counter, the schema cookie
-and the "version-valid-for" number (bytes 24-27, 40-43 and 92-99). They are put back to the
-source's values, so the copy of a database with no uncheckpointed WAL frames (any database whose
-app is stopped) is the source file byte for byte, and restoring it gives back exactly the file
-that was saved. Under a live WAL writer the copy is the same page image, and only the change
-counter (which no reader of a closed file uses) may be older.
-
-Copies are opened ``immutable``: read-only, no locks, and, unlike a plain read-only connection,
-never leaving ``-wal``/``-shm`` files behind beside a backup that carries the WAL flag.
-
-A copy is made under a hidden name claimed with ``O_EXCL`` (``.<db>_<ms>.partial``), sealed
-(checked, hashed, fsynced), then published under its final name with a hard link, which never
-replaces an existing file: two runs in the same millisecond get two names, never one torn file.
+"""Backup files of an SQLite database: naming a copy, publishing it, checking it, staging it
+for a restore. The copy itself is ``coolify_migrate.stores.sqlite_copy``'s (SQLite's own backup
+API, exact bytes); this module gives it a name that never replaces another file: a copy is made
+under a hidden name claimed with ``O_EXCL`` (``.<db>_<ms>.partial``), sealed (checked, hashed,
+fsynced), then published under its final name with a hard link.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import shutil
-import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coolify_migrate.core import durable
 from coolify_migrate.stores import names
-from coolify_migrate.stores import sqlite as db
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
+from coolify_migrate.stores.sqlite_copy import (
+    integrity as integrity,
+)
+from coolify_migrate.stores.sqlite_copy import (
+    seal as seal,
+)
+from coolify_migrate.stores.sqlite_copy import (
+    sha256_file as sha256_file,
+)
+from coolify_migrate.stores.sqlite_copy import (
+    snapshot_copy as snapshot_copy,
+)
 
 if TYPE_CHECKING:
     from coolify_migrate.backups import BackupInfo
-
-MAGIC = b"SQLite format 3\x00"
-HEADER_LEN = 100
-_CHUNK = 4 << 20
-
-
-def snapshot_copy(source: Path, dest: Path) -> None:
-    """Copy ``source`` into the existing empty file ``dest``; raises sqlite3.Error or OSError.
-
-    ``dest`` is written without a journal and without syncs: it is a temporary file that the
-    caller fsyncs once and throws away on any failure.
-    """
-    src = db.connect(source)
-    try:
-        src.execute("BEGIN")
-        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
-        cookie = int(src.execute("PRAGMA schema_version").fetchone()[0])
-        with open(source, "rb") as fh:
-            raw = fh.read(HEADER_LEN)
-        out = sqlite3.connect(dest, isolation_level=None)
-        try:
-            out.execute("PRAGMA journal_mode=OFF")
-            out.execute("PRAGMA synchronous=OFF")
-            src.backup(out, pages=-1)
-        finally:
-            out.close()
-        src.execute("ROLLBACK")
-    finally:
-        src.close()
-    if raw.startswith(MAGIC) and len(raw) == HEADER_LEN:
-        _restore_header_fields(dest, raw, cookie)
-
-
-def _restore_header_fields(dest: Path, raw: bytes, cookie: int) -> None:
-    # Within the read transaction a rollback-mode file cannot change, and these counters are the
-    # snapshot's; the schema cookie comes from the snapshot itself (it may live in the WAL).
-    with open(dest, "r+b") as fh:
-        fh.seek(24)
-        fh.write(raw[24:28])
-        fh.seek(40)
-        fh.write(cookie.to_bytes(4, "big"))
-        fh.seek(92)
-        fh.write(raw[92:100])
-
-
-def integrity(path: Path, *, full: bool = False) -> str:
-    """``"ok"``, or the first problem found (``quick_check``; ``integrity_check`` when full)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(HEADER_LEN)
-    except OSError as err:
-        return f"unreadable: {err.strerror}"
-    if not head.startswith(MAGIC):
-        return "not an SQLite database (bad header)"
-    try:
-        conn = open_snapshot(path)
-    except sqlite3.DatabaseError as err:
-        return f"cannot be opened: {err}"
-    try:
-        pragma = "integrity_check" if full else "quick_check"
-        rows = conn.execute(f"PRAGMA {pragma}(5)").fetchall()
-    except sqlite3.DatabaseError as err:
-        return f"malformed: {err}"
-    finally:
-        conn.close()
-    found = [str(r[0]) for r in rows]
-    return "ok" if found == ["ok"] else "; ".join(found)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def check(info: BackupInfo, *, full: bool = False) -> dict[str, Any]:
@@ -191,16 +109,6 @@ def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int,
         # the name exists: wait a millisecond (and move on even under a frozen test clock)
         time.sleep(0.001)
         ms = max(ms + 1, now_ms())
-
-
-def seal(partial: Path) -> tuple[str, str]:
-    """Integrity check, SHA-256 and fsync, overlapped: each reads the same (cached) file."""
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        checked = pool.submit(integrity, partial)
-        synced = pool.submit(durable.fsync_file, partial)
-        digest = sha256_file(partial)
-        synced.result()
-        return checked.result(), digest
 
 
 def publish(partial: Path, directory: Path, base: str, ms: int) -> Path:

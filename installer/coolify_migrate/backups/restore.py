@@ -29,6 +29,7 @@ from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable, faults
+from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import (
     BackupRefused,
@@ -44,7 +45,6 @@ from coolify_migrate.secrets import keys
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
-from coolify_migrate.stores import sqlite as db
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -92,7 +92,7 @@ class Restoration:
         self.key = self._needed_key(env)
         needed = info.size + backups.SLACK
         if self.db_path.exists():
-            needed += backups.space_needed(self.db_path)
+            needed += backups.space_needed(self.ctx.store())
         free = backups.free_bytes(self.directory)
         if free < needed:
             raise DiskFull(
@@ -134,7 +134,7 @@ class Restoration:
                     needed=fp,
                 )
             return found
-        conn = db.open_snapshot(info.path)
+        conn = self.ctx.store().snapshot(info.path)
         try:
             verdict = keys.identify(self.ctx, conn, cands)
         except KeyProblem as err:
@@ -223,34 +223,48 @@ class Restoration:
 
     def _verify_values(self) -> None:
         assert self.key is not None
-        conn = db.open_snapshot(self.db_path)
-        try:
-            self.counts = keys.verify_all(self.ctx, conn, self.key)
+        conn = self.ctx.store().snapshot(self.db_path)
+        try:  # every value under a proven key: the backup's own first, then every other known
+            cands = keys.candidates(self.ctx, instance.load_env(self.ctx))
+            others = [c for c in cands if c.key != self.key]
+            mine = KeyCandidate("the backup's key", self.key)
+            analysis = keys.analyse(self.ctx, conn, [mine, *others], full=True)
+            self.counts = keys.column_counts(self.ctx, analysis, self.key)
         finally:
             conn.close()
-        failed = sum(c.failed for c in self.counts)
-        if failed:
+        if analysis.unknown.count:
             raise ChangeFailed(
-                f"{failed} encrypted values of {self.info.name} do not decrypt under key "
-                f"{self.key.fingerprint}"
+                f"{analysis.unknown.count} encrypted values of {self.info.name} do not decrypt "
+                f"under any known key ({analysis.unknown.shown(3)})"
+            )
+        under = analysis.under()
+        if not under.get(self.key.fingerprint) and sum(under.values()):
+            raise ChangeFailed(
+                f"the values of {self.info.name} do not decrypt under key {self.key.fingerprint}, "
+                f"which it names; they are under {', '.join(under)}"
             )
 
     def _fix_record(self) -> None:
         """Rewrite the tool record only where it contradicts the backup (keeps the file exact)."""
         assert self.key is not None
-        meta = db.read_meta_file(self.db_path)
+        conn = self.ctx.store().connect()
+        try:
+            meta = conn.read_meta()
+            fix = self._record_fixes(meta)
+            if fix:
+                with conn.transaction("restore:record"):
+                    conn.write_meta(**fix)
+        finally:
+            conn.close()
+
+    def _record_fixes(self, meta: dict[str, str]) -> dict[str, str]:
+        assert self.key is not None
         fix: dict[str, str] = {}
         if meta.get("version") and self.info.version and meta["version"] != self.info.version:
             fix["version"] = self.info.version
         if meta.get("key_check") and meta["key_check"] != self.key.check_value:
             fix["key_check"] = self.key.check_value
-        if fix:
-            conn = db.connect(self.db_path)
-            try:
-                with db.transaction(conn, name="restore:record"):
-                    db.write_meta(conn, **fix)
-            finally:
-                conn.close()
+        return fix
 
     def _write_env(self) -> None:
         assert self.key is not None

@@ -8,13 +8,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from packaging.version import Version
 
 from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.secret import Secret
+
+if TYPE_CHECKING:
+    from coolify_migrate.core.context import Context
+    from coolify_migrate.core.store import Store
 
 
 class EnvFile(Protocol):
@@ -187,6 +191,10 @@ class Profile:
     def steps(self) -> list[Any]:
         """The profile's built-in migration steps (``coolify_migrate.engine.steps.Step``)."""
         return []
+
+    def open_store(self, ctx: Context) -> Store:
+        """The app's database (``coolify_migrate.stores``), for this instance."""
+        raise NotImplementedError
 
     def create_demo(
         self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int

@@ -18,6 +18,7 @@ from coolify_migrate.core.app import KeyCandidate, Profile
 from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.runtime import NoneRuntime, Runtime
 from coolify_migrate.core.secret import Redactor
+from coolify_migrate.core.store import Store
 
 STATE_DIRNAME = ".coolify-migrate"
 
@@ -41,6 +42,7 @@ class Context:
     extra_keys: list[KeyCandidate] = field(default_factory=list)
     _runtime: Runtime | None = field(default=None, init=False, repr=False)
     _container_keys: list[KeyCandidate] | None = field(default=None, init=False, repr=False)
+    _store: Store | None = field(default=None, init=False, repr=False)
 
     @property
     def env_path(self) -> Path:
@@ -75,6 +77,12 @@ class Context:
                     hint="build the Context with runtime_factory=coolify_migrate.runtimes.make_runtime",
                 )
         return self._runtime
+
+    def store(self) -> Store:
+        """The app's database for this instance, found once (``Profile.open_store``)."""
+        if self._store is None:
+            self._store = self.profile.open_store(self)
+        return self._store
 
     def container_keys(self) -> list[KeyCandidate]:
         """The keys the app's container knows (its environment and settings file), the one it

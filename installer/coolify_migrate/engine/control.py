@@ -10,10 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from coolify_migrate import backups, instance
+from coolify_migrate import backups
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import MigrateError, Refused
-from coolify_migrate.engine import revert
 from coolify_migrate.secrets import host_key
 from coolify_migrate.state import journal, lock
 
@@ -46,7 +45,7 @@ def _guarded(ctx: Context, what: str, go: Callable[[], None]) -> list[str]:
     except MigrateError:
         ctx.runtime().stop()
         if backup is not None:
-            revert.put_db_back(backup.path, instance.database_path(ctx))
+            ctx.store().restore(backup.path)
             ctx.out.warn(f"the database was put back from {backup.name}; the app is stopped")
         raise
     return notes

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from coolify_migrate import instance
-from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
@@ -40,26 +39,18 @@ def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
     return {"env": str(saved)}
 
 
-def put_db_back(backup_path: Path, db_path: Path) -> None:
-    """Replace the database by a copy of the backup, atomically; stale -wal/-shm go first."""
-    tmp = backup_copy.stage(backup_path, db_path)
-    for suffix in ("-wal", "-shm", "-journal"):
-        db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
-    os.replace(tmp, db_path)
-    durable.fsync_dir(db_path.parent)
-    faults.checkpoint("revert:db")
-
-
 def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     data = doc["data"]
     if doc["phase"] != "rolling-back":
         journal.advance(ctx, doc, "rolling-back", error=reason)
     runtime = ctx.runtime()
     runtime.stop()
-    db_path = instance.database_path(ctx)
+    store = ctx.store()
     if data.get("backup_path"):
-        put_db_back(Path(data["backup_path"]), db_path)
-    elif db_path.exists() and "backup" in data.get("done", []):
+        store.restore(Path(data["backup_path"]))
+        faults.checkpoint("revert:db")
+    elif store.path is not None and store.exists() and "backup" in data.get("done", []):
+        db_path = store.path
         failed = db_path.with_name(f"{db_path.name}.failed-{ctx.now_ms()}")
         os.replace(db_path, failed)  # a fresh install's database: kept aside, never deleted
         durable.fsync_dir(db_path.parent)
@@ -71,11 +62,11 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     active = ctx.profile.active_key(env)
     if active is not None and ring.entries:
         ring.set_active(active.key, checkpoint="revert:keyring")
-    if db_path.exists() and active is not None:
-        failed_values = keys.undecryptable(ctx, db_path, active.key)
+    if store.exists() and active is not None:
+        failed_values = keys.unreadable(ctx)
         if failed_values:
             raise ChangeFailed(
-                f"after putting the backup back, {failed_values} values do not decrypt under the key in .env",
+                f"after putting the backup back, {failed_values} values are under no known key",
                 hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
             )
     if runtime.name != "none":  # the old app starts again: it must not re-roll anything

@@ -15,15 +15,13 @@ from coolify_migrate import instance
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import Refused
 from coolify_migrate.core.versions import parse_version
-from coolify_migrate.stores import sqlite as db
 
 
 def stamp(ctx: Context, version: str, *, force: bool = False) -> dict[str, Any]:
     """Write ``version`` as the installed version; the caller holds the lock."""
     wanted = str(parse_version(version, what="VERSION"))
     env = instance.load_env(ctx)
-    db_path = instance.database_path(ctx)
-    meta = instance.read_meta(db_path) if db_path.exists() else {}
+    meta = instance.read_meta(ctx)
     found = instance.installed_version(ctx, env, meta)
     said = {s.name: s.version for s in found.sources if s.version}
     if not force:
@@ -40,11 +38,12 @@ def stamp(ctx: Context, version: str, *, force: bool = False) -> dict[str, Any]:
                 f"the running container's image is {running}, not {wanted}",
                 hint=f"stamp {running}, or pass --force",
             )
-    if db_path.exists():
-        conn = db.connect(db_path)
+    store = ctx.store()
+    if store.exists():
+        conn = store.connect()
         try:
-            with db.transaction(conn, name="stamp"):
-                db.write_meta(conn, version=wanted)
+            with conn.transaction("stamp"):
+                conn.write_meta(version=wanted)
         finally:
             conn.close()
     key = ctx.profile.version_env_key

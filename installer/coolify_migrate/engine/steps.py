@@ -13,18 +13,16 @@ callable taking the profile name and returning an iterable of ``Step``.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
 from coolify_migrate.core.errors import Refused
-from coolify_migrate.stores import sqlite as db
+from coolify_migrate.core.store import Connection
 
 if TYPE_CHECKING:
     from coolify_migrate.backups import BackupInfo
@@ -36,7 +34,6 @@ ENTRY_POINT_GROUP = "coolify_migrate.steps"
 @dataclass
 class StepContext:
     ctx: Context
-    db_path: Path
     step: Step
     record: dict[str, str]  # what must be committed with the step's change
     backup: BackupInfo | None
@@ -44,13 +41,13 @@ class StepContext:
     notes: list[str] = field(default_factory=list)
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """A transaction that also writes the version record: step and record commit together."""
-        conn = db.connect(self.db_path)
+        conn = self.ctx.store().connect()
         try:
-            with db.transaction(conn, name=f"step:{self.step.id}"):
+            with conn.transaction(f"step:{self.step.id}"):
                 yield conn
-                db.write_meta(conn, **self.record)
+                conn.write_meta(**self.record)
         finally:
             conn.close()
 

@@ -29,7 +29,6 @@ from coolify_migrate.engine.steps import StepContext, applied_steps, load, recor
 from coolify_migrate.secrets import host_key, keys
 from coolify_migrate.state import journal, lock
 from coolify_migrate.state.runlog import RunLog
-from coolify_migrate.stores import sqlite as db
 
 DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[3] / "versions.json")  # a checkout
 
@@ -55,8 +54,7 @@ def prepare_plan(
         ctx, manifest_src or default_manifest(), ctx.profile, trusted_key=trusted_key
     )
     env = instance.load_env(ctx)
-    db_path = instance.database_path(ctx)
-    meta = instance.read_meta(db_path) if db_path.exists() else {}
+    meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta).require()
     target = parse_version(to, what="--to") if to else None
     registry = load(ctx.profile.name, ctx.profile.steps())
@@ -73,14 +71,15 @@ def plan(
     return prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key).plan
 
 
-def _check_room(db_path: Path) -> None:
+def _check_room(ctx: Context) -> None:
     """The pre-upgrade backup's room, checked with the guards: before the app is stopped."""
-    needed, free = backups.space_needed(db_path), backups.free_bytes(db_path.parent)
+    where = backups.backup_dir(ctx)
+    needed, free = backups.space_needed(ctx.store()), backups.free_bytes(where)
     if free < needed:
         raise DiskFull(
             f"{free >> 20} MiB free next to the database, the pre-upgrade backup needs {needed >> 20} MiB"
         )
-    backups.check_writable(db_path.parent, "write the pre-upgrade backup")
+    backups.check_writable(where, "write the pre-upgrade backup")
 
 
 def upgrade(
@@ -106,16 +105,16 @@ def upgrade(
             if p.is_noop:
                 ctx.out.info(f"already at {p.installed}: nothing to do")
                 return {"outcome": "noop", "version": str(p.installed), "log": str(log.path)}
-            db_path = instance.database_path(ctx)
+            store = ctx.store()
             env = instance.load_env(ctx)
             live = None
-            if db_path.exists():
-                conn = db.connect(db_path, readonly=True)
+            if store.exists():
+                conn = store.connect(readonly=True)
                 try:
                     live = keys.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
                 finally:
                     conn.close()
-                _check_room(db_path)
+                _check_room(ctx)
             runtime = ctx.runtime()
             runtime.check()
             image = runtime.ensure_images(p.target)  # before anything is stopped
@@ -223,7 +222,7 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
     done: list[str] = data["done"]
     release, planned = _plan_from_journal(ctx, doc)
     runtime = ctx.runtime()
-    db_path = instance.database_path(ctx)
+    store = ctx.store()
 
     def mark(phase: str, **extra: Any) -> None:
         done.append(phase)
@@ -244,7 +243,7 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             runtime.stop()
             mark("stop")
         if "backup" not in done:
-            if db_path.exists():
+            if store.exists():
                 made = backups.create(ctx, reason="pre-upgrade", version=data["from_version"])
                 snap = revert.snapshot(ctx, doc)
                 mark("backup", backup=made.name, backup_path=str(made.path), snapshot=snap)
@@ -269,8 +268,8 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             phase = f"step:{p.step.id}"
             if phase in done:
                 continue
-            meta = instance.read_meta(db_path) if db_path.exists() else {}
-            sc = StepContext(ctx, db_path, p.step, record_for(meta, p.step, p.stop), info, doc)
+            meta = instance.read_meta(ctx)
+            sc = StepContext(ctx, p.step, record_for(meta, p.step, p.stop), info, doc)
             if p.step.id not in applied_steps(meta):
                 ctx.out.info(f"step {p.step.id}: {p.step.title}")
                 p.step.apply(sc)
@@ -279,14 +278,14 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             for note in sc.notes:
                 ctx.out.info(f"  {note}")
             if p.step.verify is not None:
-                p.step.verify(StepContext(ctx, db_path, p.step, {}, info, doc))
+                p.step.verify(StepContext(ctx, p.step, {}, info, doc))
             mark(phase)
         if "record" not in done:
-            if db_path.exists():
-                conn = db.connect(db_path)
+            if store.exists():
+                conn = store.connect()
                 try:
-                    with db.transaction(conn, name="upgrade:record"):
-                        db.write_meta(conn, version=data["to_version"])
+                    with conn.transaction("upgrade:record"):
+                        conn.write_meta(version=data["to_version"])
                 finally:
                     conn.close()
             mark("record")

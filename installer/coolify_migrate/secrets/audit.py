@@ -16,7 +16,6 @@ import ctypes
 import math
 import os
 import re
-import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +25,12 @@ from coolify_migrate import instance
 from coolify_migrate.config.envfile import SAFE_VALUE
 from coolify_migrate.core.app import KeyCandidate, Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import KeyProblem, UsageError
+from coolify_migrate.core.errors import KeyProblem, MigrateError, UsageError
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.core.times import parse_time
 from coolify_migrate.secrets import keys
 from coolify_migrate.stores import names as backup_names
-from coolify_migrate.stores import sqlite as db
 
 DEFAULT_WINDOW_S = 24 * 3600.0
 # Below this estimate a key is weak whatever its form: 2**64 guesses are within reach.
@@ -181,24 +180,20 @@ def _as_ms(value: object) -> int | None:
     return None
 
 
-def oldest_backup_ms(db_path: Path) -> tuple[str, int] | None:
-    """The oldest backup the app (or its user) left beside the database: ``prod.db_<ms>``,
-    ``prod.db_<version>_<ms>``, ``prod.db_<YYYYmmddHHMMSS>``. This tool's own (with a manifest)
-    say nothing about the install time and are skipped."""
-    found: list[tuple[int, str]] = []
-    try:
-        names = os.listdir(db_path.parent)
-    except OSError:
-        return None
-    for name in names:
-        parsed = backup_names.parse(db_path.name, name)
-        if parsed and backup_names.manifest_name(name) not in names:
-            found.append((parsed.time_ms, name))
+def oldest_copy_ms(store: Store) -> tuple[str, int] | None:
+    """The oldest copy the app (or its user) left beside the database (Coolify's
+    ``prod.db_<ms>``, ``prod.db_<version>_<ms>``, a manual ``prod.db_<YYYYmmddHHMMSS>``). This
+    tool's own backups (with a manifest) say nothing about the install time and are skipped."""
+    found = [
+        (c.time_ms, c.name)
+        for c in store.siblings()
+        if not c.path.with_name(backup_names.manifest_name(c.name)).exists()
+    ]
     return (min(found)[1], min(found)[0]) if found else None
 
 
 def gather_evidence(
-    ctx: Context, db_path: Path, conn: sqlite3.Connection | None, installed_at: str | None
+    ctx: Context, conn: Connection | None, installed_at: str | None
 ) -> list[Evidence]:
     """Every hint of when the key was made, the most trustworthy first."""
     found: list[Evidence] = []
@@ -209,17 +204,17 @@ def gather_evidence(
     if conn is not None:
         for label, sql in ctx.profile.install_evidence_sql():
             try:
-                row = conn.execute(sql).fetchone()
-            except sqlite3.DatabaseError:
+                ms = _as_ms(conn.scalar(sql))
+            except MigrateError:
                 continue
-            ms = _as_ms(row[0]) if row else None
             if ms is not None:
                 found.append(Evidence(label, ms))
-    old = oldest_backup_ms(db_path)
+    store = ctx.store()
+    old = oldest_copy_ms(store)
     if old is not None:
         found.append(Evidence(f"oldest app backup {old[0]}", old[1]))
-    if db_path.exists():
-        birth = _birth_ms(db_path)
+    if store.path is not None and store.path.exists():
+        birth = _birth_ms(store.path)
         if birth is not None:
             found.append(Evidence("database file created", birth))
     return found
@@ -307,8 +302,7 @@ def assess(
     ctx: Context,
     cand: KeyCandidate,
     *,
-    db_path: Path,
-    conn: sqlite3.Connection | None,
+    conn: Connection | None,
     installed_at: str | None = None,
     window_s: float | None = None,
     workers: int | None = None,
@@ -318,7 +312,7 @@ def assess(
     if window <= 0:
         raise UsageError("the search window must be positive")
     form = key_form(cand.key, ctx.profile)
-    evidence = gather_evidence(ctx, db_path, conn, installed_at)
+    evidence = gather_evidence(ctx, conn, installed_at)
     report = AuditReport(
         cand.source,
         cand.key.fingerprint,
@@ -355,13 +349,13 @@ def audit(
 ) -> AuditReport:
     """Audit the key that encrypts the data (else the .env active key). Never writes."""
     env = instance.load_env(ctx)
-    db_path = instance.database_path(ctx)
-    conn = db.connect(db_path, readonly=True) if db_path.exists() else None
+    store = ctx.store()
+    conn = store.connect(readonly=True) if store.exists() else None
     try:
         verdict: keys.Verdict | None = None
         problem: str | None = None
         if conn is None:
-            problem = f"no database at {db_path}"
+            problem = f"no database at {store.where}"
         else:
             try:
                 verdict = keys.live_key(ctx, conn, env)
@@ -381,7 +375,6 @@ def audit(
         report = assess(
             ctx,
             cand,
-            db_path=db_path,
             conn=conn,
             installed_at=installed_at,
             window_s=window_s,

@@ -16,20 +16,19 @@ new key only in that ``/app/.env``, so each restart re-rolled with the wrong old
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 from dataclasses import dataclass
+from typing import Any
 
 from coolify_migrate import instance
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.core.secret import Secret
-from coolify_migrate.secrets import keys, values
+from coolify_migrate.core.store import Connection
+from coolify_migrate.secrets import keys
 from coolify_migrate.state.keyring import Keyring
-from coolify_migrate.stores import sqlite as db
 
 
-def _live_key(ctx: Context, conn: sqlite3.Connection) -> tuple[Secret, str] | None:
+def _live_key(ctx: Context, conn: Connection) -> tuple[Secret, str] | None:
     env = instance.load_env(ctx)
     verdict = keys.identify(ctx, conn, keys.candidates(ctx, env))
     if verdict.key is None:
@@ -45,10 +44,10 @@ def _live_key(ctx: Context, conn: sqlite3.Connection) -> tuple[Secret, str] | No
 def settle(ctx: Context) -> list[str]:
     """Make the host ``.env`` name the data's key as the one the app starts with (see the module
     docstring); returns what was done, for the output. The caller holds the lock."""
-    db_path = instance.database_path(ctx)
-    if not db_path.exists():
+    store = ctx.store()
+    if not store.exists():
         return []
-    conn = db.connect(db_path, readonly=True)
+    conn = store.connect(readonly=True)
     try:
         found = _live_key(ctx, conn)
     finally:
@@ -86,35 +85,31 @@ def settle(ctx: Context) -> list[str]:
 class Snapshot:
     """Digests of every encrypted field's stored values, up to the last row before a start."""
 
-    digests: dict[str, tuple[int, str]]  # field -> (last rowid, digest)
+    digests: dict[str, tuple[Any, str]]  # field -> (last row key, digest)
 
     @classmethod
     def take(cls, ctx: Context) -> Snapshot | None:
-        db_path = instance.database_path(ctx)
-        if not db_path.exists():
+        store = ctx.store()
+        if not store.exists():
             return None
-        conn = db.connect(db_path, readonly=True)
+        conn = store.connect(readonly=True)
         try:
-            found = values.fields(conn, ctx.profile.encrypted_columns)
             digests = {}
-            for column in found.present:
-                last = conn.execute(f'SELECT max(rowid) FROM "{column.table}"').fetchone()[0]
-                digests[column.label] = (
-                    last or 0,
-                    _digest(conn, column.table, column.column, last),
-                )
+            for column in conn.fields(ctx.profile.encrypted_columns).present:
+                last = conn.last_key(column.table)
+                digests[column.label] = (last, conn.digest(column.table, column.column, last))
             return cls(digests)
         finally:
             conn.close()
 
     def changed(self, ctx: Context) -> list[str]:
         """Fields whose values (of the rows that existed before) are no longer the same."""
-        conn = db.connect(instance.database_path(ctx), readonly=True)
+        conn = ctx.store().connect(readonly=True)
         try:
             out = []
-            for column in values.fields(conn, ctx.profile.encrypted_columns).present:
+            for column in conn.fields(ctx.profile.encrypted_columns).present:
                 last, digest = self.digests.get(column.label, (0, ""))
-                if digest and _digest(conn, column.table, column.column, last) != digest:
+                if digest and conn.digest(column.table, column.column, last) != digest:
                     out.append(column.label)
             return out
         finally:
@@ -128,13 +123,3 @@ class Snapshot:
                 f"({', '.join(changed[:3])}): its start re-encrypted them ({what})",
                 hint="the instance is rolled back; run 'coolify-migrate secrets verify'",
             )
-
-
-def _digest(conn: sqlite3.Connection, table: str, column: str, last: int | None) -> str:
-    h = hashlib.sha256()
-    rows = conn.execute(
-        f'SELECT rowid, "{column}" FROM "{table}" WHERE rowid <= ? ORDER BY rowid', (last or 0,)
-    )
-    for rowid, value in rows:
-        h.update(f"{rowid}\0{value}\0".encode("utf-8", "surrogatepass"))
-    return h.hexdigest()

@@ -24,11 +24,9 @@ fails to decrypt.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from coolify_migrate.config.envfile import EnvFile
@@ -36,10 +34,10 @@ from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import Codec, DecryptError
 from coolify_migrate.secrets import values
 from coolify_migrate.state.keyring import Keyring
-from coolify_migrate.stores import sqlite as db
 
 MIN_BITS = 40.0
 SAMPLE_ROWS = 200  # rows per table read to identify keys (``analyse(full=False)``)
@@ -219,7 +217,7 @@ class Analysis:
 
 def analyse(
     ctx: Context,
-    conn: sqlite3.Connection,
+    conn: Connection,
     cands: list[KeyCandidate],
     *,
     full: bool = False,
@@ -231,9 +229,9 @@ def analyse(
     however large the database is; ``full=True`` then reads every value and attributes each one.
     """
     codec = ctx.profile.codec
-    found = values.fields(conn, ctx.profile.encrypted_columns)
+    found = conn.fields(ctx.profile.encrypted_columns)
     if recorded_check is None:
-        recorded_check = db.read_meta(conn).get("key_check")
+        recorded_check = conn.read_meta().get("key_check")
     sample_counts: dict[str, FieldCount] = {}
     sample_text = values.Named()
     sample: list[tuple[str, bytes, bytes]] = []
@@ -260,13 +258,12 @@ def analyse(
 
 
 def _values(
-    ctx: Context, conn: sqlite3.Connection, found: values.Fields, *, limit: int | None
+    ctx: Context, conn: Connection, found: values.Fields, *, limit: int | None
 ) -> Iterator[tuple[EncryptedColumn, Any, Any]]:
     """(field, row id, stored value) of every present field, table by table."""
     for table, columns in found.by_table().items():
-        for rows in values.iter_rows(
-            conn, table, columns, id_column=ctx.profile.id_column, limit=limit
-        ):
+        names = [c.column for c in columns]
+        for rows in conn.rows(table, names, id_column=ctx.profile.id_column, limit=limit):
             for row in rows:
                 for i, column in enumerate(columns):
                     yield column, row[1], row[2 + i]
@@ -383,7 +380,7 @@ def field_orders(
 
 
 def _attribute_all(
-    ctx: Context, conn: sqlite3.Connection, analysis: Analysis, cands: list[KeyCandidate]
+    ctx: Context, conn: Connection, analysis: Analysis, cands: list[KeyCandidate]
 ) -> None:
     """Every value of every field: which established key it is under, or none."""
     codec = ctx.profile.codec
@@ -472,10 +469,10 @@ class Verdict:
 
 
 def identify(
-    ctx: Context, conn: sqlite3.Connection, cands: list[KeyCandidate], *, full: bool = False
+    ctx: Context, conn: Connection, cands: list[KeyCandidate], *, full: bool = False
 ) -> Verdict:
     """The key the data are (mostly) under, or KeyProblem (nothing changed)."""
-    recorded = db.read_meta(conn).get("key_check")
+    recorded = conn.read_meta().get("key_check")
     analysis = analyse(ctx, conn, cands, full=full, recorded_check=recorded)
     if analysis.primary is not None:
         return Verdict(analysis.primary.key, analysis.primary.source, analysis.method, analysis)
@@ -504,7 +501,7 @@ def identify(
 
 def live_key(
     ctx: Context,
-    conn: sqlite3.Connection,
+    conn: Connection,
     env: EnvFile,
     extra: list[KeyCandidate] | tuple[KeyCandidate, ...] = (),
 ) -> Verdict:
@@ -537,7 +534,7 @@ class ColumnCount:
 
 def verify_all(
     ctx: Context,
-    conn: sqlite3.Connection,
+    conn: Connection,
     key: Secret,
     cands: list[KeyCandidate] | None = None,
 ) -> list[ColumnCount]:
@@ -568,11 +565,23 @@ def column_counts(ctx: Context, analysis: Analysis, key: Secret) -> list[ColumnC
     return out
 
 
-def undecryptable(ctx: Context, db_path: Path, key: Secret) -> int:
-    """How many ciphertext values of the database at ``db_path`` are not under ``key``."""
-    conn = db.connect(db_path, readonly=True)
+def undecryptable(ctx: Context, key: Secret) -> int:
+    """How many ciphertext values of the instance's database are not under ``key``."""
+    conn = ctx.store().connect(readonly=True)
     try:
         return sum(c.failed for c in verify_all(ctx, conn, key))
+    finally:
+        conn.close()
+
+
+def unreadable(ctx: Context) -> int:
+    """How many ciphertext values of the instance's database are under no key it knows."""
+    from coolify_migrate import instance
+
+    conn = ctx.store().connect(readonly=True)
+    try:
+        cands = candidates(ctx, instance.load_env(ctx))
+        return analyse(ctx, conn, cands, full=True).unknown.count
     finally:
         conn.close()
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sqlite3
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,10 +32,10 @@ from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import Codec
 from coolify_migrate.secrets import keys, values
 from coolify_migrate.secrets.keys import Analysis
-from coolify_migrate.stores import sqlite as db
 
 BATCH = 2000
 POOL_FROM_ROWS = 20_000  # below this a pool costs more than it saves
@@ -86,7 +85,7 @@ def planned(ctx: Context, analysis: Analysis) -> list[ColumnRoll]:
 
 def reencrypt(
     ctx: Context,
-    conn: sqlite3.Connection,
+    conn: Connection,
     analysis: Analysis,
     new: Secret,
     *,
@@ -100,7 +99,7 @@ def reencrypt(
     row record on any update, so a pass per column would rewrite wide rows several times.
     """
     found = analysis.fields
-    total = _rows_total(conn, found)
+    total = sum(conn.count(t) for t in found.by_table())  # b-tree walks, never the values
     bar = ctx.out.progress("re-encrypting", total)
     counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
     for column in found.absent:
@@ -110,27 +109,22 @@ def reencrypt(
         ctx.profile.codec, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1
     )
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
-        with crypto, db.transaction(conn, name="roll"):
+        with crypto, conn.transaction("roll"):
             for table, columns in found.by_table().items():
-                sets = ", ".join(f'"{c.column}" = ?' for c in columns)
-                update = f'UPDATE "{table}" SET {sets} WHERE rowid = ?'
+                names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
-                batches = values.iter_rows(
-                    conn, table, columns, id_column=ctx.profile.id_column, batch=per_read
-                )
+                batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
                 for rows_seen, updates, done in crypto.run(columns, batches):
                     _add(counts, done)
                     bar.advance(rows_seen)
                     if updates:
-                        written = conn.executemany(update, updates).rowcount
+                        written = conn.update(table, names, updates)
                         if written != len(updates):
                             raise ChangeFailed(
                                 f"{table}: {written} of {len(updates)} rows "
                                 "updated; the transaction was rolled back"
                             )
-            db.write_meta(conn, key_check=new.check_value, **(meta or {}))
-    except sqlite3.Error as err:
-        raise ChangeFailed(f"re-encryption failed and was rolled back: {err}") from err
+            conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
     return list(counts.values())
@@ -145,11 +139,6 @@ def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
         mine.reencrypted += c.reencrypted
         for fp, n in c.from_keys.items():
             mine.from_keys[fp] = mine.from_keys.get(fp, 0) + n
-
-
-def _rows_total(conn: sqlite3.Connection, found: values.Fields) -> int:
-    """Rows to visit, for progress: count(*) walks the b-tree only, never the large values."""
-    return sum(conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in found.by_table())
 
 
 def _batch(
@@ -363,7 +352,7 @@ def verify(ctx: Context) -> VerifyReport:
     """Every value of every declared field against the .env active key. Read-only."""
     env = instance.load_env(ctx)
     active = ctx.profile.active_key(env)
-    conn = db.connect(instance.database_path(ctx), readonly=True)
+    conn = ctx.store().connect(readonly=True)
     try:
         if active is None:
             return VerifyReport(None, None, "not recorded")
@@ -371,7 +360,7 @@ def verify(ctx: Context) -> VerifyReport:
         cands = keys.candidates(ctx, env)
         others = [c for c in cands if c.key != active.key]
         analysis = keys.analyse(ctx, conn, [KeyCandidate("active", active.key), *others], full=True)
-        check = keys.check_state(db.read_meta(conn).get("key_check"), active.key)
+        check = keys.check_state(conn.read_meta().get("key_check"), active.key)
         report = VerifyReport(active.source, active.key.fingerprint, check)
         report.counts = keys.column_counts(ctx, analysis, active.key)
         report.not_ciphertext, report.unknown = analysis.text, analysis.unknown

@@ -29,24 +29,21 @@ the garbage of its predecessor: for a value of n bytes that happens with probabi
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from coolify_migrate import instance
 from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ChangeFailed, KeyProblem, Refused, UsageError
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError, Refused, UsageError
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection, Sibling
 from coolify_migrate.crypto.codecs import DecryptError
 from coolify_migrate.secrets import keys, roll, values
 from coolify_migrate.secrets.reencrypt import ColumnRoll
 from coolify_migrate.state import journal
-from coolify_migrate.stores import names
-from coolify_migrate.stores import sqlite as db
 
 KEPT, RECOVERED, AS_IS, RESTORED_TEXT, UNPROVEN = (
     "kept",
@@ -55,15 +52,6 @@ KEPT, RECOVERED, AS_IS, RESTORED_TEXT, UNPROVEN = (
     "restored-text",
     "unproven",
 )
-
-
-@dataclass(frozen=True)
-class Copy:
-    """A copy of the database beside it: Coolify's pre-roll copies, manual copies, our backups."""
-
-    name: str
-    path: Path
-    time_ms: int
 
 
 @dataclass
@@ -82,7 +70,7 @@ class Fix:
 @dataclass
 class RepairPlan:
     fixes: list[Fix]
-    copies: list[Copy]
+    copies: list[Sibling]
     keys: list[KeyCandidate]  # proven keys the values were found under
     fields: values.Fields
     counts: dict[str, int] = field(default_factory=dict)
@@ -168,65 +156,33 @@ class RepairReport:
         return out
 
 
-# -- finding the copies ---------------------------------------------------------------------------
-
-
-def find_copies(db_path: Path) -> list[Copy]:
-    """Every backup-shaped file beside the database that SQLite can open, oldest first."""
-    found = []
-    try:
-        entries = os.listdir(db_path.parent)
-    except OSError:
-        return []
-    for name in entries:
-        parsed = names.parse(db_path.name, name)
-        path = db_path.parent / name
-        if parsed is None or path.is_symlink() or not path.is_file():
-            continue
-        found.append(Copy(name, path, parsed.time_ms))
-    return sorted(found, key=lambda c: (c.time_ms, c.name))
-
-
-def _copy_rows(
-    conn: sqlite3.Connection, table: str, columns: list[EncryptedColumn], id_column: str
-) -> dict[Any, tuple[Any, ...]]:
-    """id -> the columns' values (None for a column this copy does not have yet)."""
-    have = values.table_columns(conn, table)
-    if id_column not in have:
-        return {}
-    picks = ", ".join(f'"{c.column}"' if c.column in have else "NULL" for c in columns)
-    out: dict[Any, tuple[Any, ...]] = {}
-    for row in conn.execute(f'SELECT "{id_column}", {picks} FROM "{table}"'):
-        out[row[0]] = tuple(row[1:])
-    return out
-
-
 # -- the plan ------------------------------------------------------------------------------------
 
 
 def make_plan(
-    ctx: Context, conn: sqlite3.Connection, cands: list[KeyCandidate], copies: list[Copy]
+    ctx: Context, conn: Connection, cands: list[KeyCandidate], copies: list[Sibling]
 ) -> RepairPlan:
     """Resolve every value (see the module docstring). Read-only."""
     codec = ctx.profile.codec
     model = ctx.profile.reroll_plaintext
-    found = values.fields(conn, ctx.profile.encrypted_columns)
-    opened: list[tuple[Copy, sqlite3.Connection]] = []
+    store = ctx.store()
+    found = conn.fields(ctx.profile.encrypted_columns)
+    opened: list[tuple[Sibling, Connection]] = []
     for copy in reversed(copies):  # newest first
         try:
-            opened.append((copy, db.open_snapshot(copy.path)))
-        except sqlite3.DatabaseError:
-            ctx.out.warn(f"{copy.name} is not a readable SQLite database: skipped")
+            opened.append((copy, store.snapshot(copy.path)))
+        except (MigrateError, sqlite3.DatabaseError):
+            ctx.out.warn(f"{copy.name} is not a readable copy of the database: skipped")
     fixes: list[Fix] = []
     ends: list[tuple[Fix, str, bytes, bytes]] = []
     witnesses: set[str] = set()  # keys proven by a re-roll match
     try:
         for table, columns in found.by_table().items():
+            names = [c.column for c in columns]
             older = [
-                (copy.name, _copy_rows(c, table, columns, ctx.profile.id_column))
-                for copy, c in opened
+                (copy.name, c.by_id(table, names, ctx.profile.id_column)) for copy, c in opened
             ]
-            for rows in values.iter_rows(conn, table, columns, id_column=ctx.profile.id_column):
+            for rows in conn.rows(table, names, id_column=ctx.profile.id_column):
                 for row in rows:
                     for i, column in enumerate(columns):
                         history = [("current", row[2 + i])]
@@ -347,13 +303,11 @@ def _attribute(
 def _change(ctx: Context, plan: RepairPlan) -> roll.Change:
     codec = ctx.profile.codec
 
-    def change(
-        conn: sqlite3.Connection, new: Secret, meta: dict[str, str] | None
-    ) -> list[ColumnRoll]:
+    def change(conn: Connection, new: Secret, meta: dict[str, str] | None) -> list[ColumnRoll]:
         counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
         for column in plan.fields.absent:
             counts[column.label].absent = True
-        with db.transaction(conn, name="repair"):
+        with conn.transaction("repair"):
             for fix in plan.fixes:
                 count = counts[fix.column.label]
                 if fix.status in ("empty", AS_IS, UNPROVEN):
@@ -374,12 +328,10 @@ def _change(ctx: Context, plan: RepairPlan) -> roll.Change:
                     stored = fix.text
                     count.text += 1
                 table, col = fix.column.table, fix.column.column
-                done = conn.execute(
-                    f'UPDATE "{table}" SET "{col}" = ? WHERE rowid = ?', (stored, fix.rowid)
-                ).rowcount
+                done = conn.update(table, [col], [(stored, fix.rowid)])
                 if done != 1:
                     raise ChangeFailed(f"{fix.label}: the row is gone; nothing was changed")
-            db.write_meta(conn, key_check=new.check_value, **(meta or {}))
+            conn.write_meta(key_check=new.check_value, **(meta or {}))
         return list(counts.values())
 
     return change
@@ -388,7 +340,7 @@ def _change(ctx: Context, plan: RepairPlan) -> roll.Change:
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _prepare(ctx: Context, conn: sqlite3.Connection) -> tuple[RepairPlan, Secret]:
+def _prepare(ctx: Context, conn: Connection) -> tuple[RepairPlan, Secret]:
     env = instance.load_env(ctx)
     active = ctx.profile.active_key(env)
     if active is None:
@@ -397,8 +349,7 @@ def _prepare(ctx: Context, conn: sqlite3.Connection) -> tuple[RepairPlan, Secret
             hint="restore the .env from your backup, or give the keys with --key-file FILE",
         )
     cands = keys.candidates(ctx, env)
-    db_path = instance.database_path(ctx)
-    plan = make_plan(ctx, conn, cands, find_copies(db_path))
+    plan = make_plan(ctx, conn, cands, ctx.store().siblings())
     if not plan.keys and plan.counts.get(UNPROVEN):
         raise KeyProblem(
             "no known key reads the data, even through Coolify's copies",
@@ -415,7 +366,7 @@ def _no_backup(key: Secret) -> roll.BackupRef:
     )
 
 
-def redo(ctx: Context, conn: sqlite3.Connection) -> tuple[roll.Change, Secret]:
+def redo(ctx: Context, conn: Connection) -> tuple[roll.Change, Secret]:
     """For ``roll.recover``: the same repair again (its transaction did not commit)."""
     plan, old = _prepare(ctx, conn)
     return _change(ctx, plan), old
@@ -439,8 +390,7 @@ def repair(
         )
     if not dry_run and roll.recover(ctx) is not None:
         ctx.out.info("an interrupted key change was completed first")
-    db_path = instance.database_path(ctx)
-    conn = db.connect(db_path, readonly=dry_run)
+    conn = ctx.store().connect(readonly=dry_run)
     try:
         plan, old = _prepare(ctx, conn)
         report = RepairReport(dry_run, plan)
@@ -452,7 +402,6 @@ def repair(
         report.roll = roll.run_change(
             ctx,
             conn,
-            db_path,
             old,
             result,
             change=_change(ctx, plan),

@@ -20,10 +20,8 @@ committed. Committed: finish steps 6-8. Not committed: redo step 5 with the same
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 from coolify_migrate import instance
@@ -32,12 +30,12 @@ from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem, MigrateError, Refused
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets import audit, keys, reencrypt, values
 from coolify_migrate.secrets.keys import Analysis
 from coolify_migrate.secrets.reencrypt import ColumnRoll
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import KeyEntry, Keyring
-from coolify_migrate.stores import sqlite as db
 
 
 class BackupRef(Protocol):
@@ -144,8 +142,7 @@ def weakness(
     ctx: Context,
     analysis: Analysis,
     *,
-    db_path: Path,
-    conn: sqlite3.Connection | None,
+    conn: Connection | None,
     search: bool = True,
 ) -> Need:
     """Why the data should be rolled: a key holding values is weak (its face, or proven
@@ -164,7 +161,7 @@ def weakness(
     for cand in judged:
         prefix = f"{cand.key.fingerprint}: " if len(judged) > 1 else ""
         if search:
-            report = audit.assess(ctx, cand, db_path=db_path, conn=conn)
+            report = audit.assess(ctx, cand, conn=conn)
             need.reasons.extend(prefix + r for r in report.reasons)
             if report.seed_ms is not None:
                 need.seeds[cand.key.fingerprint] = report.seed_ms
@@ -226,7 +223,7 @@ def _finalize(
     run.finish(result.outcome)
 
 
-def analyse(ctx: Context, conn: sqlite3.Connection) -> Analysis:
+def analyse(ctx: Context, conn: Connection) -> Analysis:
     """Every value attributed to a proven key; refuses (nothing changed) when one is unreadable."""
     env = instance.load_env(ctx)
     cands = keys.candidates(ctx, env)
@@ -243,9 +240,7 @@ def analyse(ctx: Context, conn: sqlite3.Connection) -> Analysis:
     return analysis
 
 
-def _identify(
-    ctx: Context, conn: sqlite3.Connection, *, dry_run: bool
-) -> tuple[KeyCandidate, Analysis]:
+def _identify(ctx: Context, conn: Connection, *, dry_run: bool) -> tuple[KeyCandidate, Analysis]:
     """Guard clauses: which keys are live, and may we trust the .env's key as the old key."""
     env = instance.load_env(ctx)
     active = ctx.profile.active_key(env)
@@ -271,10 +266,10 @@ def _identify(
     return primary, analysis
 
 
-def _committed(db_path: Path, new: Secret) -> bool:
-    conn = db.connect(db_path, readonly=True)
+def _committed(ctx: Context, new: Secret) -> bool:
+    conn = ctx.store().connect(readonly=True)
     try:
-        return db.read_meta(conn).get("key_check") == new.check_value
+        return conn.read_meta().get("key_check") == new.check_value
     finally:
         conn.close()
 
@@ -282,13 +277,11 @@ def _committed(db_path: Path, new: Secret) -> bool:
 # The one transaction of a key change: writes every value under the new key (and the key-check
 # value, and the caller's record) and returns the per-field counts. A roll re-encrypts
 # (``coolify_migrate.secrets.reencrypt``); ``secrets repair`` writes recovered values (``coolify_migrate.secrets.repair``).
-Change = Callable[[sqlite3.Connection, Secret, "dict[str, str] | None"], list[ColumnRoll]]
+Change = Callable[[Connection, Secret, "dict[str, str] | None"], list[ColumnRoll]]
 
 
 def rolling(ctx: Context, analysis: Analysis) -> Change:
-    def change(
-        conn: sqlite3.Connection, new: Secret, meta: dict[str, str] | None
-    ) -> list[ColumnRoll]:
+    def change(conn: Connection, new: Secret, meta: dict[str, str] | None) -> list[ColumnRoll]:
         return reencrypt.reencrypt(ctx, conn, analysis, new, meta=meta)
 
     return change
@@ -296,8 +289,7 @@ def rolling(ctx: Context, analysis: Analysis) -> Change:
 
 def _transaction(
     ctx: Context,
-    conn: sqlite3.Connection,
-    db_path: Path,
+    conn: Connection,
     change: Change,
     new: Secret,
     run: _Run,
@@ -308,7 +300,7 @@ def _transaction(
     try:
         result.counts = change(conn, new, meta_extra)
     except Exception:
-        if _committed(db_path, new):
+        if _committed(ctx, new):
             raise  # the commit happened; a later run of recover() finishes the roll
         Keyring(ctx).remember(new, status="retired", source="roll")
         run.finish("failed: rolled back, nothing changed", failed=True)
@@ -348,8 +340,7 @@ def roll(
         recovered = _recover(ctx, meta_extra=meta_extra, journal_doc=journal_doc)
         if recovered is not None:
             return recovered
-    db_path = instance.database_path(ctx)
-    conn = db.connect(db_path, readonly=dry_run)
+    conn = ctx.store().connect(readonly=dry_run)
     try:
         cand, analysis = _identify(ctx, conn, dry_run=dry_run)
         result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
@@ -357,7 +348,7 @@ def roll(
         if force:
             result.weak_reasons = ["--force"]
         else:
-            result.weak_reasons = weakness(ctx, analysis, db_path=db_path, conn=conn).reasons
+            result.weak_reasons = weakness(ctx, analysis, conn=conn).reasons
         if dry_run:
             result.outcome, result.counts = "dry-run", reencrypt.planned(ctx, analysis)
             if not result.weak_reasons:
@@ -369,7 +360,6 @@ def roll(
         return _roll(
             ctx,
             conn,
-            db_path,
             cand.key,
             analysis,
             result,
@@ -384,8 +374,7 @@ def roll(
 
 def _roll(
     ctx: Context,
-    conn: sqlite3.Connection,
-    db_path: Path,
+    conn: Connection,
     old: Secret,
     analysis: Analysis | None,
     result: RollResult,
@@ -437,7 +426,7 @@ def _roll(
     if change is None:
         assert analysis is not None
         change = rolling(ctx, analysis)
-    _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
+    _transaction(ctx, conn, change, new, run, meta_extra, result)
     result.rolled, result.outcome = True, "rolled"
     result.notes.append("sessions signed with the old key end: users log in again")
     _finalize(ctx, new, run, result, old)
@@ -446,8 +435,7 @@ def _roll(
 
 def run_change(
     ctx: Context,
-    conn: sqlite3.Connection,
-    db_path: Path,
+    conn: Connection,
     old: Secret,
     result: RollResult,
     *,
@@ -461,7 +449,6 @@ def run_change(
     return _roll(
         ctx,
         conn,
-        db_path,
         old,
         None,
         result,
@@ -509,12 +496,11 @@ def _recover(
         new_fingerprint=new.fingerprint,
         backup=(own_doc or journal_doc or {}).get("data", {}).get("backup"),
     )
-    db_path = instance.database_path(ctx)
-    conn = db.connect(db_path)
+    conn = ctx.store().connect()
     old: Secret | None = None
     try:
         ctx.out.info(f"an interrupted key roll to {new.fingerprint} was found; completing it")
-        if db.read_meta(conn).get("key_check") != new.check_value:  # not committed: redo it
+        if conn.read_meta().get("key_check") != new.check_value:  # not committed: redo it
             if run.own:
                 ctx.runtime().stop()
             if own_doc is not None and own_doc.get("kind") == "repair":
@@ -528,7 +514,7 @@ def _recover(
                 change = rolling(ctx, analysis)
             result.old_fingerprint = old.fingerprint if old is not None else None
             if old is not None:
-                _transaction(ctx, conn, db_path, change, new, run, meta_extra, result)
+                _transaction(ctx, conn, change, new, run, meta_extra, result)
         if not result.counts:  # the crashed run's transaction committed every value
             committed = keys.analyse(ctx, conn, [KeyCandidate("new", new)], full=True)
             result.counts = reencrypt.planned(ctx, committed)

@@ -12,16 +12,22 @@ The app's ORM ignores tables it does not know.
 
 from __future__ import annotations
 
+import errno
+import functools
+import hashlib
+import os
+import shutil
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
-from coolify_migrate.core import faults
-from coolify_migrate.core.errors import DatabaseError
-
-META_TABLE = "_coolify_migrate"
+from coolify_migrate.core import durable, faults
+from coolify_migrate.core.app import EncryptedColumn
+from coolify_migrate.core.errors import ChangeFailed, DatabaseError
+from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
 def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
@@ -102,3 +108,236 @@ def open_snapshot(path: Path) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+# -- the Store interface (coolify_migrate.core.store) ----------------------------------------
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _reading(method: _F) -> _F:
+    """SQLite's errors while reading become ``DatabaseError`` (a refusal: nothing changed)."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.DatabaseError as err:
+            raise DatabaseError(f"cannot read the database: {err}") from err
+
+    return cast(_F, wrapper)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteConnection:
+    """``core.store.Connection`` over one SQLite file; rows are keyed by ``rowid``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.raw = conn
+
+    @_reading
+    def fields(self, declared: tuple[EncryptedColumn, ...]) -> Fields:
+        seen: dict[str, set[str]] = {}
+        present: list[EncryptedColumn] = []
+        absent: list[EncryptedColumn] = []
+        for column in declared:
+            if column.table not in seen:
+                seen[column.table] = self.columns(column.table)
+            (present if column.column in seen[column.table] else absent).append(column)
+        return Fields(tuple(present), tuple(absent))
+
+    @_reading
+    def columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.raw.execute(f"PRAGMA table_info({_q(table)})")}
+
+    def rows(
+        self,
+        table: str,
+        columns: list[str],
+        *,
+        id_column: str = "id",
+        batch: int = 2000,
+        limit: int | None = None,
+        after: Any = None,
+    ) -> Iterator[list[Row]]:
+        names = ", ".join(_q(c) for c in columns)
+        ident = _q(id_column) if id_column in self.columns(table) else "rowid"
+        sql = (
+            f"SELECT rowid, {ident}, {names} FROM {_q(table)} "
+            "WHERE rowid > ? ORDER BY rowid LIMIT ?"
+        )
+        last, taken = (-(2**63) if after is None else after), 0
+        while limit is None or taken < limit:
+            size = batch if limit is None else min(batch, limit - taken)
+            try:
+                got = self.raw.execute(sql, (last, size)).fetchall()
+            except sqlite3.DatabaseError as err:
+                raise DatabaseError(f"cannot read {table}: {err}") from err
+            if not got:
+                return
+            yield got
+            taken += len(got)
+            last = got[-1][0]
+
+    @_reading
+    def by_id(self, table: str, columns: list[str], id_column: str = "id") -> dict[Any, Row]:
+        have = self.columns(table)
+        if id_column not in have:
+            return {}
+        picks = ", ".join(_q(c) if c in have else "NULL" for c in columns)
+        return {
+            row[0]: tuple(row[1:])
+            for row in self.raw.execute(f"SELECT {_q(id_column)}, {picks} FROM {_q(table)}")
+        }
+
+    @_reading
+    def count(self, table: str) -> int:
+        return int(self.raw.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()[0])
+
+    @_reading
+    def last_key(self, table: str) -> Any:
+        return self.raw.execute(f"SELECT max(rowid) FROM {_q(table)}").fetchone()[0] or 0
+
+    @_reading
+    def digest(self, table: str, column: str, upto: Any) -> str:
+        h = hashlib.sha256()
+        rows = self.raw.execute(
+            f"SELECT rowid, {_q(column)} FROM {_q(table)} WHERE rowid <= ? ORDER BY rowid",
+            (upto or 0,),
+        )
+        for key, value in rows:
+            h.update(f"{key}\0{value}\0".encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+    def update(self, table: str, columns: list[str], rows: list[Row]) -> int:
+        if not self.raw.in_transaction:
+            raise RuntimeError("update needs an open transaction")
+        sets = ", ".join(f"{_q(c)} = ?" for c in columns)
+        done: int = self.raw.executemany(
+            f"UPDATE {_q(table)} SET {sets} WHERE rowid = ?", rows
+        ).rowcount
+        return done
+
+    @contextmanager
+    def transaction(self, name: str | None = None) -> Iterator[None]:
+        """SQLite's own errors inside it become ``ChangeFailed``: nothing was changed."""
+        try:
+            with transaction(self.raw, name=name):
+                yield
+        except sqlite3.Error as err:
+            full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            raise ChangeFailed(
+                f"the change failed and was rolled back: {'the disk is full' if full else err}",
+                hint="free some disk space" if full else None,
+            ) from err
+
+    @_reading
+    def read_meta(self) -> dict[str, str]:
+        return read_meta(self.raw)
+
+    def write_meta(self, **values: str) -> None:
+        write_meta(self.raw, **values)
+
+    @_reading
+    def scalar(self, sql: str) -> Any:
+        row = self.raw.execute(sql).fetchone()
+        return row[0] if row else None
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
+        """For an app's own steps: SQL in SQLite's dialect, inside ``transaction``."""
+        return self.raw.execute(sql, params)
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class SQLiteStore:
+    """``core.store.Store`` for one SQLite file (Coolify v3's ``prod.db``)."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def size(self) -> int:
+        """The file and its WAL: what a consistent copy may take."""
+        total = self.path.stat().st_size
+        wal = self.path.with_name(self.path.name + "-wal")
+        return total + (wal.stat().st_size if wal.exists() else 0)
+
+    def siblings(self) -> list[Sibling]:
+        """Every backup-shaped regular file beside the database, oldest first."""
+        from coolify_migrate.stores import names
+
+        try:
+            entries = os.listdir(self.path.parent)
+        except OSError:
+            return []
+        found = []
+        for name in entries:
+            parsed = names.parse(self.path.name, name)
+            path = self.path.parent / name
+            if parsed is None or path.is_symlink() or not path.is_file():
+                continue
+            found.append(Sibling(name, path, parsed.time_ms))
+        return sorted(found, key=lambda c: (c.time_ms, c.name))
+
+    def connect(self, *, readonly: bool = False) -> SQLiteConnection:
+        return SQLiteConnection(connect(self.path, readonly=readonly))
+
+    def snapshot(self, path: Path | None = None) -> SQLiteConnection:
+        """A read-only connection to a copy nobody writes (a backup; the file of a stopped app)."""
+        where = path or self.path
+        try:
+            return SQLiteConnection(open_snapshot(where))
+        except sqlite3.DatabaseError as err:
+            raise DatabaseError(f"{where.name} is not a readable SQLite database: {err}") from err
+
+    def backup(self, dest: Path) -> Dumped:
+        """SQLite's backup API in one step, then checked, hashed and fsynced (``sqlite_copy``).
+        A full disk raises ``OSError(ENOSPC)``; other SQLite errors ``DatabaseError``."""
+        from coolify_migrate.stores import sqlite_copy
+
+        try:
+            sqlite_copy.snapshot_copy(self.path, dest)
+        except sqlite3.Error as err:
+            if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                raise OSError(errno.ENOSPC, "database or disk is full") from err
+            raise DatabaseError(f"cannot copy {self.path}: {err}") from err
+        checked, digest = sqlite_copy.seal(dest)
+        return Dumped(dest.stat().st_size, digest, checked)
+
+    def restore(self, src: Path) -> None:
+        """The backup file atomically replaces the database; stale -wal/-shm go first."""
+        from coolify_migrate.stores import sqlite_copy
+
+        verdict = sqlite_copy.integrity(src)
+        if verdict != "ok":
+            raise DatabaseError(f"{src.name} fails its integrity check: {verdict}")
+        tmp = self.path.with_name(f".{self.path.name}.restoring")
+        shutil.copyfile(src, tmp)
+        st = self.path.stat() if self.path.exists() else None
+        os.chmod(tmp, st.st_mode & 0o7777 if st else 0o600)
+        if st is not None and os.geteuid() == 0:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        durable.fsync_file(tmp)
+        for suffix in ("-wal", "-shm", "-journal"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        os.replace(tmp, self.path)
+        durable.fsync_dir(self.path.parent)
+
+    def integrity(self) -> str:
+        from coolify_migrate.stores import sqlite_copy
+
+        return sqlite_copy.integrity(self.path, full=True)

@@ -27,7 +27,9 @@ from coolify_migrate.core.app import (
     KeyCandidate,
     Profile,
 )
+from coolify_migrate.core.context import Context
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Store
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
 KEY = "COOLIFY_SECRET_KEY"
@@ -239,6 +241,12 @@ class CoolifyV3(Profile):
         from coolify_migrate.apps.coolify_v3 import steps as coolify_v3_steps
 
         return list(coolify_v3_steps.steps())
+
+    def open_store(self, ctx: Context) -> Store:
+        from coolify_migrate import instance
+        from coolify_migrate.stores.sqlite import SQLiteStore
+
+        return SQLiteStore(instance.database_path(ctx))
 
     def create_demo(
         self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int

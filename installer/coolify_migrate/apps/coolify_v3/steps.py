@@ -23,19 +23,18 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.engine.steps import Step, StepContext
 from coolify_migrate.secrets import keys
-from coolify_migrate.stores import sqlite as db
 
 
 def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
     from coolify_migrate.secrets import roll
 
-    db_path = instance.database_path(ctx)
-    if not db_path.exists():
+    store = ctx.store()
+    if not store.exists():
         return {"reasons": [], "seeds": {}}
-    conn = db.connect(db_path, readonly=True)
+    conn = store.connect(readonly=True)
     try:
         analysis = roll.analyse(ctx, conn)
-        need = roll.weakness(ctx, analysis, db_path=db_path, conn=conn, search=search)
+        need = roll.weakness(ctx, analysis, conn=conn, search=search)
         return {"reasons": need.reasons, "seeds": need.seeds}
     finally:
         conn.close()
@@ -96,7 +95,7 @@ def _verify_every_value(sc: StepContext) -> None:
     active = sc.ctx.profile.active_key(env)
     if active is None:
         raise ChangeFailed("no data key in .env after the step")
-    failed = keys.undecryptable(sc.ctx, sc.db_path, active.key)
+    failed = keys.undecryptable(sc.ctx, active.key)
     if failed:
         raise ChangeFailed(
             f"{failed} encrypted values do not decrypt under the active key after the step"
