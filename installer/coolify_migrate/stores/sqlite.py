@@ -19,7 +19,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -133,11 +133,41 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _as_blobs(columns: list[str], blobs: set[str], values: tuple[Any, ...]) -> list[Any]:
+    return [
+        v.encode("ascii") if c in blobs and isinstance(v, str) else v
+        for c, v in zip(columns, values, strict=True)
+    ]
+
+
 class SQLiteConnection:
     """``core.store.Connection`` over one SQLite file; rows are keyed by ``rowid``."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.raw = conn
+        self._blobs: dict[str, set[str]] = {}
+
+    def _blob_columns(self, table: str) -> set[str]:
+        """Columns declared BLOB (a bytea's counterpart): values come back as ASCII text."""
+        if table not in self._blobs:
+            self._blobs[table] = {
+                row[1]
+                for row in self.raw.execute(f"PRAGMA table_info({_q(table)})")
+                if str(row[2]).upper() == "BLOB"
+            }
+        return self._blobs[table]
+
+    def _out(self, row: tuple[Any, ...]) -> Row:
+        """Bytes that are ASCII become text (a token); others stay bytes (never ciphertext)."""
+        if not any(isinstance(v, bytes) for v in row):
+            return row
+        out = []
+        for value in row:
+            if isinstance(value, bytes):
+                with suppress(UnicodeDecodeError):
+                    value = value.decode("ascii")
+            out.append(value)
+        return tuple(out)
 
     @_reading
     def fields(self, declared: tuple[EncryptedColumn, ...]) -> Fields:
@@ -179,7 +209,7 @@ class SQLiteConnection:
                 raise DatabaseError(f"cannot read {table}: {err}") from err
             if not got:
                 return
-            yield got
+            yield [self._out(r) for r in got]
             taken += len(got)
             last = got[-1][0]
 
@@ -190,7 +220,7 @@ class SQLiteConnection:
             return {}
         picks = ", ".join(_q(c) if c in have else "NULL" for c in columns)
         return {
-            row[0]: tuple(row[1:])
+            row[0]: self._out(tuple(row[1:]))
             for row in self.raw.execute(f"SELECT {_q(id_column)}, {picks} FROM {_q(table)}")
         }
 
@@ -217,6 +247,9 @@ class SQLiteConnection:
         if not self.raw.in_transaction:
             raise RuntimeError("update needs an open transaction")
         sets = ", ".join(f"{_q(c)} = ?" for c in columns)
+        blobs = self._blob_columns(table)
+        if blobs & set(columns):
+            rows = [(*_as_blobs(columns, blobs, r[:-1]), r[-1]) for r in rows]
         done: int = self.raw.executemany(
             f"UPDATE {_q(table)} SET {sets} WHERE rowid = ?", rows
         ).rowcount
