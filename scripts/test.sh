@@ -2,14 +2,19 @@
 # Every check this project has, the same way locally and in CI, from a fresh Debian machine:
 #
 #   1. the virtualenv (.venv) with the package and its test extras;
-#   2. host tools: docker.io, busybox-static, sqlite3, shellcheck (apt, only what is missing);
+#   2. host tools: docker.io, busybox-static, sqlite3, shellcheck, postgresql-15 and
+#      postgresql-client-15 (apt, only what is missing; the services packages bring are not
+#      started);
 #   3. a Docker engine that answers: DOCKER_HOST when it does, else a private dockerd started by
 #      scripts/docker-rig.sh and stopped by its pid when this script exits;
-#   4. the local test images (no network needed);
-#   5. shellcheck, ruff check, ruff format --check, mypy (strict), pytest.
+#   4. a PostgreSQL 15 server that answers: COOLIFY_MIGRATE_TEST_PG when it does, else a private
+#      cluster on a Unix socket started by scripts/pg-rig.sh and stopped when this script exits;
+#   5. the local test images (no network needed);
+#   6. shellcheck, ruff check, ruff format --check, mypy (strict), pytest.
 #
 # Usage: scripts/test.sh [pytest args...]    e.g. scripts/test.sh -x -k envfile
-# Under CI=true the Docker tests fail instead of skipping when no engine answers.
+# Under CI=true the Docker and PostgreSQL tests fail instead of skipping when there is no engine
+# or server (COOLIFY_MIGRATE_REQUIRE_DOCKER=1, COOLIFY_MIGRATE_REQUIRE_PG=1).
 # The last lines say how many Docker tests ran; the exit status is non-zero if any step failed.
 
 set -euo pipefail
@@ -35,6 +40,28 @@ as_root() {
     fi
 }
 
+# What this script started is stopped on every way out: success, failure, Ctrl-C, kill.
+# Each only if this script started it (a DOCKER_HOST or COOLIFY_MIGRATE_TEST_PG that already
+# answered is left alone); a failure to stop one does not keep the other running.
+docker_started=0
+pg_started=0
+policy_written=""
+cleanup() {
+    if [ "$pg_started" = 1 ] && [ -n "${PG_RIG_DIR:-}" ]; then
+        pg_rig_stop || true
+    fi
+    if [ "$docker_started" = 1 ]; then
+        rig_stop || true
+    fi
+    if [ -n "$policy_written" ]; then
+        rm -f -- "$policy_written"
+    fi
+}
+trap cleanup EXIT
+# So that the EXIT trap runs on Ctrl-C and on kill too.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
 # -- host tools ---------------------------------------------------------------------------------
 apt_updated=0
 apt_install() {
@@ -43,8 +70,22 @@ apt_install() {
         as_root apt-get update -qq
         apt_updated=1
     fi
+    # No service a package brings may start (a system dockerd; Debian's default PostgreSQL
+    # cluster, which would listen on localhost:5432): the tests run private ones. policy-rc.d
+    # exit 101 tells invoke-rc.d and deb-systemd-invoke not to start anything; it is removed
+    # afterwards (and by the EXIT trap), and one the host already has is left as it is.
+    local policy=/usr/sbin/policy-rc.d status=0
+    if [ "$(id -u)" -eq 0 ] && [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# coolify-migrate scripts/test.sh: no service starts during its apt-get install\nexit 101\n' \
+            >"$policy" && chmod 0755 "$policy" && policy_written=$policy
+    fi
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-        "$@" >/dev/null
+        "$@" >/dev/null || status=$?
+    if [ -n "$policy_written" ]; then
+        rm -f -- "$policy_written"
+        policy_written=""
+    fi
+    return "$status"
 }
 
 step "host tools"
@@ -58,6 +99,16 @@ if ! dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install 
 fi
 command -v sqlite3 >/dev/null || missing+=(sqlite3)
 command -v shellcheck >/dev/null || missing+=(shellcheck)
+# The PostgreSQL rig's server (pg-rig.sh finds it) and the client programs (pg_dump, psql) of the
+# same major version; the PostgreSQL test image is made from these too.
+# shellcheck source=scripts/pg-rig.sh
+. "$REPO/scripts/pg-rig.sh"
+if ! pg_rig_bindir >/dev/null; then
+    missing+=("postgresql-$PG_RIG_MAJOR")
+fi
+if [ ! -x "/usr/lib/postgresql/$PG_RIG_MAJOR/bin/pg_dump" ]; then
+    missing+=("postgresql-client-$PG_RIG_MAJOR")
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     apt_install "${missing[@]}"
 else
@@ -100,10 +151,7 @@ else
         echo "DOCKER_HOST=$DOCKER_HOST does not answer; starting a private engine instead"
     fi
     unset DOCKER_HOST
-    trap rig_stop EXIT
-    # So that the EXIT trap (which stops the engine) runs on Ctrl-C and on kill too.
-    trap 'exit 130' INT
-    trap 'exit 143' TERM
+    docker_started=1 # the EXIT trap stops it, even after a failed start-up
     if rig_start; then
         have_docker=1
     else
@@ -112,6 +160,26 @@ else
 fi
 if [ "${CI:-}" = true ]; then
     export COOLIFY_MIGRATE_REQUIRE_DOCKER=1
+fi
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+step "PostgreSQL"
+if [ -n "${COOLIFY_MIGRATE_TEST_PG:-}" ] && pg_rig_answers "$COOLIFY_MIGRATE_TEST_PG"; then
+    echo "using COOLIFY_MIGRATE_TEST_PG=$COOLIFY_MIGRATE_TEST_PG"
+else
+    if [ -n "${COOLIFY_MIGRATE_TEST_PG:-}" ]; then
+        echo "COOLIFY_MIGRATE_TEST_PG=$COOLIFY_MIGRATE_TEST_PG does not answer; starting a private cluster instead"
+    fi
+    unset COOLIFY_MIGRATE_TEST_PG
+    pg_started=1
+    if pg_rig_start; then
+        echo "COOLIFY_MIGRATE_TEST_PG=$COOLIFY_MIGRATE_TEST_PG"
+    else
+        echo "no PostgreSQL: the PostgreSQL tests will skip (or fail under CI=true)" >&2
+    fi
+fi
+if [ "${CI:-}" = true ]; then
+    export COOLIFY_MIGRATE_REQUIRE_PG=1
 fi
 
 failed=()
@@ -130,8 +198,8 @@ run_check() {
     fi
 }
 
-run_check "shellcheck" shellcheck -x scripts/test.sh scripts/docker-rig.sh .ci/run \
-    tests/docker/images/app/start.sh
+run_check "shellcheck" shellcheck -x scripts/test.sh scripts/docker-rig.sh scripts/pg-rig.sh \
+    .ci/run tests/docker/images/app/start.sh tests/docker/images/postgres/docker-entrypoint.sh
 # concise: one line per finding, so the log stays readable when there are many
 run_check "ruff check" "$VENV/bin/ruff" check --output-format concise installer tests benchmarks
 run_check "ruff format" "$VENV/bin/ruff" format --check --output-format concise \

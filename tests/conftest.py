@@ -18,6 +18,8 @@ from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.core.context import Context
 from support import DEMO_MS, SRC, CliRunner, LeakGuard
 
+pytest_plugins = ["pg"]
+
 
 @pytest.fixture(autouse=True)
 def leak_guard(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Iterator[LeakGuard]:

@@ -185,6 +185,7 @@ def test_the_leak_guard_fails_a_test_that_leaks(tmp_path: Path) -> None:
     inner.mkdir()
     shutil.copy(TESTS / "conftest.py", inner / "conftest.py")
     shutil.copy(TESTS / "support.py", inner / "support.py")
+    shutil.copy(TESTS / "pg.py", inner / "pg.py")  # conftest.py's pytest_plugins
     (inner / "test_leaks.py").write_text(textwrap.dedent(INNER_TESTS))
     proc = subprocess.run(
         [

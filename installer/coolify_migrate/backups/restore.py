@@ -238,7 +238,7 @@ class Restoration:
                 f"under any known key ({analysis.unknown.shown(3)})"
             )
         under = analysis.under()
-        if not under.get(self.key.fingerprint) and sum(under.values()):
+        if not under.get(self.key.fingerprint) and any(under.values()):
             raise ChangeFailed(
                 f"the values of {self.info.name} do not decrypt under key {self.key.fingerprint}, "
                 f"which it names; they are under {', '.join(under)}"

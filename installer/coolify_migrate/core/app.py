@@ -64,6 +64,23 @@ class ContainerSpec:
 
 
 @dataclass(frozen=True)
+class ComposeSpec:
+    """How an app runs as a Docker Compose project in its install directory.
+
+    ``app_image`` is the repository of the app's own image (without a tag): the services that
+    use it are the app (stopped, switched to another tag, recreated, health-gated); the others
+    are ``data_services`` or helpers, which stay up while a backup or a migration runs.
+    """
+
+    app_image: str
+    compose_files: tuple[str, ...] = ("compose.yaml", "docker-compose.yml")  # first found
+    env_file: str = "env"
+    data_services: tuple[str, ...] = ()
+    db_service: str | None = None  # where the database server (and its tools) run
+    health_services: tuple[str, ...] = ()  # whose health gates a start; default: every app one
+
+
+@dataclass(frozen=True)
 class DerivedForm:
     """A key of a form the app's old installers derived from something guessable (Coolify v3:
     the install time): how to describe it, and the most entropy it can carry."""
@@ -183,6 +200,10 @@ class Profile:
     def generated_env(self) -> dict[str, str]:
         """Keys a fresh install needs, with freshly generated values (install.sh)."""
         return {}
+
+    def compose_spec(self) -> ComposeSpec | None:
+        """The app's Compose project, for apps that run as one (None: a single container)."""
+        return None
 
     def container_spec(self) -> ContainerSpec | None:
         """The app's main container for a fresh install (None: the profile has no container)."""

@@ -23,4 +23,10 @@ def make_runtime(ctx: Context) -> Runtime:
         from coolify_migrate.runtimes.docker import DockerRuntime
 
         return DockerRuntime(ctx)
-    raise UsageError(f"unknown runtime {ctx.runtime_name!r}", hint="use --runtime docker or none")
+    if ctx.runtime_name == "compose":
+        from coolify_migrate.runtimes.compose import ComposeRuntime
+
+        return ComposeRuntime(ctx)
+    raise UsageError(
+        f"unknown runtime {ctx.runtime_name!r}", hint="use --runtime docker, compose or none"
+    )
