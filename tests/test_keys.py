@@ -49,8 +49,9 @@ def test_a_wrong_key_is_never_established_on_random_values() -> None:
         text = "".join(rng.choice("abcdef0123456789") for _ in range(rng.randint(1, 40)))
         iv, content = V3.split(V3.encrypt(right, text))
         sample.append((f"f{i % 5}", iv, content))
-    good = keys.key_stats(V3, KeyCandidate("right", right), sample)
-    bad = keys.key_stats(V3, KeyCandidate("wrong", wrong), sample)
+    codecs = keys.FieldCodecs(CoolifyV3())
+    good = keys.key_stats(codecs, KeyCandidate("right", right), sample)
+    bad = keys.key_stats(codecs, KeyCandidate("wrong", wrong), sample)
     assert good.established and good.failed == 0
     assert not bad.established and bad.decoded < 60  # only short values decode by chance
 

@@ -66,7 +66,7 @@ def test_key_files_take_bare_keys_and_only_the_apps_key_names(tmp_path: Path) ->
         "COOLIFY_SECRET_KEY_OLD_1690000000000=bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n"
         "COOLIFY_DATABASE_URL=file:../db/prod.db\n"
     )
-    found = keyfile.load(path, names=CoolifyV3.secret_env_pattern)
+    found = keyfile.load(path, names=CoolifyV3().secret_names)
     assert [c.key.reveal() for c in found] == [
         "bare-key-0123456789abcdefghijklmn",
         "a" * 32,

@@ -161,7 +161,7 @@ def make_ctx(
     if key_file is not None:
         from coolify_migrate.secrets import keyfile
 
-        ctx.extra_keys = keyfile.load(key_file.expanduser(), names=ctx.profile.secret_env_pattern)
+        ctx.extra_keys = keyfile.load(key_file.expanduser(), names=ctx.profile.secret_names)
         for cand in ctx.extra_keys:
             _REDACTOR.add(cand.key)
     return ctx

@@ -5,6 +5,7 @@ implement this; nothing outside them names an app."""
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class EncryptedColumn:
     nullable: bool = False
     # Coolify v3: a legacy per-service field that the app's own 3.12.33 roll never re-encrypted
     missed_by_app_roll: bool = False
+    codec: Codec | None = None  # this field's own, when it is not the app's (``Profile.codec``)
 
     @property
     def label(self) -> str:
@@ -91,6 +93,38 @@ class DerivedForm:
 
 
 @dataclass(frozen=True)
+class SecretSpec:
+    """One secret the app reads from its settings file, declared so that the key machinery (roll,
+    verify, audit, repair, adoption) needs no code of the app's own.
+
+    ``env_keys`` are where the app looks, in its order of preference: the first one set is the
+    value in use. With ``writes_all`` every one of them gets the new value (Coolify v3 re-rolls at
+    start when KEY and BETTER differ); otherwise only the first. ``fallback`` names the secret
+    whose value the app uses when none of ``env_keys`` is set (Redash's data key falls back to its
+    cookie secret). ``empty_is_set``: a line ``KEY=`` gives the empty string as the value (Redash)
+    rather than leaving it unset (Coolify). Previous values are kept as ``keep_as`` with ``{ms}``
+    (the tool's own convention: the apps never read them).
+    """
+
+    name: str
+    role: str  # what it protects, for messages: "encrypts the data sources' options"
+    env_keys: tuple[str, ...]
+    keep_as: str
+    fallback: str | None = None
+    writes_all: bool = False
+    empty_is_set: bool = False
+    encrypts: bool = False  # the key the encrypted fields are under
+    length: int | None = None  # exact length in bytes the app needs, if any
+    alphabet: str = ""  # new values are drawn from it (never characters a parser disagrees on)
+    new_length: int = 32
+    rolling_ends: str = ""  # what a roll breaks for users ("everyone logs in again")
+
+    def kept(self) -> re.Pattern[str]:
+        head, _, tail = self.keep_as.partition("{ms}")
+        return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
+
+
+@dataclass(frozen=True)
 class KeyCandidate:
     """A key the instance knows, and where it was found (``COOLIFY_SECRET_KEY``, keyring...)."""
 
@@ -116,7 +150,6 @@ class Profile:
     version_env_key: str = "TAG"
     # Names of .env keys whose values are secrets (redacted everywhere).
     secret_env_pattern: re.Pattern[str] = re.compile(r"$^")
-    key_length: int = 32
     min_version: Version = Version("0")
     # Environment variables that belong to the app (.env): when a container is recreated they come
     # from the host .env only, never carried over from the old container.
@@ -131,19 +164,77 @@ class Profile:
     def is_required_stop(self, version: Version) -> bool:
         return version in self.required_stops
 
+    # The secrets the app reads (``SecretSpec``); the one with ``encrypts`` is the data key.
+    secrets: tuple[SecretSpec, ...] = ()
+
+    def secret_spec(self, name: str) -> SecretSpec:
+        for spec in self.secrets:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    @property
+    def data_secret(self) -> SecretSpec:
+        return next(s for s in self.secrets if s.encrypts)
+
+    def resolve(self, env: EnvFile, spec: SecretSpec) -> KeyCandidate | None:
+        """The value the app uses for ``spec``: its first set env key, else its fallback's."""
+        for name in spec.env_keys:
+            value = env.get(name)
+            if value is not None and (value or spec.empty_is_set):
+                return KeyCandidate(name, Secret(value))
+        if spec.fallback is not None:
+            found = self.resolve(env, self.secret_spec(spec.fallback))
+            if found is not None:
+                return KeyCandidate(f"{found.source} (fallback)", found.key)
+        return None
+
     def active_key(self, env: EnvFile) -> KeyCandidate | None:
-        raise NotImplementedError
+        """The data key the app would use now."""
+        return self.resolve(env, self.data_secret)
 
     def key_candidates(self, env: EnvFile) -> list[KeyCandidate]:
-        raise NotImplementedError
+        """Every data key the settings file names: in use, other env keys, kept ones (newest
+        first), the fallback's value."""
+        spec = self.data_secret
+        found: list[KeyCandidate] = []
+        active = self.resolve(env, spec)
+        if active is not None:
+            found.append(active)
+        for name in spec.env_keys:
+            value = env.get(name)
+            if value:
+                found.append(KeyCandidate(name, Secret(value)))
+        pattern = spec.kept()
+        kept = sorted(
+            env.matching(pattern),
+            key=lambda kv: -int(m.group(1)) if (m := pattern.fullmatch(kv[0])) else 0,
+        )
+        found.extend(KeyCandidate(k, Secret(v)) for k, v in kept if v)
+        if spec.fallback is not None:
+            other = self.resolve(env, self.secret_spec(spec.fallback))
+            if other is not None:
+                found.append(other)
+        unique: list[KeyCandidate] = []
+        for cand in found:
+            if all(cand.key != u.key for u in unique):
+                unique.append(cand)
+        return unique
 
     def promote_key(self, env: EnvFile, new: Secret, old: Secret | None, at_ms: int) -> None:
-        """Make ``new`` the key the app uses, keeping ``old`` where the app's tooling expects it."""
-        raise NotImplementedError
+        """Make ``new`` the data key in use; ``old`` is kept (``keep_as``) unless it already is."""
+        spec = self.data_secret
+        if old is not None and old != new:
+            kept = any(Secret(v) == old for _, v in env.matching(spec.kept()))
+            if not kept:
+                env.set(spec.keep_as.format(ms=at_ms), old)
+        self.install_key_state(env, new)
 
     def install_key_state(self, env: EnvFile, key: Secret) -> None:
-        """Make ``key`` the active key (rollback). Other known keys stay in the file."""
-        raise NotImplementedError
+        """Make ``key`` the data key in use (rollback). Other known keys stay in the file."""
+        spec = self.data_secret
+        for name in spec.env_keys if spec.writes_all else spec.env_keys[:1]:
+            env.set(name, key)
 
     # Where the app inside its container keeps a file of settings it loads at start (Coolify v3:
     # ``/app/.env``), if any: the runtime reads it for the keys only the container knows.
@@ -163,7 +254,10 @@ class Profile:
         """Does the host ``.env`` make the app (at ``version``, else the one it names) start on
         ``key`` and change nothing at start?"""
         active = self.active_key(env)
-        return active is not None and active.key == key
+        if active is None or active.key != key:
+            return False
+        spec = self.data_secret
+        return not spec.writes_all or all(env.secret(n) == key for n in spec.env_keys)
 
     # Keys published somewhere (documentation, a shipped default): anyone may hold them.
     compromised_keys: tuple[str, ...] = ()
@@ -186,12 +280,24 @@ class Profile:
 
     repairs_rerolls: bool = False  # whether ``reroll_plaintext`` models a real app roll
 
-    def new_key(self) -> Secret:
-        """A fresh data key from a CSPRNG, in the form the app accepts (used by a key roll)."""
-        raise NotImplementedError
+    def new_key(self, spec: SecretSpec | None = None) -> Secret:
+        """A fresh value for ``spec`` (the data key by default) from a CSPRNG, in the form the
+        app accepts (used by a roll)."""
+        spec = spec or self.data_secret
+        if not spec.alphabet:
+            raise NotImplementedError(f"{self.name} declares no alphabet for {spec.name}")
+        return Secret("".join(secrets.choice(spec.alphabet) for _ in range(spec.new_length)))
+
+    @property
+    def secret_names(self) -> re.Pattern[str]:
+        """The names of settings whose values are secrets (redacted everywhere)."""
+        names = [re.escape(n) for spec in self.secrets for n in spec.env_keys]
+        names += [spec.kept().pattern for spec in self.secrets]
+        names += [self.secret_env_pattern.pattern]
+        return re.compile("|".join(f"(?:{n})" for n in names))
 
     def secret_values(self, env: EnvFile) -> list[str]:
-        return [v for k, v in env.matching(self.secret_env_pattern) if v]
+        return [v for k, v in env.matching(self.secret_names) if v]
 
     def install_evidence_sql(self) -> list[tuple[str, str]]:
         """(label, SQL returning one timestamp) queries that date the install."""

@@ -96,7 +96,7 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
             )
     added = []
     for key, value in generated.items():
-        if has_key and profile.secret_env_pattern.fullmatch(key):
+        if has_key and profile.secret_names.fullmatch(key):
             continue  # the data key exists: only a key roll (in the upgrade) may change it
         if env.set_default(key, value):
             added.append(key)

@@ -55,7 +55,7 @@ def find_compose() -> list[str]:
     if docker and _answers([docker, "compose", "version"]):
         return [docker, "compose"]
     try:  # the binary itself: the package's console script does not pass exit codes on
-        import compose  # type: ignore[import-not-found]
+        import compose
 
         shipped = Path(compose.__file__).with_name("docker-compose")
         if shipped.exists() and _answers([str(shipped), "version"]):

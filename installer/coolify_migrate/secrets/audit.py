@@ -23,7 +23,7 @@ from typing import Any
 
 from coolify_migrate import instance
 from coolify_migrate.config.envfile import SAFE_VALUE
-from coolify_migrate.core.app import KeyCandidate, Profile
+from coolify_migrate.core.app import KeyCandidate, Profile, SecretSpec
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem, MigrateError, UsageError
 from coolify_migrate.core.secret import Secret
@@ -33,6 +33,7 @@ from coolify_migrate.secrets import keys
 from coolify_migrate.stores import names as backup_names
 
 DEFAULT_WINDOW_S = 24 * 3600.0
+MIN_LENGTH = 16  # for apps that take a secret of any length
 # Below this estimate a key is weak whatever its form: 2**64 guesses are within reach.
 MIN_ENTROPY_BITS = 64.0
 _WINDOW = re.compile(r"(\d+(?:\.\d+)?)([smhd]?)")
@@ -65,17 +66,22 @@ class KeyForm:
     notes: tuple[str, ...]
 
 
-def key_form(key: Secret, profile: Profile) -> KeyForm:
+def key_form(key: Secret, profile: Profile, spec: SecretSpec | None = None) -> KeyForm:
+    """What can be said of ``key`` as a value of ``spec`` (the data key by default)."""
     raw = key.reveal()
-    length = profile.key_length
+    length = (spec or profile.data_secret).length
     reasons: list[str] = []
     notes: list[str] = []
     derived = profile.derived_form(key)
     seeded = derived is not None
     compromised = any(key == Secret(c) for c in profile.compromised_keys)
     nbytes = len(raw.encode("utf-8"))
-    if nbytes != length:
+    if not raw:
+        reasons.append("the key is empty")
+    elif length is not None and nbytes != length:
         reasons.append(f"the key is {nbytes} bytes; the app needs exactly {length}")
+    elif length is None and nbytes < MIN_LENGTH:
+        reasons.append(f"the key is only {nbytes} characters (fewer than {MIN_LENGTH})")
     if not raw.isascii() or not raw.isprintable():
         reasons.append("the key has non-ASCII or control characters")
     elif not SAFE_VALUE.fullmatch(raw):

@@ -30,7 +30,7 @@ from functools import lru_cache
 from typing import Any
 
 from coolify_migrate.config.envfile import EnvFile
-from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
+from coolify_migrate.core.app import EncryptedColumn, KeyCandidate, Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.secret import Secret
@@ -88,6 +88,17 @@ def decodes(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+class FieldCodecs:
+    """The codec of each declared field (its own, else the app's)."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.default = profile.codec
+        self.by_label = {c.label: c.codec or profile.codec for c in profile.encrypted_columns}
+
+    def of(self, label: str) -> Codec:
+        return self.by_label.get(label, self.default)
 
 
 # -- candidates --------------------------------------------------------------------------------
@@ -228,7 +239,7 @@ def analyse(
     Keys are established on the first ``SAMPLE_ROWS`` rows of each table, which bounds the work
     however large the database is; ``full=True`` then reads every value and attributes each one.
     """
-    codec = ctx.profile.codec
+    codecs = FieldCodecs(ctx.profile)
     found = conn.fields(ctx.profile.encrypted_columns)
     if recorded_check is None:
         recorded_check = conn.read_meta().get("key_check")
@@ -236,9 +247,11 @@ def analyse(
     sample_text = values.Named()
     sample: list[tuple[str, bytes, bytes]] = []
     for column, row_id, stored in _values(ctx, conn, found, limit=SAMPLE_ROWS):
-        _classify(codec, column, row_id, stored, sample_counts, sample_text, sample)
-    stats = [key_stats(codec, c, sample) for c in cands]
-    primary, method = _primary(codec, stats, sample, recorded_check)
+        _classify(
+            codecs.of(column.label), column, row_id, stored, sample_counts, sample_text, sample
+        )
+    stats = [key_stats(codecs, c, sample) for c in cands]
+    primary, method = _primary(stats, sample, recorded_check)
     analysis = Analysis(found, stats, primary, method, full)
     analysis.order = field_orders(analysis.keys, stats, [c.label for c in found.present])
     if full:
@@ -246,7 +259,7 @@ def analyse(
     else:  # the sample's own attribution: which keys hold values, and roughly how many
         analysis.counts, analysis.text = sample_counts, sample_text
         for label, iv, content in sample:
-            key = first_key(codec, analysis.order.get(label, ()), iv, content)
+            key = first_key(codecs.of(label), analysis.order.get(label, ()), iv, content)
             count = sample_counts[label]
             if key is None:
                 count.unknown += 1
@@ -311,29 +324,33 @@ def decrypt_parts(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes
     return raw if decodes(raw) else None
 
 
-def key_stats(codec: Codec, cand: KeyCandidate, sample: list[tuple[str, bytes, bytes]]) -> KeyStats:
-    """Decode counts and evidence of one candidate over (field, iv, content) values."""
+def key_stats(
+    codecs: FieldCodecs, cand: KeyCandidate, sample: list[tuple[str, bytes, bytes]]
+) -> KeyStats:
+    """Decode counts and evidence of one candidate over (field, iv, content) values. A value an
+    authenticated codec (Fernet) accepts proves the key on its own; the others count by the
+    evidence rule."""
     st = KeyStats(cand)
     informative = decoded_informative = 0
+    authentic = False
     for label, iv, content in sample:
-        informative += bool(content)
+        codec = codecs.of(label)
+        informative += bool(content) and not codec.authenticated
         if decrypt_parts(codec, cand.key, iv, content) is None:
             st.failed += 1
             continue
         st.decoded += 1
         st.by_field[label] = st.by_field.get(label, 0) + 1
-        if content:
+        if codec.authenticated:
+            authentic = True
+        elif content:
             decoded_informative += 1
             st.bits += utf8_bits(len(content))
-    if codec.authenticated:
-        st.established = st.decoded > 0
-    else:
-        st.established = established(st.bits, decoded_informative, informative)
+    st.established = authentic or established(st.bits, decoded_informative, informative)
     return st
 
 
 def _primary(
-    codec: Codec,
     stats: list[KeyStats],
     sample: list[tuple[str, bytes, bytes]],
     recorded_check: str | None,
@@ -383,10 +400,11 @@ def _attribute_all(
     ctx: Context, conn: Connection, analysis: Analysis, cands: list[KeyCandidate]
 ) -> None:
     """Every value of every field: which established key it is under, or none."""
-    codec = ctx.profile.codec
+    codecs = FieldCodecs(ctx.profile)
     counts = analysis.counts
     leftovers: list[tuple[str, str, bytes, bytes]] = []  # (field, label, iv, content)
     for column, row_id, stored in _values(ctx, conn, analysis.fields, limit=None):
+        codec = codecs.of(column.label)
         parts = _classify(codec, column, row_id, stored, counts, analysis.text, None)
         if parts is None:
             continue
@@ -399,7 +417,7 @@ def _attribute_all(
         else:
             counts[column.label].unknown += 1
             analysis.unknown.add(values.label(column, row_id))
-    _second_look(codec, analysis, cands, leftovers)
+    _second_look(codecs, analysis, cands, leftovers)
 
 
 def first_key(codec: Codec, order: tuple[Secret, ...], iv: bytes, content: bytes) -> Secret | None:
@@ -410,7 +428,7 @@ def first_key(codec: Codec, order: tuple[Secret, ...], iv: bytes, content: bytes
 
 
 def _second_look(
-    codec: Codec,
+    codecs: FieldCodecs,
     analysis: Analysis,
     cands: list[KeyCandidate],
     leftovers: list[tuple[str, str, bytes, bytes]],
@@ -423,7 +441,7 @@ def _second_look(
     for cand in rest:
         if not leftovers:
             break
-        st = key_stats(codec, cand, sample)
+        st = key_stats(codecs, cand, sample)
         if not st.established:
             continue
         for s in analysis.stats:
@@ -431,7 +449,7 @@ def _second_look(
                 s.established = True
         kept = []
         for item in leftovers:
-            if decrypt_parts(codec, cand.key, item[2], item[3]) is not None:
+            if decrypt_parts(codecs.of(item[0]), cand.key, item[2], item[3]) is not None:
                 by_key = analysis.counts[item[0]].by_key
                 by_key[cand.key.fingerprint] = by_key.get(cand.key.fingerprint, 0) + 1
             else:

@@ -106,7 +106,7 @@ def reencrypt(
         counts[column.label].absent = True
     cores = (os.cpu_count() or 1) if workers is None else workers
     crypto = _Crypto(
-        ctx.profile.codec, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1
+        keys.FieldCodecs(ctx.profile), analysis.order, new, cores if total >= POOL_FROM_ROWS else 1
     )
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
@@ -142,7 +142,7 @@ def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
 
 
 def _batch(
-    codec: Codec,
+    codecs: keys.FieldCodecs,
     columns: list[EncryptedColumn],
     rows: list[tuple[Any, ...]],
     order: dict[str, tuple[Secret, ...]],
@@ -156,6 +156,7 @@ def _batch(
         for i, column in enumerate(columns):
             stored = fresh_row[i]
             count = counts[column.label]
+            codec = codecs.of(column.label)
             what = values.kind(codec, stored)
             if what in ("null", "empty"):
                 count.empty += 1
@@ -194,7 +195,7 @@ def _decrypt(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes:
 # -- the crypto work, in this process or on every core ------------------------------------------
 
 # set before the pool forks; inherited, never sent
-_job: tuple[Codec, dict[str, tuple[Secret, ...]], Secret] | None = None
+_job: tuple[keys.FieldCodecs, dict[str, tuple[Secret, ...]], Secret] | None = None
 _Rows = list[tuple[Any, ...]]
 _Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll]]
 _Failure = tuple[str, str, str]  # error class name, message, hint
@@ -207,10 +208,10 @@ def _init_worker(parent: int) -> None:
 def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
     columns, rows = task
     assert _job is not None
-    codec, order, new = _job
+    codecs, order, new = _job
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     try:
-        return (len(rows), _batch(codec, columns, rows, order, new, counts), counts), None
+        return (len(rows), _batch(codecs, columns, rows, order, new, counts), counts), None
     except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
         return None, (type(err).__name__, err.message, err.hint)
 
@@ -219,9 +220,13 @@ class _Crypto:
     """Runs ``_batch`` here, or on ``workers`` forked processes with a bounded window of work."""
 
     def __init__(
-        self, codec: Codec, order: dict[str, tuple[Secret, ...]], new: Secret, workers: int
+        self,
+        codecs: keys.FieldCodecs,
+        order: dict[str, tuple[Secret, ...]],
+        new: Secret,
+        workers: int,
     ) -> None:
-        self.codec, self.order, self.new = codec, order, new
+        self.codecs, self.order, self.new = codecs, order, new
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
         self.pool: Any = None
@@ -229,7 +234,7 @@ class _Crypto:
     def __enter__(self) -> _Crypto:
         global _job
         if self.workers > 1:
-            _job = (self.codec, self.order, self.new)
+            _job = (self.codecs, self.order, self.new)
             mp = multiprocessing.get_context("fork")
             self.pool = mp.Pool(self.workers, initializer=_init_worker, initargs=(os.getpid(),))
         return self
@@ -247,7 +252,7 @@ class _Crypto:
         if self.pool is None:
             for rows in batches:
                 counts = {c.label: ColumnRoll(c.label) for c in columns}
-                updates = _batch(self.codec, columns, rows, self.order, self.new, counts)
+                updates = _batch(self.codecs, columns, rows, self.order, self.new, counts)
                 yield len(rows), updates, counts
             return
         pending: deque[Any] = deque()

@@ -163,7 +163,7 @@ def make_plan(
     ctx: Context, conn: Connection, cands: list[KeyCandidate], copies: list[Sibling]
 ) -> RepairPlan:
     """Resolve every value (see the module docstring). Read-only."""
-    codec = ctx.profile.codec
+    codecs = keys.FieldCodecs(ctx.profile)
     model = ctx.profile.reroll_plaintext
     store = ctx.store()
     found = conn.fields(ctx.profile.encrypted_columns)
@@ -188,7 +188,14 @@ def make_plan(
                         history = [("current", row[2 + i])]
                         history += [(name, m[row[1]][i]) for name, m in older if row[1] in m]
                         fix, parts = _resolve(
-                            codec, cands, column, row[0], row[1], history, witnesses, model
+                            codecs.of(column.label),
+                            cands,
+                            column,
+                            row[0],
+                            row[1],
+                            history,
+                            witnesses,
+                            model,
                         )
                         fixes.append(fix)
                         if parts is not None:
@@ -196,7 +203,7 @@ def make_plan(
     finally:
         for _, c in opened:
             c.close()
-    proven = _attribute(codec, cands, ends, [c.label for c in found.present], witnesses)
+    proven = _attribute(codecs, cands, ends, [c.label for c in found.present], witnesses)
     plan = RepairPlan(fixes, copies, proven, found)
     for fix in fixes:
         plan.counts[fix.status] = plan.counts.get(fix.status, 0) + 1
@@ -268,7 +275,7 @@ def _reroll_key(
 
 
 def _attribute(
-    codec: Any,
+    codecs: keys.FieldCodecs,
     cands: list[KeyCandidate],
     ends: list[tuple[Fix, str, bytes, bytes]],
     labels: list[str],
@@ -277,7 +284,7 @@ def _attribute(
     """The chain ends' keys: proven by the evidence rule over all of them together, or by a
     re-roll match (``witnesses``); fills each fix."""
     sample = [(label, iv, content) for _, label, iv, content in ends]
-    stats = [keys.key_stats(codec, c, sample) for c in cands]
+    stats = [keys.key_stats(codecs, c, sample) for c in cands]
     proven = [
         s.cand
         for s in sorted(stats, key=lambda s: -s.decoded)
@@ -288,6 +295,7 @@ def _attribute(
         proven = whole if len(whole) == 1 else []
     order = keys.field_orders(proven, stats, labels)
     for fix, label, iv, content in ends:
+        codec = codecs.of(label)
         key = keys.first_key(codec, order.get(label, ()), iv, content)
         if key is None:
             fix.status = UNPROVEN
@@ -301,7 +309,7 @@ def _attribute(
 
 
 def _change(ctx: Context, plan: RepairPlan) -> roll.Change:
-    codec = ctx.profile.codec
+    codecs = keys.FieldCodecs(ctx.profile)
 
     def change(conn: Connection, new: Secret, meta: dict[str, str] | None) -> list[ColumnRoll]:
         counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
@@ -315,6 +323,7 @@ def _change(ctx: Context, plan: RepairPlan) -> roll.Change:
                     count.text += fix.status != "empty"
                     continue
                 stored: str | None
+                codec = codecs.of(fix.column.label)
                 if fix.raw is not None:
                     stored = codec.encrypt_raw(new, fix.raw)
                     if codec.decrypt_split(new, *keys.split(codec, stored)) != fix.raw:

@@ -26,6 +26,7 @@ from coolify_migrate.core.app import (
     EnvFile,
     KeyCandidate,
     Profile,
+    SecretSpec,
 )
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.secret import Secret
@@ -122,42 +123,22 @@ class CoolifyV3(Profile):
     fallback_repos = ("coollabsio/coolify",)
     required_stops = (Version("3.12.33"),)
     version_env_key = "TAG"
-    secret_env_pattern = re.compile(r"COOLIFY_SECRET_KEY(_BETTER|_OLD_\d+)?")
-    key_length = 32
+    secrets = (
+        SecretSpec(
+            "data-key",
+            "encrypts every secret the app stores, and signs its login sessions",
+            env_keys=(BETTER, KEY),  # from 3.12.33 BETTER when set; up to 3.12.32 only KEY
+            keep_as="COOLIFY_SECRET_KEY_OLD_{ms}",  # the name v3's own roll used
+            writes_all=True,  # KEY != BETTER makes every 3.12.33+ start re-encrypt everything
+            encrypts=True,
+            length=32,  # AES-256: the 32 characters' bytes are the key
+            alphabet=KEY_ALPHABET,
+            new_length=32,
+            rolling_ends="every user logs in again (sessions are signed with the key)",
+        ),
+    )
     min_version = Version("3.0.0")
     app_env_pattern = re.compile(r"TAG|COOLIFY_[A-Z0-9_]*")
-
-    def active_key(self, env: EnvFile) -> KeyCandidate | None:
-        for name in (BETTER, KEY):
-            value = env.secret(name)
-            if value:
-                return KeyCandidate(name, value)
-        return None
-
-    def key_candidates(self, env: EnvFile) -> list[KeyCandidate]:
-        found: list[KeyCandidate] = []
-        for name in (BETTER, KEY):
-            value = env.secret(name)
-            if value:
-                found.append(KeyCandidate(name, value))
-        olds = sorted(env.matching(OLD), key=lambda kv: -int(OLD.fullmatch(kv[0]).group(1)))  # type: ignore[union-attr]
-        found.extend(KeyCandidate(k, Secret(v)) for k, v in olds if v)
-        unique: list[KeyCandidate] = []
-        for cand in found:
-            if all(cand.key != u.key for u in unique):
-                unique.append(cand)
-        return unique
-
-    def promote_key(self, env: EnvFile, new: Secret, old: Secret | None, at_ms: int) -> None:
-        if old is not None and old != new:
-            kept = any(Secret(v) == old for _, v in env.matching(OLD))
-            if not kept:
-                env.set(f"COOLIFY_SECRET_KEY_OLD_{at_ms}", old)
-        env.set(KEY, new)
-        env.set(BETTER, new)
-
-    def new_key(self) -> Secret:
-        return new_key()
 
     # The key printed in public write-ups of the date-seeded scheme (the issue's example).
     compromised_keys = ("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",)
@@ -179,10 +160,6 @@ class CoolifyV3(Profile):
 
     def reroll_plaintext(self, stored: str, old_key: Secret) -> bytes | None:
         return node_roll.reroll_plaintext(stored, old_key.encode())
-
-    def install_key_state(self, env: EnvFile, key: Secret) -> None:
-        env.set(KEY, key)
-        env.set(BETTER, key)
 
     container_dotenv = "/app/.env"
 
