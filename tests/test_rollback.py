@@ -193,6 +193,12 @@ class RecordingRuntime:
     def finish(self) -> None:
         self._call("finish")
 
+    def app_settings(self) -> tuple[dict[str, str], dict[str, str]] | None:
+        return None
+
+    def config_files(self) -> list[Path]:
+        return []
+
 
 def _with_runtime(demo: DemoInstance, runtime: RecordingRuntime) -> Context:
     return Context(profile=CoolifyV3(), data_dir=demo.data_dir, runtime_factory=lambda ctx: runtime)  # type: ignore[arg-type,return-value]

@@ -53,10 +53,14 @@ class VersionSource:
 class InstalledVersion:
     version: Version | None
     sources: tuple[VersionSource, ...]
+    # versions the data themselves allow (the app's own migration head can be shared by several)
+    allowed: tuple[str, ...] | None = None
 
     @property
     def conflict(self) -> bool:
         found = {s.version for s in self.sources if s.version}
+        if self.allowed is not None and found and not found <= set(self.allowed):
+            return True
         return len(found) > 1
 
     def require(self) -> Version:
@@ -86,6 +90,8 @@ def _clean(version: str | None) -> str | None:
 
 
 def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -> InstalledVersion:
+    """Every source's version: the tool's record, the running image's tag, the settings file, and
+    what the app's own schema says (its migration head, which may fit several versions)."""
     sources: list[VersionSource] = []
     if meta.get("version"):
         sources.append(
@@ -95,15 +101,40 @@ def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -
         tag = ctx.runtime().current_image_tag()
         if tag is not None:
             sources.append(VersionSource("container", _clean(tag), f"image tag {tag}"))
-    if env is not None:
-        tag = env.get(ctx.profile.version_env_key)
+    key = ctx.profile.version_env_key
+    if env is not None and key:
+        tag = env.get(key)
         if tag:
-            sources.append(
-                VersionSource("env", _clean(tag), f"{ctx.profile.version_env_key}={tag}")
-            )
+            sources.append(VersionSource("env", _clean(tag), f"{key}={tag}"))
+    allowed: tuple[str, ...] | None = None
+    data = _data_version(ctx)
+    if data is not None:
+        versions, detail = data
+        allowed = tuple(v for v in (_clean(x) for x in versions) if v)
+        shown = allowed[0] if len(allowed) == 1 else None
+        sources.append(VersionSource("data", shown, detail))
     found = {s.version for s in sources if s.version}
+    if allowed is not None and len(found) == 0 and len(allowed) == 1:
+        found = set(allowed)
     version = Version(found.pop()) if len(found) == 1 else None
-    return InstalledVersion(version, tuple(sources))
+    result = InstalledVersion(version, tuple(sources), allowed)
+    if result.conflict:
+        return InstalledVersion(None, tuple(sources), allowed)
+    return result
+
+
+def _data_version(ctx: Context) -> tuple[tuple[str, ...], str] | None:
+    store = ctx.store()
+    if not store.exists():
+        return None
+    try:
+        conn = store.connect(readonly=True)
+    except DatabaseError:
+        return None
+    try:
+        return ctx.profile.data_version(conn)
+    finally:
+        conn.close()
 
 
 def read_meta(ctx: Context) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.errors import UsageError
 
-NAMES = ("coolify-v3",)
+NAMES = ("coolify-v3", "redash")
 
 
 def get_profile(name: str = "coolify-v3") -> Profile:
@@ -17,4 +17,8 @@ def get_profile(name: str = "coolify-v3") -> Profile:
         from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 
         return CoolifyV3()
+    if name == "redash":
+        from coolify_migrate.apps.redash.profile import Redash
+
+        return Redash()
     raise UsageError(f"unknown app profile {name!r}", hint=f"one of: {', '.join(NAMES)}")

@@ -35,6 +35,7 @@ from coolify_migrate.core.errors import (
     DiskFull,
     EnvFileError,
     KeyProblem,
+    MigrateError,
     UsageError,
 )
 from coolify_migrate.core.secret import Secret
@@ -68,6 +69,8 @@ class BackupInfo:
     key_check: str | None = None  # full HMAC of the key (public); from the manifest or the data
     manifest_error: str | None = None
     fields_absent: list[str] | None = None  # declared encrypted fields this copy does not have
+    files: dict[str, str] | None = None  # the app's settings files kept with it: name -> copy
+    image_tag: str | None = None  # the app's image tag when it was taken
 
     @property
     def time_iso(self) -> str:
@@ -92,29 +95,22 @@ class BackupInfo:
             "verified": self.verified,
             "manifest_error": self.manifest_error,
             "fields_absent": self.fields_absent,
+            "files": self.files,
+            "image_tag": self.image_tag,
         }
 
 
 # -- where backups live, and what this instance knows --------------------------------------------
 
 
-def _file(ctx: Context) -> Path:
-    """The database file backups are named after (``prod.db_<ms>`` beside ``prod.db``)."""
-    path = ctx.store().path
-    if path is None:
-        raise UsageError(
-            f"file backups of {ctx.store().where} are not supported",
-            hint="this app's database is not a file",
-        )
-    return path
-
-
 def backup_dir(ctx: Context) -> Path:
-    return _file(ctx).parent
+    """Where the store keeps backups (beside an SQLite file; a directory for a server)."""
+    return ctx.store().backup_location()[0]
 
 
 def db_name(ctx: Context) -> str:
-    return _file(ctx).name
+    """The base of backup names (``prod.db`` -> ``prod.db_<ms>``)."""
+    return ctx.store().backup_location()[1]
 
 
 def free_bytes(directory: Path) -> int:
@@ -190,8 +186,7 @@ def create(
     store = ctx.store()
     if not store.exists():
         raise DatabaseError(f"no database at {store.where}")
-    db_path = _file(ctx)
-    directory = db_path.parent
+    directory, base = store.backup_location()
     check_writable(directory, "write a backup")
     needed, free = space_needed(store), free_bytes(directory)
     if free < needed:
@@ -199,7 +194,7 @@ def create(
             f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
         )
     env = load_env_quietly(ctx)
-    ms, partial = backup_copy.reserve(ctx.now_ms, directory, db_path.name)
+    ms, partial = backup_copy.reserve(ctx.now_ms, directory, base)
     final: Path | None = None
     # one SQLite step cannot report progress inside itself: the bar moves per phase
     bar = ctx.out.progress(f"backing up {_mib(store.size())}", 3)
@@ -209,7 +204,7 @@ def create(
         checked, digest = dumped.integrity, dumped.sha256
         if checked != "ok":
             raise DatabaseError(
-                f"the copy of {db_path} fails its integrity check: {checked}",
+                f"the copy of {store.where} fails its integrity check: {checked}",
                 hint="the database itself may be damaged; keep it and inspect it",
             )
         faults.checkpoint("backup:copied")
@@ -217,9 +212,10 @@ def create(
             ctx, partial, env, key, version
         )
         absent = _absent_in(ctx, partial)
-        final = backup_copy.publish(partial, directory, db_path.name, ms)
+        final = backup_copy.publish(partial, directory, base, ms)
         faults.checkpoint("backup:renamed")
         size = final.stat().st_size
+        files = _keep_files(ctx, final)
         doc = {
             "format": FORMAT,
             "name": final.name,
@@ -236,7 +232,9 @@ def create(
             "key_status": key_status,
             "fields_absent": absent,
             "integrity": "ok",
-            "source": str(db_path),
+            "source": store.where,
+            "files": files,  # the app's settings beside the data: put back with them
+            "image_tag": _image_tag(ctx),
             "tool": __version__,
         }
         durable.write_json(
@@ -245,6 +243,9 @@ def create(
         bar.advance()
     except BaseException as err:
         backup_copy.discard(partial, final)
+        if final is not None:
+            for extra in directory.glob(f"{final.name}.*"):
+                extra.unlink(missing_ok=True)
         if isinstance(err, OSError) and err.errno == errno.ENOSPC:
             raise DiskFull(
                 f"the disk holding {directory} filled up during the backup; nothing was kept"
@@ -267,6 +268,33 @@ def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
 
+def _keep_files(ctx: Context, final: Path) -> dict[str, str]:
+    """Copies (0600) of the files the app's data need beside them (Redash: its env file and
+    Compose file), named ``<backup>.<file>``; returns file name -> copy name."""
+    kept: dict[str, str] = {}
+    for path in ctx.profile.backup_files(ctx):
+        if not path.is_file():
+            continue
+        copy = final.with_name(f"{final.name}.{path.name}")
+        durable.write_atomic(copy, path.read_bytes(), mode=0o600)
+        kept[path.name] = copy.name
+    return kept
+
+
+def _image_tag(ctx: Context) -> str | None:
+    try:
+        return ctx.runtime().current_image_tag()
+    except MigrateError:
+        return None
+
+
+def _open_copy(ctx: Context, partial: Path) -> Connection:
+    """The copy just made, read back; a server's dump is described from the live database it
+    was just taken from (the app is stopped by then)."""
+    store = ctx.store()
+    return store.snapshot(partial) if store.path is not None else store.connect(readonly=True)
+
+
 def _describe_copy(
     ctx: Context, partial: Path, env: EnvFile | None, key: Secret | None, version: str | None
 ) -> tuple[str | None, str | None, str, str | None]:
@@ -274,7 +302,7 @@ def _describe_copy(
 
     The key status is "identified", "no encrypted data" or "unidentified".
     """
-    conn = ctx.store().snapshot(partial)
+    conn = _open_copy(ctx, partial)
     try:
         meta = conn.read_meta()
         if version is None:
@@ -348,6 +376,10 @@ def _from_manifest(
     )
     absent = doc.get("fields_absent")
     info.fields_absent = [str(a) for a in absent] if isinstance(absent, list) else None
+    files = doc.get("files")
+    if isinstance(files, dict):
+        info.files = {str(k): str(v) for k, v in files.items() if "/" not in str(v)}
+    info.image_tag = doc.get("image_tag") if isinstance(doc.get("image_tag"), str) else None
     info.key_known = _known(cands, info.key_check, info.key_fingerprint)
     if doc.get("key_status") == "unidentified" and not info.key_known:
         info.key_known = False
@@ -411,7 +443,7 @@ def _absent(ctx: Context, conn: Connection) -> list[str]:
 
 
 def _absent_in(ctx: Context, path: Path) -> list[str]:
-    conn = ctx.store().snapshot(path)
+    conn = _open_copy(ctx, path)
     try:
         return _absent(ctx, conn)
     finally:
@@ -460,13 +492,15 @@ def find(ctx: Context, name: str) -> BackupInfo:
 # -- verify --------------------------------------------------------------------------------------
 
 
-check = backup_copy.check  # one backup's integrity and checksum (read-only)
+def check(info: BackupInfo, *, full: bool = False, ctx: Context | None = None) -> dict[str, Any]:
+    """One backup's integrity and checksum (read-only)."""
+    return backup_copy.check(info, full=full, store=ctx.store() if ctx is not None else None)
 
 
 def verify(ctx: Context, name: str | None = None, *, full: bool = False) -> list[dict[str, Any]]:
     """Check one backup (by name) or all of them. Read-only."""
     infos = [find(ctx, name)] if name is not None else list_backups(ctx)
-    return [check(info, full=full) for info in infos]
+    return [check(info, full=full, ctx=ctx) for info in infos]
 
 
 # -- prune ---------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coolify_migrate.core import durable
+from coolify_migrate.core.store import Store
 from coolify_migrate.stores import names
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
 from coolify_migrate.stores.sqlite_copy import (
@@ -36,8 +37,9 @@ if TYPE_CHECKING:
     from coolify_migrate.backups import BackupInfo
 
 
-def check(info: BackupInfo, *, full: bool = False) -> dict[str, Any]:
-    """Integrity plus, with a manifest, size and SHA-256. Read-only."""
+def check(info: BackupInfo, *, full: bool = False, store: Store | None = None) -> dict[str, Any]:
+    """Integrity (read back by ``store``, SQLite's check by default) plus, with a manifest, size
+    and SHA-256. Read-only."""
     problems: list[str] = []
     if info.manifest_error:
         problems.append(info.manifest_error)
@@ -59,7 +61,12 @@ def check(info: BackupInfo, *, full: bool = False) -> dict[str, Any]:
         else:
             checksum = "match"
     # without a checksum to lean on, a manifest-less copy gets the thorough check
-    verdict = integrity(info.path, full=full or not info.has_manifest)
+    thorough = full or not info.has_manifest
+    verdict = (
+        store.check_copy(info.path, full=thorough)
+        if store is not None
+        else integrity(info.path, full=thorough)
+    )
     if verdict != "ok":
         problems.append(f"integrity check failed: {verdict}")
     return {

@@ -77,7 +77,7 @@ class Restoration:
     def prepare(self) -> None:
         ctx, info = self.ctx, self.info
         backups.check_writable(self.directory, "restore a backup")
-        verdict = backups.check(info)
+        verdict = backups.check(info, ctx=ctx)
         if not verdict["ok"]:
             raise BackupRefused(
                 f"backup {info.name} failed verification: {verdict['problems'][0]}",
@@ -275,7 +275,9 @@ class Restoration:
             self.ctx.profile.install_key_state(env, self.key)
             changed = True
         tag = self.ctx.profile.version_env_key
-        if self.info.version and env.get(tag) != self.info.version:
+        if not tag:
+            pass  # the app keeps no version in its settings file
+        elif self.info.version and env.get(tag) != self.info.version:
             changed = env.set(tag, self.info.version) or changed
         elif not self.info.version:
             self.ctx.out.warn(f"{self.info.name} records no version: {tag} left at {env.get(tag)}")

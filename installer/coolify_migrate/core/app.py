@@ -155,11 +155,32 @@ class Profile:
     # from the host .env only, never carried over from the old container.
     app_env_pattern: re.Pattern[str] = re.compile(r"$^")
 
+    env_file: str = ".env"  # the settings file in the install directory
+
+    def tag_for(self, version: Version) -> str:
+        """The image tag of ``version`` (an app whose tags are not PEP 440 maps them)."""
+        return str(version)
+
     def image_for(self, version: Version) -> str:
-        return f"{self.image_repo}:{version}"
+        return f"{self.image_repo}:{self.tag_for(version)}"
 
     def fallback_images_for(self, version: Version) -> tuple[str, ...]:
-        return tuple(f"{repo}:{version}" for repo in self.fallback_repos)
+        return tuple(f"{repo}:{self.tag_for(version)}" for repo in self.fallback_repos)
+
+    def data_version(self, conn: Any) -> tuple[tuple[str, ...], str] | None:
+        """(the versions the app's own schema fits, a description) read from the database, or
+        None when the app keeps no such record. Raise ``Refused`` for a schema it cannot know."""
+        return None
+
+    def backup_files(self, ctx: Context) -> list[Path]:
+        """Settings files a backup keeps beside the data and a rollback puts back with them
+        (Redash: its env file and Compose file). Coolify v3's ``.env`` is not among them: its
+        keys live in the keyring, and a rollback writes the one the backup needs."""
+        return []
+
+    def default_manifest(self) -> Path | None:
+        """The app's packaged versions.json, if it ships one."""
+        return None
 
     def is_required_stop(self, version: Version) -> bool:
         return version in self.required_stops

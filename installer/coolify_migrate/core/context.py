@@ -46,7 +46,7 @@ class Context:
 
     @property
     def env_path(self) -> Path:
-        return self.data_dir / ".env"
+        return self.data_dir / self.profile.env_file
 
     @property
     def state_dir(self) -> Path:

@@ -43,6 +43,10 @@ class Runtime(Protocol):
     def finish(self) -> None:
         """Drop what was kept for rollback once an upgrade has fully succeeded."""
 
+    def config_files(self) -> list[Path]:
+        """Files of the runtime's own that an upgrade changes (a Compose file's image tags):
+        saved before it and put back by a revert."""
+
 
 class NoneRuntime:
     """Files only: for apps not run by a runtime this tool manages (and for the demo)."""
@@ -78,3 +82,6 @@ class NoneRuntime:
 
     def finish(self) -> None:
         pass
+
+    def config_files(self) -> list[Path]:
+        return []

@@ -144,8 +144,16 @@ class Store(Protocol):
         """Copies of the database beside it, oldest first (none for a server database)."""
         ...
 
+    def backup_location(self) -> tuple[Path, str]:
+        """Where backups go and the base of their names (``prod.db`` -> ``prod.db_<ms>``)."""
+        ...
+
     def backup(self, dest: Path) -> Dumped:
         """A consistent copy of everything in ``dest`` (a new file), checked."""
+        ...
+
+    def check_copy(self, path: Path, *, full: bool = False) -> str:
+        """``ok`` or the first problem found reading a backup file back (read-only)."""
         ...
 
     def restore(self, src: Path) -> None:

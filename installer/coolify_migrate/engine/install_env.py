@@ -29,7 +29,7 @@ def target_version(
     if manifest_src is None:
         from coolify_migrate.engine.upgrade import default_manifest
 
-        manifest_src = default_manifest()
+        manifest_src = default_manifest(ctx.profile)
     man = manifest.load(manifest_src, ctx.profile)
     version = parse_version(requested, what="-x") if requested else man.latest
     release = man.release(version)

@@ -30,13 +30,25 @@ def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
     return path
 
 
-def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, str]:
-    """Save the .env bytes before any change; returns where they are."""
+def snapshot(ctx: Context, doc: dict[str, Any]) -> dict[str, Any]:
+    """Save the settings file's bytes, and the runtime's own files (a Compose file: the image
+    tags live there), before any change; returns where they are."""
     saved = _run_dir(ctx, doc) / "env.before"
     durable.write_atomic(
         saved, ctx.env_path.read_bytes(), mode=0o600, checkpoint="upgrade:env-snapshot"
     )
-    return {"env": str(saved)}
+    files: dict[str, str] = {}
+    for i, path in enumerate(ctx.runtime().config_files()):
+        copy = _run_dir(ctx, doc) / f"file-{i}.before"
+        durable.write_atomic(copy, path.read_bytes(), mode=0o600)
+        files[str(path)] = str(copy)
+    return {"env": str(saved), "files": files}
+
+
+def _put_files_back(snap: dict[str, Any]) -> None:
+    for original, copy in (snap.get("files") or {}).items():
+        if Path(copy).exists():
+            durable.write_atomic(Path(original), Path(copy).read_bytes(), checkpoint="revert:file")
 
 
 def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
@@ -57,6 +69,7 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     snap = (data.get("snapshot") or {}).get("env")
     if snap and Path(snap).exists():
         durable.write_atomic(ctx.env_path, Path(snap).read_bytes(), checkpoint="revert:env")
+    _put_files_back(data.get("snapshot") or {})
     env = instance.load_env(ctx)
     ring = Keyring(ctx)
     active = ctx.profile.active_key(env)

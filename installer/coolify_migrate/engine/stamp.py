@@ -47,7 +47,7 @@ def stamp(ctx: Context, version: str, *, force: bool = False) -> dict[str, Any]:
         finally:
             conn.close()
     key = ctx.profile.version_env_key
-    if env.get(key) != wanted:
+    if key and env.get(key) != wanted:
         env.set(key, wanted)
         env.save(checkpoint="stamp:env")
     return {"version": wanted, "sources_before": said, "forced": force}

@@ -19,6 +19,7 @@ from coolify_migrate import backups, instance
 from coolify_migrate.backups import BackupInfo
 from coolify_migrate.config import signing
 from coolify_migrate.config.manifest import Manifest
+from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, DiskFull, MigrateError, Refused
 from coolify_migrate.core.release import Release
@@ -33,8 +34,12 @@ from coolify_migrate.state.runlog import RunLog
 DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[3] / "versions.json")  # a checkout
 
 
-def default_manifest() -> str:
-    """The repo's versions.json when run from a checkout, else the packaged copy."""
+def default_manifest(profile: Profile | None = None) -> str:
+    """The app's own packaged versions.json; for Coolify v3 the repo's when run from a
+    checkout, else the packaged copy."""
+    own = profile.default_manifest() if profile is not None else None
+    if own is not None:
+        return str(own)
     packaged = Path(__file__).resolve().parent.parent / "data" / "versions.json"
     return DEFAULT_MANIFEST if Path(DEFAULT_MANIFEST).exists() else str(packaged)
 
@@ -51,7 +56,7 @@ def prepare_plan(
 ) -> Prepared:
     """Everything ``plan`` needs; reads only."""
     man, verified = signing.load_verified(
-        ctx, manifest_src or default_manifest(), ctx.profile, trusted_key=trusted_key
+        ctx, manifest_src or default_manifest(ctx.profile), ctx.profile, trusted_key=trusted_key
     )
     env = instance.load_env(ctx)
     meta = instance.read_meta(ctx)
@@ -291,7 +296,8 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             mark("record")
         if "env" not in done:
             env = instance.load_env(ctx)
-            env.set(ctx.profile.version_env_key, data["to_version"])
+            if ctx.profile.version_env_key:
+                env.set(ctx.profile.version_env_key, data["to_version"])
             env.save(checkpoint="upgrade:env")
             # KEY = BETTER = the data's key before the new app ever starts (a key only the old
             # container knew is adopted here); a failed upgrade puts the .env snapshot back

@@ -197,6 +197,12 @@ class ComposeRuntime:
         tags = {image_tag(str(self.services()[s].get("image", ""))) for s in self.app_services()}
         return tags.pop() if len(tags) == 1 else None
 
+    def set_tag(self, tag: str) -> None:
+        """Point the app's services at another image tag in the Compose file, starting nothing
+        (a migration step runs the next version's one-off command this way)."""
+        if self.current_image_tag() != tag:
+            self._set_tag(tag)
+
     def database_path(self) -> Path | None:
         return None
 
@@ -209,7 +215,7 @@ class ComposeRuntime:
         return {k: v for k in env.keys() if (v := env.get(k)) is not None}, {}  # noqa: SIM118
 
     def ensure_images(self, release: Release) -> str:
-        image = f"{self.spec.app_image}:{release.version}"
+        image = f"{self.spec.app_image}:{self.ctx.profile.tag_for(release.version)}"
         if self._image_present(image):
             return image
         for ref in release.images:
@@ -254,7 +260,7 @@ class ComposeRuntime:
         self._wait_healthy(self._gated())
 
     def update(self, release: Release, image: str) -> None:
-        tag = str(release.version)
+        tag = image_tag(image) or self.ctx.profile.tag_for(release.version)
         self._previous = self.file.read_bytes()
         self._set_tag(tag)
         try:
@@ -277,7 +283,7 @@ class ComposeRuntime:
             self.ctx.out.warn(f"could not stop the failed services: {err.message}")
 
     def rollback_to(self, version: str) -> None:
-        tag = str(parse_version(version))
+        tag = self.ctx.profile.tag_for(parse_version(version))
         if self.current_image_tag() != tag:
             self._set_tag(tag)
         try:
@@ -291,6 +297,9 @@ class ComposeRuntime:
 
     def finish(self) -> None:
         self._previous = None
+
+    def config_files(self) -> list[Path]:
+        return [self.file]
 
     # -- one-off commands and tools -----------------------------------------------------------
 

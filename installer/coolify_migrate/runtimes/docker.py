@@ -474,3 +474,6 @@ class DockerRuntime:
     def finish(self) -> None:
         for c in self.previous_containers():
             self._remove(c)
+
+    def config_files(self) -> list[Path]:
+        return []  # a container is recreated from the host .env; nothing else changes

@@ -358,9 +358,12 @@ class PostgresStore:
     kind = "postgres"
     path: Path | None = None
 
-    def __init__(self, server: Server, *, runner: Runner | None = None) -> None:
+    def __init__(
+        self, server: Server, *, runner: Runner | None = None, backup_dir: Path | None = None
+    ) -> None:
         self.server = server
         self._runner = runner
+        self._backup_dir = backup_dir
 
     @property
     def where(self) -> str:
@@ -423,6 +426,19 @@ class PostgresStore:
         return []  # a server keeps no copies beside a database
 
     # -- backup and restore -------------------------------------------------------------------
+
+    def backup_location(self) -> tuple[Path, str]:
+        """``<dir>/<database>.pgdump_<ms>``; the directory is made (0700) when missing."""
+        if self._backup_dir is None:
+            raise DatabaseError(
+                f"no backup directory is set for {self.where}",
+                hint="the app names one (Redash: <install dir>/backups)",
+            )
+        self._backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return self._backup_dir, f"{self.server.database}.pgdump"
+
+    def check_copy(self, path: Path, *, full: bool = False) -> str:
+        return self._listable(path)
 
     def backup(self, dest: Path) -> Dumped:
         """``pg_dump -Fc`` streamed into ``dest`` (hashed on the way), then read back whole."""

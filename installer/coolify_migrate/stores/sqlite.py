@@ -337,6 +337,14 @@ class SQLiteStore:
         except sqlite3.DatabaseError as err:
             raise DatabaseError(f"{where.name} is not a readable SQLite database: {err}") from err
 
+    def backup_location(self) -> tuple[Path, str]:
+        return self.path.parent, self.path.name
+
+    def check_copy(self, path: Path, *, full: bool = False) -> str:
+        from coolify_migrate.stores import sqlite_copy
+
+        return sqlite_copy.integrity(path, full=full)
+
     def backup(self, dest: Path) -> Dumped:
         """SQLite's backup API in one step, then checked, hashed and fsynced (``sqlite_copy``).
         A full disk raises ``OSError(ENOSPC)``; other SQLite errors ``DatabaseError``."""

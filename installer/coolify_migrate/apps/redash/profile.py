@@ -1,0 +1,202 @@
+"""Redash: its two secrets, its two encrypted fields, its Compose project, its releases.
+
+Facts from shared/reference/redash.md. ``REDASH_COOKIE_SECRET`` signs sessions, CSRF tokens and
+invite/reset links; the web server refuses to start without it (an empty value counts as missing
+here). ``REDASH_SECRET_KEY`` encrypts ``data_sources.encrypted_options`` and
+``notification_destinations.encrypted_options`` (``bytea`` holding a Fernet token; Fernet key =
+urlsafe-base64(SHA-256(secret))); when the variable is unset the cookie secret is used instead,
+while a line ``REDASH_SECRET_KEY=`` means the empty string as the key.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+from typing import Any
+
+from packaging.version import Version
+
+from coolify_migrate.core.app import ComposeSpec, EncryptedColumn, Profile, SecretSpec
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import Refused
+from coolify_migrate.core.store import Store
+from coolify_migrate.crypto.codecs import FernetCodec
+
+COOKIE = "REDASH_COOKIE_SECRET"
+DATA = "REDASH_SECRET_KEY"
+# What the setup script's `pwgen -1s 32` draws from: letters and digits, read the same by
+# --env-file, Compose and sh.
+ALNUM = string.ascii_letters + string.digits
+
+# The published tags (the image's), by version: a tag such as 10.1.0.b50633 is not the PEP 440
+# form of its version (10.1.0b50633), so the tag is looked up, not printed from the version.
+TAGS = (
+    "6.0.0.b8537",
+    "7.0.0.b18042",
+    "8.0.0.b32245",
+    "10.0.0.b50363",
+    "10.1.0.b50633",
+    "25.1.0",
+    "25.8.0",
+)
+# The alembic head each release's `manage db upgrade` leaves (shared/reference/redash.md).
+HEADS = {
+    "6.0.0.b8537": "71477dadd6ef",
+    "7.0.0.b18042": "e5c7a4e2df4d",
+    "8.0.0.b32245": "e5c7a4e2df4d",
+    "10.0.0.b50363": "89bc7873a3e0",
+    "10.1.0.b50633": "89bc7873a3e0",
+    "25.1.0": "9e8c841d1a30",
+    "25.8.0": "db0aca1ebd32",
+}
+# Crossing these majors runs a migration that encrypts with the data key: every row must already
+# decrypt under the key the migration will use (7: data sources; 10: alert destinations).
+ENCRYPTING = ("7.0.0.b18042", "10.0.0.b50363")
+_BY_VERSION = {Version(t): t for t in TAGS}
+_PUBLISHED_DEFAULT = "c292a0a3aa32397cdb050e233733900f"  # CVE-2021-41192
+
+
+def tag_of(version: Version) -> str:
+    return _BY_VERSION.get(version, str(version))
+
+
+class Redash(Profile):
+    name = "redash"
+    title = "Redash"
+    codec = FernetCodec()
+    encrypted_columns = (
+        EncryptedColumn("data_sources", "encrypted_options"),
+        EncryptedColumn("notification_destinations", "encrypted_options"),
+    )
+    id_column = "id"
+    env_file = "env"  # /opt/redash/env: read by every service through Compose's env_file
+    image_repo = "redash/redash"
+    required_stops = tuple(
+        Version(t) for t in ("7.0.0.b18042", "8.0.0.b32245", "10.1.0.b50633", "25.1.0")
+    )
+    version_env_key = ""  # the version is the image tag in the Compose file
+    min_version = Version("6.0.0")
+    compromised_keys = (_PUBLISHED_DEFAULT,)
+    secret_env_pattern = re.compile(r"POSTGRES_PASSWORD|REDASH_DATABASE_URL")
+    app_env_pattern = re.compile(r"REDASH_[A-Z0-9_]*|POSTGRES_[A-Z0-9_]*")
+    secrets = (
+        SecretSpec(
+            "cookie-secret",
+            "signs sessions, CSRF tokens and invite and password-reset links",
+            env_keys=(COOKIE,),
+            keep_as="REDASH_COOKIE_SECRET_OLD_{ms}",
+            alphabet=ALNUM,
+            new_length=32,
+            rolling_ends="every user is logged out, and pending invite and reset links stop working",
+        ),
+        SecretSpec(
+            "data-key",
+            "encrypts the options of data sources and alert destinations",
+            env_keys=(DATA,),
+            keep_as="REDASH_SECRET_KEY_OLD_{ms}",
+            fallback="cookie-secret",
+            empty_is_set=True,  # `REDASH_SECRET_KEY=` is the empty key, not "unset"
+            encrypts=True,
+            alphabet=ALNUM,
+            new_length=32,
+            rolling_ends="nothing for users; every service is recreated with the new key",
+        ),
+    )
+
+    def tag_for(self, version: Version) -> str:
+        return tag_of(version)
+
+    def data_version(self, conn: Any) -> tuple[tuple[str, ...], str] | None:
+        head = (
+            conn.scalar("SELECT version_num FROM alembic_version") if _has_alembic(conn) else None
+        )
+        if head is None:
+            return None
+        fits = tuple(tag for tag, h in HEADS.items() if h == head)
+        if not fits:
+            raise Refused(
+                f"the database's alembic head {head} is not one this tool knows a Redash release by",
+                hint="upgrade Redash by hand to a release this tool lists, or update coolify-migrate",
+            )
+        return fits, f"alembic head {head}"
+
+    def default_manifest(self) -> Path:
+        return Path(__file__).with_name("versions.json")
+
+    def compose_spec(self) -> ComposeSpec:
+        return ComposeSpec(
+            app_image=self.image_repo,
+            env_file=self.env_file,
+            data_services=("postgres", "redis"),
+            db_service="postgres",
+            health_services=("server",),
+        )
+
+    def open_store(self, ctx: Context) -> Store:
+        from coolify_migrate import instance
+        from coolify_migrate.stores.postgres import PostgresStore, Server
+
+        env = instance.load_env(ctx)
+        url = env.get("REDASH_DATABASE_URL") or env.get("DATABASE_URL") or ""
+        if not url:
+            raise Refused(
+                f"{ctx.env_path} names no REDASH_DATABASE_URL",
+                hint="restore the env file from your backup; it holds the database's address",
+            )
+        server = Server.from_url(url)
+        runtime = ctx.runtime()
+        service_host = getattr(runtime, "service_host", None)
+        runner = None
+        if callable(service_host) and server.host in _services(runtime):
+            # the Compose service's name is not a host name here: reach its container instead,
+            # and run the server's own tools inside it
+            server = Server(service_host(server.host), server.port, server.user,
+                            server.password, server.database)  # fmt: skip
+            runner = runtime.tool_runner(server_service(runtime, url))  # type: ignore[attr-defined]
+        return PostgresStore(server, runner=runner, backup_dir=ctx.data_dir / "backups")
+
+    def backup_files(self, ctx: Context) -> list[Path]:
+        found = [ctx.env_path]
+        for name in self.compose_spec().compose_files:
+            if (ctx.data_dir / name).is_file():
+                found.append(ctx.data_dir / name)
+                break
+        return found
+
+    def generated_env(self) -> dict[str, str]:
+        """A fresh env file's values, as the setup script writes them (32 letters and digits)."""
+        password = self.new_key().reveal()
+        return {
+            "PYTHONUNBUFFERED": "0",
+            "REDASH_LOG_LEVEL": "INFO",
+            "REDASH_REDIS_URL": "redis://redis:6379/0",
+            COOKIE: self.new_key(self.secret_spec("cookie-secret")).reveal(),
+            DATA: self.new_key().reveal(),
+            "POSTGRES_PASSWORD": password,
+            "REDASH_DATABASE_URL": f"postgresql://postgres:{password}@postgres/postgres",
+            "REDASH_ENFORCE_CSRF": "true",
+            "REDASH_GUNICORN_TIMEOUT": "60",
+        }
+
+    def steps(self) -> list[Any]:
+        from coolify_migrate.apps.redash.steps import steps
+
+        return list(steps())
+
+
+def _has_alembic(conn: Any) -> bool:
+    return "version_num" in conn.columns("alembic_version")
+
+
+def _services(runtime: Any) -> set[str]:
+    services = getattr(runtime, "services", None)
+    return set(services()) if callable(services) else set()
+
+
+def server_service(runtime: Any, url: str) -> str:
+    """The Compose service the database URL names (``postgres`` in the setup's file)."""
+    from coolify_migrate.stores.postgres import Server
+
+    host = Server.from_url(url).host or ""
+    return host if host in _services(runtime) else "postgres"
