@@ -230,7 +230,10 @@ def test_an_unknown_profile_is_a_usage_error(tmp_path: Path, cli: Any) -> None:
         env={"COOLIFY_MIGRATE_PROFILE": "wordpress"},
     )
     assert proc.returncode == ExitCode.USAGE
-    assert "unknown app profile 'wordpress'" in one_error_line(proc.stderr)
+    assert "unknown app 'wordpress'" in one_error_line(proc.stderr)
+    flag = cli("status", "--app", "wordpress", "--data-dir", str(tmp_path), "--runtime", "none")
+    assert flag.returncode == ExitCode.USAGE
+    assert "--app takes one of: coolify-v3, redash" in one_error_line(flag.stderr)
 
 
 def test_debug_shows_a_traceback_but_still_ends_with_the_error_line(

@@ -34,10 +34,45 @@ app.add_typer(secrets_app, name="secrets")
 from coolify_migrate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
 
 
+@app.callback()
+def _root(
+    app_name: str = typer.Option(
+        None,
+        "--app",
+        envvar="COOLIFY_MIGRATE_APP",
+        help="The app: coolify-v3 or redash [default: found from the install directory, "
+        "else coolify-v3]. Accepted anywhere on the line.",
+    ),
+) -> None:
+    """Install and upgrade self-hosted Docker apps without losing data or keys."""
+    if app_name:
+        common.choose_app(app_name)
+
+
+def _take_app(args: list[str]) -> list[str]:
+    """``--app NAME`` (or ``--app=NAME``) anywhere on the line: every command takes it."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--app" and i + 1 < len(args):
+            common.choose_app(args[i + 1])
+            i += 2
+            continue
+        if arg.startswith("--app="):
+            common.choose_app(arg.split("=", 1)[1])
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
     try:
+        common.reset()
+        args = _take_app(list(args))
         code = app(args=args, prog_name="coolify-migrate", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)

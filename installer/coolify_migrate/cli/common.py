@@ -10,9 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
-from coolify_migrate.apps import get_profile
-from coolify_migrate.core.context import Context, default_data_dir
-from coolify_migrate.core.errors import MigrateError
+from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
+from coolify_migrate.core.app import Profile
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import MigrateError, UsageError
 from coolify_migrate.core.output import Progress
 from coolify_migrate.core.secret import Redactor
 from coolify_migrate.runtimes import make_runtime
@@ -22,7 +23,7 @@ DataDirOpt = Annotated[
     typer.Option(
         "--data-dir",
         envvar="COOLIFY_DIR",
-        help="Install directory holding .env [default: ~/coolify]",
+        help="Install directory [default: ~/coolify for Coolify v3, /opt/redash for Redash]",
     ),
 ]
 DbOpt = Annotated[
@@ -137,6 +138,43 @@ def resolve_runtime(name: str) -> str:
     return "docker" if Path(sock).exists() else "none"
 
 
+def reset() -> None:
+    """Forget the previous command's choices (the CLI may run more than once in a process)."""
+    _STATE.clear()
+
+
+def choose_app(name: str) -> None:
+    """The app named on the command line (``--app``); checked here, used by ``make_ctx``."""
+    if name not in NAMES:
+        raise UsageError(f"unknown app {name!r}", hint=f"--app takes one of: {', '.join(NAMES)}")
+    _STATE["app"] = name
+
+
+def app_and_dir(data_dir: Path | None) -> tuple[Profile, Path]:
+    """The app and its install directory. The app: ``--app``, else ``COOLIFY_MIGRATE_APP``,
+    else the one whose layout the directory has, else Coolify v3. The directory: ``--data-dir``
+    (or ``COOLIFY_DIR``), else the app's default (``~/coolify``, ``/opt/redash``); with neither
+    app nor directory given, the first default directory an app recognises."""
+    name = (
+        _STATE.get("app")
+        or os.environ.get("COOLIFY_MIGRATE_APP")
+        or os.environ.get("COOLIFY_MIGRATE_PROFILE")
+    )
+    if data_dir is not None:
+        directory = data_dir.expanduser().absolute()
+        return get_profile(name or detect(directory) or DEFAULT), directory
+    if name:
+        profile = get_profile(name)
+        return profile, Path(profile.default_dir).expanduser().absolute()
+    for candidate in NAMES:
+        profile = get_profile(candidate)
+        directory = Path(profile.default_dir).expanduser().absolute()
+        if profile.recognises(directory):
+            return profile, directory
+    profile = get_profile(DEFAULT)
+    return profile, Path(profile.default_dir).expanduser().absolute()
+
+
 def make_ctx(
     *,
     data_dir: Path | None,
@@ -148,10 +186,11 @@ def make_ctx(
     key_file: Path | None = None,
 ) -> Context:
     _STATE["json"] = json_mode
+    profile, directory = app_and_dir(data_dir)
     ctx = Context(
-        data_dir=(data_dir or default_data_dir()).expanduser().absolute(),
+        data_dir=directory,
         db_override=db.expanduser().absolute() if db else None,
-        profile=get_profile(os.environ.get("COOLIFY_MIGRATE_PROFILE", "coolify-v3")),
+        profile=profile,
         out=TerminalOutput(json_mode=json_mode, events=events),
         redactor=_REDACTOR,
         runtime_name=resolve_runtime(runtime),

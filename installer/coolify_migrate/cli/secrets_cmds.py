@@ -24,7 +24,7 @@ from coolify_migrate.cli.common import (
     emit,
     make_ctx,
 )
-from coolify_migrate.core.errors import ExitCode
+from coolify_migrate.core.errors import ExitCode, UsageError
 
 InstalledAtOpt = Annotated[
     str | None,
@@ -100,6 +100,22 @@ def roll_cmd(
     yes: YesOpt = False,
     runtime: RuntimeOpt = "auto",
     key_file: KeyFileOpt = None,
+    secret: Annotated[
+        str | None,
+        typer.Option(
+            "--secret",
+            help="Which secret: the data key (default), or another the app has, such as "
+            "Redash's cookie-secret (everyone is logged out; the data key stays)",
+        ),
+    ] = None,
+    leave: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leave",
+            help="A value under no known key to leave as it is (its label from the refusal, "
+            "e.g. data_sources.encrypted_options.7); repeat for each",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Replace a weak data key: backup, one verified transaction, .env promoted. Crash-safe.
@@ -107,6 +123,7 @@ def roll_cmd(
     Running it again is a no-op; after an interruption it completes the interrupted roll.
     """
     from coolify_migrate.engine import keyops
+    from coolify_migrate.secrets import signing
     from coolify_migrate.state import lock
 
     ctx = make_ctx(
@@ -118,6 +135,18 @@ def roll_cmd(
         key_file=key_file,
         events=not dry_run,
     )
+    ctx.leave = frozenset(leave or ())
+    spec = signing.spec_of(ctx, secret) if secret else ctx.profile.data_secret
+    if not spec.encrypts:
+        if dry_run or leave:
+            raise UsageError(
+                f"--dry-run and --leave apply to the data key, not the {spec.name}",
+                hint=f"'secrets roll --secret {spec.name}' changes no stored value",
+            )
+        with lock.acquire(ctx, "secrets roll"):
+            other = keyops.roll_secret(ctx, spec.name)
+        emit(json, {"event": "result", **other.as_dict()}, other.lines())
+        return
     if dry_run:  # read-only: not even the lock file is written
         result = keyops.roll_key(ctx, force=force, dry_run=True)
     else:

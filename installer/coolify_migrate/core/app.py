@@ -156,6 +156,11 @@ class Profile:
     app_env_pattern: re.Pattern[str] = re.compile(r"$^")
 
     env_file: str = ".env"  # the settings file in the install directory
+    default_dir: str = "~/coolify"  # the install directory when none is given
+
+    def recognises(self, directory: Path) -> bool:
+        """Whether ``directory`` holds an installation of this app."""
+        return (directory / self.env_file).is_file()
 
     def tag_for(self, version: Version) -> str:
         """The image tag of ``version`` (an app whose tags are not PEP 440 maps them)."""

@@ -7,7 +7,6 @@ fake clock or a recording output.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,10 +22,6 @@ from coolify_migrate.core.store import Store
 STATE_DIRNAME = ".coolify-migrate"
 
 
-def default_data_dir() -> Path:
-    return Path(os.environ.get("COOLIFY_DIR") or Path.home() / "coolify")
-
-
 @dataclass
 class Context:
     data_dir: Path
@@ -40,6 +35,9 @@ class Context:
     assume_yes: bool = False
     # keys handed in by the operator (--key-file) or found in the app's container: candidates only
     extra_keys: list[KeyCandidate] = field(default_factory=list)
+    # Values (``table.column.id`` labels) the operator chose to leave as they are when no known
+    # key reads them (``secrets roll --leave``): counted and named, never changed.
+    leave: frozenset[str] = frozenset()
     _runtime: Runtime | None = field(default=None, init=False, repr=False)
     _container_keys: list[KeyCandidate] | None = field(default=None, init=False, repr=False)
     _store: Store | None = field(default=None, init=False, repr=False)

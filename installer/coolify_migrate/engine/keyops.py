@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from coolify_migrate import backups
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import repair as repairing
-from coolify_migrate.secrets import roll
+from coolify_migrate.secrets import roll, signing
 
 
 def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
@@ -26,3 +27,25 @@ def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> rol
 def repair(ctx: Context, *, dry_run: bool = False) -> repairing.RepairReport:
     """``secrets repair``: the caller holds the lock unless ``dry_run``."""
     return repairing.repair(ctx, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+
+
+def roll_secret(ctx: Context, name: str) -> signing.SigningRoll:
+    """``secrets roll --secret NAME`` for a secret that encrypts nothing: replaced in the
+    settings file after a backup, the services recreated from it. The caller holds the lock."""
+    spec = signing.spec_of(ctx, name)
+    if spec.encrypts:
+        raise UsageError(f"{name} is the data key", hint="'secrets roll' rolls it")
+    runtime = ctx.runtime()
+    runtime.check()
+    info = backups.create(ctx, reason="pre-roll", pinned=True)
+    result = signing.roll(ctx, spec)
+    result.backup = info.name
+    restart = getattr(runtime, "restart", None)
+    if callable(restart):
+        restart()
+    else:
+        result.notes.append(
+            "recreate every service from the settings file now (docker compose up -d "
+            "--force-recreate): a running service keeps the old value until then"
+        )
+    return result

@@ -241,6 +241,7 @@ class AuditReport:
     live_key: dict[str, Any] | None = None
     live_key_problem: str | None = None
     reasons: list[str] = field(default_factory=list)
+    others: list[dict[str, Any]] = field(default_factory=list)  # the app's other secrets
 
     @property
     def proven(self) -> bool:
@@ -248,7 +249,7 @@ class AuditReport:
 
     @property
     def weak(self) -> bool:
-        return bool(self.reasons)
+        return bool(self.reasons) or any(o["reasons"] for o in self.others)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -270,6 +271,7 @@ class AuditReport:
             "searched": self.searched,
             "live_key": self.live_key,
             "live_key_problem": self.live_key_problem,
+            "other_secrets": list(self.others),
         }
 
     def lines(self) -> list[str]:
@@ -292,15 +294,27 @@ class AuditReport:
         if self.live_key_problem:
             out.append(f"data key:  PROBLEM: {self.live_key_problem}")
         out.extend(f"note:      {n}" for n in form.notes)
-        verdict = "WEAK: " + "; ".join(self.reasons) if self.weak else "not weak"
+        for other in self.others:
+            state = "WEAK: " + "; ".join(other["reasons"]) if other["reasons"] else "not weak"
+            where = f" (from {other['source']})" if other["source"] else ""
+            out.append(
+                f"{other['name'] + ':':<10} {other['fingerprint'] or 'not set'}{where}: {state}"
+            )
+        verdict = "WEAK: " + "; ".join(self.reasons) if self.reasons else "not weak"
         out.append(f"verdict:   {verdict}")
         if self.live_key_problem:
             out.append(
                 "next:      'coolify-migrate secrets repair --dry-run' shows what Coolify's own "
                 "prod.db_* copies can recover; or give the key with --key-file FILE"
             )
-        elif self.weak:
+        elif self.reasons:
             out.append("next:      run 'coolify-migrate secrets roll' to replace it")
+        for other in self.others:
+            if other["reasons"]:
+                out.append(
+                    f"next:      'coolify-migrate secrets roll --secret {other['name']}' "
+                    f"replaces the {other['name']} ({other['ends']})"
+                )
         return out
 
 
@@ -346,6 +360,48 @@ def assess(
     return report
 
 
+def other_secrets(ctx: Context, env: Any) -> list[dict[str, Any]]:
+    """The app's secrets besides the data key (Redash's cookie secret), judged on their face.
+    Each dict holds the value as ``key`` (a ``Secret``) for the caller to compare, then drop."""
+    out: list[dict[str, Any]] = []
+    for spec in ctx.profile.secrets:
+        if spec.encrypts:
+            continue
+        found = ctx.profile.resolve(env, spec)
+        if found is None:
+            reasons = ["not set"]
+        else:
+            ctx.redactor.add(found.key)
+            form = key_form(found.key, ctx.profile, spec)
+            reasons = list(form.reasons)
+        out.append(
+            {
+                "name": spec.name,
+                "role": spec.role,
+                "ends": spec.rolling_ends,
+                "source": found.source if found else None,
+                "fingerprint": found.key.fingerprint if found else None,
+                "reasons": reasons,
+                "key": found.key if found else None,
+            }
+        )
+    return out
+
+
+def shared_with(ctx: Context, env: Any, cand: KeyCandidate) -> str | None:
+    """Why the data key is weak for being another secret's value too (Redash's data key falls
+    back to its cookie secret), or None."""
+    for spec in ctx.profile.secrets:
+        found = None if spec.encrypts else ctx.profile.resolve(env, spec)
+        if found is not None and found.key == cand.key:
+            return (
+                f"the data key is the {spec.name}'s value ({cand.source}): whoever learns one "
+                "holds both, and rolling one would move the other; a roll gives the data a key "
+                "of their own"
+            )
+    return None
+
+
 def audit(
     ctx: Context,
     *,
@@ -388,6 +444,12 @@ def audit(
         )
         report.live_key = verdict.as_dict() if verdict is not None else None
         report.live_key_problem = problem
+        report.others = other_secrets(ctx, env)
+        for o in report.others:
+            del o["key"]
+        shared = shared_with(ctx, env, cand)
+        if shared:
+            report.reasons.append(shared)
         return report
     finally:
         if conn is not None:

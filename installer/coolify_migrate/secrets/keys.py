@@ -109,16 +109,17 @@ def candidates(
 ) -> list[KeyCandidate]:
     """Every key this instance knows, each once: the one the app's container uses, the .env's,
     the keyring's, the container's others, then ``extra`` and ``--key-file``'s."""
-    inside = ctx.container_keys()
+    inside = [c for c in ctx.container_keys() if c.key]
+    # The settings file and the keyring may hold the empty key: an app that reads ``KEY=`` as
+    # the empty string (Redash) encrypts with it. Elsewhere an empty value means "none".
     found = inside[:1] + list(ctx.profile.key_candidates(env)) + inside[1:]
     for entry in Keyring(ctx).entries:
         found.append(KeyCandidate(f"keyring ({entry.status})", entry.key))
-    found.extend(extra)
-    for cand in ctx.extra_keys:
-        found.append(cand)
+    found.extend(c for c in extra if c.key)
+    found.extend(c for c in ctx.extra_keys if c.key)
     unique: list[KeyCandidate] = []
     for c in found:
-        if c.key and all(c.key != u.key for u in unique):
+        if all(c.key != u.key for u in unique):
             unique.append(c)
             ctx.redactor.add(c.key)
     return unique
@@ -166,6 +167,7 @@ class FieldCount:
     null: int = 0
     by_key: dict[str, int] = field(default_factory=dict)  # fingerprint -> values
     unknown: int = 0
+    left: int = 0  # under no known key, and named by the operator to be left as they are
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -177,6 +179,7 @@ class FieldCount:
             "null": self.null,
             "by_key": dict(self.by_key),
             "under_no_known_key": self.unknown,
+            "left_as_asked": self.left,
         }
 
 
@@ -189,6 +192,8 @@ class Analysis:
     full: bool
     text: values.Named = field(default_factory=values.Named)
     unknown: values.Named = field(default_factory=values.Named)
+    left: values.Named = field(default_factory=values.Named)  # unknown, but named in ctx.leave
+    left_labels: set[str] = field(default_factory=set)
     counts: dict[str, FieldCount] = field(default_factory=dict)
     order: dict[str, tuple[Secret, ...]] = field(default_factory=dict)  # field -> keys to try
 
@@ -222,6 +227,7 @@ class Analysis:
             "values": self.cipher_values,
             "not_ciphertext": self.text.as_dict(),
             "under_no_known_key": self.unknown.as_dict(),
+            "left_as_asked": self.left.as_dict(),
             "under": self.under(),
         }
 
@@ -415,9 +421,19 @@ def _attribute_all(
         elif len(leftovers) < LEFTOVER_MAX:
             leftovers.append((column.label, values.label(column, row_id), *parts))
         else:
-            counts[column.label].unknown += 1
-            analysis.unknown.add(values.label(column, row_id))
-    _second_look(codecs, analysis, cands, leftovers)
+            _unread(analysis, column.label, values.label(column, row_id), ctx.leave)
+    _second_look(codecs, analysis, cands, leftovers, ctx.leave)
+
+
+def _unread(analysis: Analysis, field_: str, where: str, leave: frozenset[str]) -> None:
+    """A value no known key reads: unknown, unless the operator named it to be left."""
+    if where in leave:
+        analysis.counts[field_].left += 1
+        analysis.left.add(where)
+        analysis.left_labels.add(where)
+    else:
+        analysis.counts[field_].unknown += 1
+        analysis.unknown.add(where)
 
 
 def first_key(codec: Codec, order: tuple[Secret, ...], iv: bytes, content: bytes) -> Secret | None:
@@ -432,6 +448,7 @@ def _second_look(
     analysis: Analysis,
     cands: list[KeyCandidate],
     leftovers: list[tuple[str, str, bytes, bytes]],
+    leave: frozenset[str] = frozenset(),
 ) -> None:
     """Values no established key reads: a key the sample did not prove may still be proven by
     them alone (the same rule, over just these values); what stays unread is named."""
@@ -459,8 +476,7 @@ def _second_look(
         for field_ in analysis.order:
             analysis.order[field_] = (*analysis.order[field_], cand.key)
     for field_, where, _, _ in leftovers:
-        analysis.counts[field_].unknown += 1
-        analysis.unknown.add(where)
+        _unread(analysis, field_, where, leave)
 
 
 # -- what the commands ask -----------------------------------------------------------------------

@@ -5,10 +5,13 @@ under a key the roll meant to retire. Rows stream in batches by rowid (memory st
 size). Each ciphertext value is decrypted with the key ``coolify_migrate.secrets.keys`` attributed it to (the
 field's own key first: an instance can hold several), and its exact bytes are encrypted under the
 new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
-Each new value is decrypted again and compared before it is written. Values that are not
-ciphertext, NULL or empty stay byte-identical. A ciphertext value that no proven key reads stops
-the roll (the transaction rolls back): the caller refuses such instances before it starts. The
-key-check value of the new key (and the caller's version record) commit in the same transaction.
+Each new value is decrypted again and compared before it is written, and once every table is
+written, every row is read back inside the transaction and each ciphertext value must decrypt
+under the new key before COMMIT. Values that are not ciphertext, NULL or empty stay
+byte-identical. A ciphertext value that no proven key reads stops the roll (the transaction rolls
+back): the caller refuses such instances before it starts, unless the operator named the value
+to be left (``Context.leave``): it is then counted, named and left byte-identical. The key-check
+value of the new key (and the caller's version record) commit in the same transaction.
 
 On a large database the crypto work runs on every core: the codec and the keys reach forked
 worker processes as inherited module state (a key is never pickled nor sent through a pipe);
@@ -49,6 +52,7 @@ class ColumnRoll:
     empty: int = 0  # NULL or '': left as they are
     text: int = 0  # not ciphertext: left byte-identical
     reencrypted: int = 0
+    left: int = 0  # under no known key, left as the operator asked
     absent: bool = False  # the database has no such table or column (an older schema)
     from_keys: dict[str, int] = field(default_factory=dict)  # old key fingerprint -> values
 
@@ -60,6 +64,7 @@ class ColumnRoll:
             "empty": self.empty,
             "not_ciphertext": self.text,
             "reencrypted": self.reencrypted,
+            "left_as_asked": self.left,
             "from_keys": dict(self.from_keys),
         }
 
@@ -76,6 +81,7 @@ def planned(ctx: Context, analysis: Analysis) -> list[ColumnRoll]:
                 empty=count.empty + count.null,
                 text=count.text,
                 reencrypted=sum(count.by_key.values()),
+                left=count.left,
                 absent=count.absent,
                 from_keys=dict(count.by_key),
             )
@@ -105,8 +111,9 @@ def reencrypt(
     for column in found.absent:
         counts[column.label].absent = True
     cores = (os.cpu_count() or 1) if workers is None else workers
+    codecs = keys.FieldCodecs(ctx.profile)
     crypto = _Crypto(
-        keys.FieldCodecs(ctx.profile), analysis.order, new, cores if total >= POOL_FROM_ROWS else 1
+        codecs, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1, ctx.leave
     )
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
@@ -124,15 +131,57 @@ def reencrypt(
                                 f"{table}: {written} of {len(updates)} rows "
                                 "updated; the transaction was rolled back"
                             )
+            _read_back(ctx, conn, codecs, found, new, counts)
             conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
     return list(counts.values())
 
 
+def _read_back(
+    ctx: Context,
+    conn: Connection,
+    codecs: keys.FieldCodecs,
+    found: values.Fields,
+    new: Secret,
+    counts: dict[str, ColumnRoll],
+) -> None:
+    """Before COMMIT: every row read back from the database (this transaction's own view), and
+    every ciphertext value in it decrypts under ``new``, value for value as many as were
+    written; values left as asked are the only exception."""
+    seen: dict[str, int] = {label: 0 for label in counts}
+    for table, columns in found.by_table().items():
+        names = [c.column for c in columns]
+        for rows in conn.rows(table, names, id_column=ctx.profile.id_column, batch=BATCH):
+            for row in rows:
+                for i, column in enumerate(columns):
+                    codec = codecs.of(column.label)
+                    stored = row[2 + i]
+                    if values.kind(codec, stored) != "cipher":
+                        continue
+                    where = values.label(column, row[1])
+                    if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is None:
+                        if where in ctx.leave:
+                            continue
+                        raise ChangeFailed(
+                            f"{where} does not decrypt under the new key when read back; the "
+                            "transaction was rolled back, nothing was changed",
+                            hint="run 'coolify-migrate secrets verify' and report this",
+                        )
+                    seen[column.label] += 1
+    for label, c in counts.items():
+        if not c.absent and seen[label] != c.values:
+            raise ChangeFailed(
+                f"{label}: {seen[label]} values read back under the new key, {c.values} "
+                "written; the transaction was rolled back, nothing was changed",
+                hint="another process may be writing to the database: stop the app, try again",
+            )
+
+
 def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
     for label, c in done.items():
         mine = counts[label]
+        mine.left += c.left
         mine.values += c.values
         mine.empty += c.empty
         mine.text += c.text
@@ -148,6 +197,7 @@ def _batch(
     order: dict[str, tuple[Secret, ...]],
     new: Secret,
     counts: dict[str, ColumnRoll],
+    leave: frozenset[str] = frozenset(),
 ) -> list[tuple[Any, ...]]:
     """(new values..., rowid) for every row holding ciphertext, each new value checked."""
     updates: list[tuple[Any, ...]] = []
@@ -166,6 +216,9 @@ def _batch(
                 continue
             iv, content = keys.split(codec, stored)
             old = keys.first_key(codec, order.get(column.label, ()), iv, content)
+            if old is None and values.label(column, row_id) in leave:
+                count.left += 1  # byte-identical, as the operator asked
+                continue
             if old is None:
                 raise KeyProblem(
                     f"{values.label(column, row_id)} is under no proven key; nothing was changed",
@@ -195,7 +248,7 @@ def _decrypt(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes:
 # -- the crypto work, in this process or on every core ------------------------------------------
 
 # set before the pool forks; inherited, never sent
-_job: tuple[keys.FieldCodecs, dict[str, tuple[Secret, ...]], Secret] | None = None
+_job: tuple[keys.FieldCodecs, dict[str, tuple[Secret, ...]], Secret, frozenset[str]] | None = None
 _Rows = list[tuple[Any, ...]]
 _Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll]]
 _Failure = tuple[str, str, str]  # error class name, message, hint
@@ -208,10 +261,10 @@ def _init_worker(parent: int) -> None:
 def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
     columns, rows = task
     assert _job is not None
-    codecs, order, new = _job
+    codecs, order, new, leave = _job
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     try:
-        return (len(rows), _batch(codecs, columns, rows, order, new, counts), counts), None
+        return (len(rows), _batch(codecs, columns, rows, order, new, counts, leave), counts), None
     except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
         return None, (type(err).__name__, err.message, err.hint)
 
@@ -225,8 +278,9 @@ class _Crypto:
         order: dict[str, tuple[Secret, ...]],
         new: Secret,
         workers: int,
+        leave: frozenset[str] = frozenset(),
     ) -> None:
-        self.codecs, self.order, self.new = codecs, order, new
+        self.codecs, self.order, self.new, self.leave = codecs, order, new, leave
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
         self.pool: Any = None
@@ -234,7 +288,7 @@ class _Crypto:
     def __enter__(self) -> _Crypto:
         global _job
         if self.workers > 1:
-            _job = (self.codecs, self.order, self.new)
+            _job = (self.codecs, self.order, self.new, self.leave)
             mp = multiprocessing.get_context("fork")
             self.pool = mp.Pool(self.workers, initializer=_init_worker, initargs=(os.getpid(),))
         return self
@@ -252,7 +306,9 @@ class _Crypto:
         if self.pool is None:
             for rows in batches:
                 counts = {c.label: ColumnRoll(c.label) for c in columns}
-                updates = _batch(self.codecs, columns, rows, self.order, self.new, counts)
+                updates = _batch(
+                    self.codecs, columns, rows, self.order, self.new, counts, self.leave
+                )
                 yield len(rows), updates, counts
             return
         pending: deque[Any] = deque()

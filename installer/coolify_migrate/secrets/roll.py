@@ -61,6 +61,7 @@ class RollResult:
     weak_reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     not_ciphertext: values.Named = field(default_factory=values.Named)
+    left: values.Named = field(default_factory=values.Named)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +76,7 @@ class RollResult:
             "fields": len(self.counts),
             "fields_absent": [c.column for c in self.counts if c.absent],
             "not_ciphertext": self.not_ciphertext.as_dict(),
+            "left_as_asked": self.left.as_dict(),
             "weak_reasons": list(self.weak_reasons),
             "notes": list(self.notes),
         }
@@ -113,6 +115,11 @@ class RollResult:
             out.append(
                 f"  left as is: {self.not_ciphertext.count} values that are not ciphertext: "
                 + self.not_ciphertext.shown()
+            )
+        if self.left.count:
+            out.append(
+                f"  left as asked (--leave): {self.left.count} values under no known key, "
+                "unchanged and still unreadable: " + self.left.shown()
             )
         out.extend(f"  note: {n}" for n in self.notes)
         return out
@@ -158,8 +165,12 @@ def weakness(
     judged = [c for c in analysis.keys if c.key.fingerprint in held] or (
         [analysis.primary] if analysis.primary is not None else []
     )
+    env = instance.load_env(ctx)
     for cand in judged:
         prefix = f"{cand.key.fingerprint}: " if len(judged) > 1 else ""
+        shared = audit.shared_with(ctx, env, cand)
+        if shared:
+            need.reasons.append(prefix + shared)
         if search:
             report = audit.assess(ctx, cand, conn=conn)
             need.reasons.extend(prefix + r for r in report.reasons)
@@ -234,8 +245,16 @@ def analyse(ctx: Context, conn: Connection) -> Analysis:
         raise KeyProblem(
             f"{analysis.unknown.count} encrypted values are under no known key "
             f"({analysis.unknown.shown(3)}); nothing was changed",
-            hint="give their key with --key-file FILE; values a re-roll garbled are recovered "
-            "by 'coolify-migrate secrets repair'",
+            hint="give their key with --key-file FILE, or name each value to leave as it is "
+            "with --leave LABEL; values a re-roll garbled are recovered by 'coolify-migrate "
+            "secrets repair'",
+        )
+    stray = sorted(ctx.leave - analysis.left_labels)
+    if stray:
+        raise Refused(
+            f"--leave names {len(stray)} values that a known key reads or that do not exist "
+            f"({', '.join(stray[:3])}); nothing was changed",
+            hint="name only values the refusal listed as under no known key",
         )
     return analysis
 
@@ -344,7 +363,7 @@ def roll(
     try:
         cand, analysis = _identify(ctx, conn, dry_run=dry_run)
         result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
-        result.not_ciphertext = analysis.text
+        result.not_ciphertext, result.left = analysis.text, analysis.left
         if force:
             result.weak_reasons = ["--force"]
         else:

@@ -71,6 +71,17 @@ class Redash(Profile):
     )
     id_column = "id"
     env_file = "env"  # /opt/redash/env: read by every service through Compose's env_file
+    default_dir = "/opt/redash"
+
+    def recognises(self, directory: Path) -> bool:
+        if not (directory / self.env_file).is_file():
+            return False
+        for name in self.compose_spec().compose_files:
+            path = directory / name
+            if path.is_file() and self.image_repo in path.read_text("utf-8", "replace"):
+                return True
+        return False
+
     image_repo = "redash/redash"
     required_stops = tuple(
         Version(t) for t in ("7.0.0.b18042", "8.0.0.b32245", "10.1.0.b50633", "25.1.0")
