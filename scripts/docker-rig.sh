@@ -45,6 +45,10 @@ RIG_LABEL="org.coolify-migrate.test.context"
 RIG_TMP_PREFIX="/tmp/cm-rig."  # short: the socket path must fit in 108 bytes
 RIG_PG_MAJOR=15
 RIG_PG_IMAGE="coolify-migrate-test/postgres:$RIG_PG_MAJOR"
+# Stand-ins for redash/redash (tests/docker/test_redash_compose.py): release and alembic head.
+RIG_REDASH_REPO="coolify-migrate-test/redash"
+RIG_REDASH_RELEASES=(8.0.0.b32245:e5c7a4e2df4d 10.1.0.b50633:89bc7873a3e0 25.1.0:9e8c841d1a30)
+RIG_REDASH_BROKEN=25.1.0  # also built as <tag>-broken: its last migration fails half-way
 
 rig_log() {
     printf 'docker-rig: %s\n' "$*" >&2
@@ -468,7 +472,53 @@ rig_build_images() {
     else
         fresh=$((fresh + 1))
     fi
+    rig_build_redash_images "$stage" || return 1
+    built=$((built + RIG_REDASH_BUILT))
+    fresh=$((fresh + RIG_REDASH_FRESH))
     rig_log "test images: $built built, $fresh already up to date"
+}
+
+# coolify-migrate-test/redash:<tag> for each of RIG_REDASH_RELEASES (and <tag>-broken), FROM the
+# PostgreSQL image (psql); the tests tag them redash/redash:<tag> on the rig's engine.
+rig_build_redash_images() {
+    local stage=$1 src="$RIG_REPO/tests/docker/images/redash" pg_id ctx_hash item version head
+    local broken hash tag log
+    RIG_REDASH_BUILT=0 RIG_REDASH_FRESH=0
+    mkdir -p "$stage/redash/migrations" || return 1
+    cp "$src/Dockerfile" "$src/redash.sh" "$src/schema.sql" "$stage/redash/" || return 1
+    cp "$src"/migrations/*.sql "$stage/redash/migrations/" || return 1
+    chmod 0644 "$stage/redash/Dockerfile" "$stage/redash/schema.sql" \
+        "$stage/redash/migrations/"*.sql || return 1
+    chmod 0755 "$stage/redash/redash.sh" || return 1
+    pg_id=$(docker image inspect -f '{{.Id}}' "$RIG_PG_IMAGE") || return 1
+    ctx_hash=$({
+        echo "$pg_id"
+        rig_tar "$stage/redash" | sha256sum
+    } | sha256sum | cut -c1-64) || return 1
+    for item in "${RIG_REDASH_RELEASES[@]}" "$RIG_REDASH_BROKEN:broken"; do
+        version=${item%%:*} head=${item#*:} broken=0 tag="$RIG_REDASH_REPO:${item%%:*}"
+        if [ "$head" = broken ]; then
+            broken=1 tag="$tag-broken"
+            for head in "${RIG_REDASH_RELEASES[@]}"; do
+                [ "${head%%:*}" = "$version" ] && break
+            done
+            head=${head#*:}
+        fi
+        hash=$(printf '%s %s %s %s\n' "$ctx_hash" "$version" "$head" "$broken" | sha256sum | cut -c1-64)
+        if [ "$(rig_label_of "$tag")" = "$hash" ]; then
+            RIG_REDASH_FRESH=$((RIG_REDASH_FRESH + 1))
+            continue
+        fi
+        if ! log=$(DOCKER_BUILDKIT=0 docker build --network none \
+            --build-arg "BASE=$RIG_PG_IMAGE" --build-arg "VERSION=$version" \
+            --build-arg "HEAD=$head" --build-arg "BROKEN=$broken" \
+            --build-arg "CONTEXT_HASH=$hash" -t "$tag" "$stage/redash" 2>&1); then
+            printf '%s\n' "$log" >&2
+            rig_log "building $tag failed"
+            return 1
+        fi
+        RIG_REDASH_BUILT=$((RIG_REDASH_BUILT + 1))
+    done
 }
 
 rig_main() {

@@ -199,7 +199,8 @@ run_check() {
 }
 
 run_check "shellcheck" shellcheck -x scripts/test.sh scripts/docker-rig.sh scripts/pg-rig.sh \
-    .ci/run tests/docker/images/app/start.sh tests/docker/images/postgres/docker-entrypoint.sh
+    .ci/run tests/docker/images/app/start.sh tests/docker/images/postgres/docker-entrypoint.sh \
+    tests/docker/images/svc/svc.sh tests/docker/images/redash/redash.sh
 # concise: one line per finding, so the log stays readable when there are many
 run_check "ruff check" "$VENV/bin/ruff" check --output-format concise installer tests benchmarks
 run_check "ruff format" "$VENV/bin/ruff" format --check --output-format concise \

@@ -301,6 +301,6 @@ def test_existing_env_keeps_every_populated_key_and_backs_up_before_adding(
 def test_a_database_without_its_env_is_refused(demo: object) -> None:
     data_dir = demo.data_dir  # type: ignore[attr-defined]
     (data_dir / ".env").unlink()
-    with pytest.raises(KeyProblem, match=r"no .*\.env: a new key would not decrypt it"):
+    with pytest.raises(KeyProblem, match=r"no .*\.env: new secrets would not decrypt them"):
         prepare_env(Context(profile=CoolifyV3(), data_dir=data_dir), version="3.12.36")
     assert not (data_dir / ".env").exists()

@@ -12,6 +12,15 @@ replaces the database; every encrypted value must decrypt under the key; the ``.
 as the active one and the backup's version as ``TAG``; the keyring marks the key active. Any
 failure puts the database, ``.env`` and keyring back byte for byte and raises ``ChangeFailed``.
 
+On a database server (PostgreSQL) the same steps hold with the server's own means: the safety
+backup is a dump; the backup loads into a fresh database that replaces the live one by name only
+once it loaded cleanly (``Store.restore``); undoing loads the safety dump back the same way.
+
+An app whose backups keep its settings files (Redash: ``env`` and the Compose file, with the image
+tags) gets them back from the backup's copies: the settings file the backup holds is the base the
+key state is checked against, and every other kept file is written back as it was. The files'
+previous bytes are kept in memory and written back by ``fail``.
+
 The restored database is the backup file byte for byte: the tool record inside it is only
 rewritten when it contradicts the backup (a version or key-check that is not the backup's), and the
 ``.env`` is only rewritten where it differs, so a rollback to a pre-upgrade backup gives back the
@@ -56,8 +65,13 @@ class Restoration:
         self, ctx: Context, info: BackupInfo, *, journal_doc: dict[str, Any] | None = None
     ):
         self.ctx, self.info, self.journal_doc = ctx, info, journal_doc
-        self.db_path = instance.database_path(ctx)
-        self.directory = self.db_path.parent
+        self.store = ctx.store()
+        # a file store's database path; None for a database server (restored by name)
+        self.db_path: Path | None = (
+            instance.database_path(ctx) if self.store.path is not None else None
+        )
+        self.directory = self.db_path.parent if self.db_path is not None else info.path.parent
+        self._files_before: dict[Path, bytes | None] = {}  # settings files written back
         self.key: Secret | None = None
         self.safety: BackupInfo | None = None
         self.damaged_kept: Path | None = None
@@ -90,9 +104,9 @@ class Restoration:
         ring = Keyring(ctx)  # unreadable keyring: refused here, before any change
         self._ring_before = ring.path.read_bytes() if ring.path.exists() else None
         self.key = self._needed_key(env)
-        needed = info.size + backups.SLACK
-        if self.db_path.exists():
-            needed += backups.space_needed(self.ctx.store())
+        needed = backups.SLACK + (info.size if self.db_path is not None else 0)
+        if self.store.exists():
+            needed += backups.space_needed(self.store)
         free = backups.free_bytes(self.directory)
         if free < needed:
             raise DiskFull(
@@ -101,6 +115,8 @@ class Restoration:
             )
 
     def _check_leftovers(self) -> None:
+        if self.db_path is None:
+            return  # a server swaps by name in one step: nothing is set aside
         for suffix in ("", *_COMPANIONS):
             path = self.directory / names.undo_name(self.db_path.name + suffix)
             if os.path.lexists(path):
@@ -118,7 +134,13 @@ class Restoration:
         snap = (data.get("snapshot") or {}).get("env")
         if data.get("backup") == self.info.name and snap and Path(snap).is_file():
             return Path(snap).read_bytes()
-        return None
+        return self._kept_file(self.ctx.env_path.name)
+
+    def _kept_file(self, name: str) -> bytes | None:
+        """The backup's own copy of the app's settings file ``name``, if it keeps one."""
+        copy = (self.info.files or {}).get(name)
+        path = self.info.path.with_name(copy) if copy else None
+        return path.read_bytes() if path is not None and path.is_file() else None
 
     def _needed_key(self, env: EnvFile) -> Secret:
         info = self.info
@@ -134,6 +156,13 @@ class Restoration:
                     needed=fp,
                 )
             return found
+        if self.db_path is None:  # a dump is read by loading it: its values are checked then
+            active = self.ctx.profile.active_key(env)
+            if active is None:
+                raise KeyProblem(
+                    f"{self.ctx.env_path} names no active key", hint="restore the settings first"
+                )
+            return active.key
         conn = self.ctx.store().snapshot(info.path)
         try:
             verdict = keys.identify(self.ctx, conn, cands)
@@ -166,6 +195,7 @@ class Restoration:
             self._verify_values()
             self._fix_record()
             self._write_env()
+            self._put_files_back()
             Keyring(self.ctx).set_active(self.key, checkpoint="restore:keyring")
             self._ring_written = True
             self._check_active_key()
@@ -174,12 +204,16 @@ class Restoration:
             raise self.fail(err) from err
 
     def _take_safety_backup(self) -> None:
-        if not self.db_path.exists():
-            self.ctx.out.warn(f"no database at {self.db_path}: nothing to keep a safety copy of")
+        if not self.store.exists():
+            self.ctx.out.warn(
+                f"no database at {self.store.where}: nothing to keep a safety copy of"
+            )
         else:
             try:
                 self.safety = backups.create(self.ctx, reason="pre-restore")
             except DatabaseError as err:  # the live database is damaged: keep the file instead
+                if self.db_path is None:
+                    raise  # a server's database cannot be kept aside as a file
                 self.ctx.out.warn(
                     f"no safety backup ({err.message}); the current file will be kept aside"
                 )
@@ -201,6 +235,12 @@ class Restoration:
                 self._ring_written = True
 
     def _swap_database(self) -> None:
+        if self.db_path is None:
+            self._db_replaced = True  # (a failure inside leaves the live database untouched)
+            self.store.restore(self.info.path)
+            faults.checkpoint("restore:db")
+            self._advance("restore:db", restored=self.info.name)
+            return
         db_path, info = self.db_path, self.info
         tmp = backup_copy.stage(info.path, db_path)
         for suffix in _COMPANIONS:  # stale -wal/-shm would be replayed into the restored file
@@ -286,6 +326,20 @@ class Restoration:
             self._env_written = True
             durable.write_atomic(self.ctx.env_path, data, checkpoint="restore:env")
 
+    def _put_files_back(self) -> None:
+        """The app's other settings files (its Compose file: the image tags) as the backup kept
+        them; the settings file itself is ``_write_env``'s."""
+        for name in self.info.files or {}:
+            data = self._kept_file(name)
+            target = self.ctx.data_dir / name
+            if name == self.ctx.env_path.name or data is None:
+                continue
+            before = target.read_bytes() if target.exists() else None
+            if before == data:
+                continue
+            self._files_before[target] = before
+            durable.write_atomic(target, data, checkpoint="restore:file")
+
     def _check_active_key(self) -> None:
         assert self.key is not None
         env = EnvFile.load(self.ctx.env_path)
@@ -329,16 +383,36 @@ class Restoration:
         return self._failure
 
     def _undo(self) -> None:
+        for target, before in self._files_before.items():
+            if before is None:
+                target.unlink(missing_ok=True)
+            else:
+                durable.write_atomic(target, before)
+        self._files_before = {}
+        if self.db_path is None:
+            self._undo_server()
+        else:
+            self._undo_file(self.db_path)
+        self._finish_undo()
+
+    def _undo_file(self, db_path: Path) -> None:
         if self._db_replaced:
             for suffix in _COMPANIONS:
-                self.db_path.with_name(self.db_path.name + suffix).unlink(missing_ok=True)
+                db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         for live, aside in reversed(self._set_aside):
             os.replace(aside, live)
-        if self._db_replaced and not any(live == self.db_path for live, _ in self._set_aside):
-            self.db_path.unlink(missing_ok=True)  # there was no database before
-        self.directory.joinpath(f".{self.db_path.name}.restoring").unlink(missing_ok=True)
+        if self._db_replaced and not any(live == db_path for live, _ in self._set_aside):
+            db_path.unlink(missing_ok=True)  # there was no database before
+        self.directory.joinpath(f".{db_path.name}.restoring").unlink(missing_ok=True)
         durable.fsync_dir(self.directory)
         self._set_aside, self._db_replaced = [], False
+
+    def _undo_server(self) -> None:
+        if self._db_replaced and self.safety is not None:
+            self.store.restore(self.safety.path)  # the database as it was, loaded back by name
+        self._db_replaced = False
+
+    def _finish_undo(self) -> None:
         if self._env_written:
             durable.write_atomic(self.ctx.env_path, self._env_before)
         if self._ring_written:

@@ -37,7 +37,9 @@ DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks (secret
 RuntimeOpt = Annotated[
     str,
     typer.Option(
-        "--runtime", help="What runs the app: docker, none, or auto (docker when reachable)"
+        "--runtime",
+        help="What runs the app: docker (its container, or its Compose project for Redash), "
+        "compose, none, or auto (docker when reachable)",
     ),
 ]
 
@@ -175,6 +177,11 @@ def app_and_dir(data_dir: Path | None) -> tuple[Profile, Path]:
     return profile, Path(profile.default_dir).expanduser().absolute()
 
 
+def _runtime_for(profile: Profile, name: str) -> str:
+    """``docker`` means the app's own kind: a Compose project for an app that runs as one."""
+    return profile.runtime_kind if name == "docker" else name
+
+
 def make_ctx(
     *,
     data_dir: Path | None,
@@ -193,7 +200,7 @@ def make_ctx(
         profile=profile,
         out=TerminalOutput(json_mode=json_mode, events=events),
         redactor=_REDACTOR,
-        runtime_name=resolve_runtime(runtime),
+        runtime_name=_runtime_for(profile, resolve_runtime(runtime)),
         runtime_factory=make_runtime,
         assume_yes=yes,
     )

@@ -329,9 +329,29 @@ class Profile:
         """(label, SQL returning one timestamp) queries that date the install."""
         return []
 
-    def generated_env(self) -> dict[str, str]:
-        """Keys a fresh install needs, with freshly generated values (install.sh)."""
+    def generated_env(self, env: EnvFile | None = None) -> dict[str, str]:
+        """Keys a fresh install needs, with freshly generated values (install.sh); ``env`` is
+        the settings file as it is, for values that must agree with ones it already has."""
         return {}
+
+    # What runs the app: "docker" (one container) or "compose" (a Compose project); the CLI's
+    # --runtime docker (or auto, with Docker answering) means the app's own kind.
+    runtime_kind: str = "docker"
+
+    def data_marker(self, directory: Path) -> Path | None:
+        """Where the app's data live in its install directory when that is not the database
+        file itself (Redash: ``postgres-data/``), or None."""
+        return None
+
+    def settings_files(self, ctx: Context, version: Version) -> dict[str, str]:
+        """Files a fresh install writes beside the settings file when none is there yet (name
+        -> text; Redash: its Compose file for ``version``)."""
+        return {}
+
+    def initialise(self, ctx: Context) -> str | None:
+        """The app's own setup of an empty database before its first start (Redash:
+        ``create_db``); returns what was done, or None when there was nothing to do."""
+        return None
 
     def compose_spec(self) -> ComposeSpec | None:
         """The app's Compose project, for apps that run as one (None: a single container)."""

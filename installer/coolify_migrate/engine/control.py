@@ -56,6 +56,9 @@ def start(ctx: Context) -> dict[str, Any]:
         _guard(ctx)
         runtime = ctx.runtime()
         runtime.check()
+        made = ctx.profile.initialise(ctx)  # a fresh install's empty database (Redash)
+        if made:
+            ctx.out.info(made)
         notes = _guarded(ctx, "start", runtime.start)
         return {
             "outcome": "running",

@@ -18,6 +18,7 @@ from coolify_migrate import instance
 from coolify_migrate.config import manifest
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable
+from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem, Refused
 from coolify_migrate.core.versions import parse_version
@@ -43,66 +44,103 @@ def target_version(
 
 def _backup_name(ctx: Context) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(ctx.clock()))
-    path = ctx.data_dir / f".env-{stamp}"
+    base = ctx.env_path.name
+    path = ctx.data_dir / f"{base}-{stamp}"
     n = 1
     while path.exists():
-        path = ctx.data_dir / f".env-{stamp}-{n}"
+        path = ctx.data_dir / f"{base}-{stamp}-{n}"
         n += 1
     return path
 
 
 def _has_data(ctx: Context) -> Path | None:
+    marker = ctx.profile.data_marker(ctx.data_dir)
+    if marker is not None:
+        return marker
+    if type(ctx.profile).data_marker is not Profile.data_marker:
+        return None  # the app keeps its data elsewhere than a database file of its own
     db_path = instance.database_path(ctx)
     return db_path if db_path.exists() else None
 
 
+def _protected(ctx: Context, env: EnvFile, has_data: bool) -> set[str]:
+    """Keys a fill-in must leave alone when there are data: the data key where the app finds
+    it (through its fallback too: Redash's cookie secret when ``REDASH_SECRET_KEY`` is unset),
+    and the database's own credentials (a new password would not open the existing cluster)."""
+    if not has_data:
+        return set()
+    profile = ctx.profile
+    spec = profile.data_secret
+    keep = set(spec.env_keys)
+    if spec.fallback is not None and not any(env.get(k) is not None for k in spec.env_keys):
+        keep |= set(profile.secret_spec(spec.fallback).env_keys)
+    keep |= {k for k in profile.generated_env(env) if profile.secret_env_pattern.fullmatch(k)}
+    return keep
+
+
+def _write_settings_files(ctx: Context, version: str) -> list[str]:
+    written = []
+    for name, text in ctx.profile.settings_files(ctx, parse_version(version)).items():
+        durable.write_atomic(ctx.data_dir / name, text.encode("utf-8"), checkpoint="install:file")
+        written.append(name)
+    return written
+
+
 def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
+    """Create the settings file with strong secrets, or fill in only missing or empty values;
+    write the app's other settings files (Redash: its Compose file) when there are none."""
     version = str(parse_version(version))
     profile = ctx.profile
-    generated = profile.generated_env()
-    for value in generated.values():
-        ctx.redactor.add(value)
     tag_key = profile.version_env_key
+    existing = _has_data(ctx)
     if not ctx.env_path.exists():
-        existing = _has_data(ctx)
         if existing is not None:
             raise KeyProblem(
-                f"found a database at {existing} but no {ctx.env_path}: "
-                "a new key would not decrypt it",
-                hint="put back the .env that belongs to this database (it holds the data key), "
-                "then run again",
+                f"found the app's data at {existing} but no {ctx.env_path}: new secrets would "
+                "not decrypt them (nor open the database)",
+                hint=f"put back the {ctx.env_path.name} that belongs to these data (it holds the "
+                "data key), then run again",
             )
         ctx.data_dir.mkdir(parents=True, exist_ok=True)
+        generated = profile.generated_env()
+        for value in generated.values():
+            ctx.redactor.add(value)
+        files = _write_settings_files(ctx, version)
         env = EnvFile(ctx.env_path, "")
-        env.set(tag_key, version)
+        if tag_key:
+            env.set(tag_key, version)
         for key, value in generated.items():
             env.set(key, value)
         env.save(checkpoint="install:env")
         return {
             "env": str(ctx.env_path),
             "created": True,
-            "added": [tag_key, *generated],
+            "added": [k for k in (tag_key, *generated) if k],
+            "files": files,
             "backup": None,
         }
 
     env = instance.load_env(ctx)
     has_key = profile.active_key(env) is not None
-    if not has_key:
-        existing = _has_data(ctx)
-        if existing is not None:
-            raise KeyProblem(
-                f"{ctx.env_path} has no data key but the database {existing} exists",
-                hint="put the key that encrypts this database back into .env, then run again",
-            )
+    if not has_key and existing is not None:
+        raise KeyProblem(
+            f"{ctx.env_path} names no data key but the app's data exist ({existing})",
+            hint="put the key that encrypts these data back into the settings file, then run again",
+        )
+    generated = profile.generated_env(env)
+    for value in generated.values():
+        ctx.redactor.add(value)
+    protected = _protected(ctx, env, existing is not None)
     added = []
     for key, value in generated.items():
-        if has_key and profile.secret_names.fullmatch(key):
-            continue  # the data key exists: only a key roll (in the upgrade) may change it
+        if key in protected:
+            continue  # only a key roll (or the operator) may change these
         if env.set_default(key, value):
             added.append(key)
-    if not env.get(tag_key) and _has_data(ctx) is None:
+    if tag_key and not env.get(tag_key) and existing is None:
         env.set(tag_key, version)  # no data yet: this is a fresh install of `version`
         added.append(tag_key)
+    files = _write_settings_files(ctx, version) if existing is None else []
     backup = None
     if added:
         backup_path = _backup_name(ctx)
@@ -111,4 +149,10 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
         )
         env.save(checkpoint="install:env")
         backup = str(backup_path)
-    return {"env": str(ctx.env_path), "created": False, "added": added, "backup": backup}
+    return {
+        "env": str(ctx.env_path),
+        "created": False,
+        "added": added,
+        "files": files,
+        "backup": backup,
+    }

@@ -247,7 +247,7 @@ class CoolifyV3(Profile):
             binds={"/var/run/docker.sock": "/var/run/docker.sock"},
         )
 
-    def generated_env(self) -> dict[str, str]:
+    def generated_env(self, env: Any = None) -> dict[str, str]:
         key = new_key().reveal()
         return {
             "COOLIFY_APP_ID": str(uuid.uuid4()),

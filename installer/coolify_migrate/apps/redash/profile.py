@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from coolify_migrate.core.app import ComposeSpec, EncryptedColumn, Profile, SecretSpec
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import Refused
+from coolify_migrate.core.errors import ChangeFailed, Refused
 from coolify_migrate.core.store import Store
 from coolify_migrate.crypto.codecs import FernetCodec
 
@@ -72,6 +72,10 @@ class Redash(Profile):
     id_column = "id"
     env_file = "env"  # /opt/redash/env: read by every service through Compose's env_file
     default_dir = "/opt/redash"
+    runtime_kind = "compose"
+    # The oldest release a fresh install may get: older ones are only upgraded from (their
+    # Compose files differ from the layout written here).
+    first_installable = Version("10.1.0.b50633")
 
     def recognises(self, directory: Path) -> bool:
         if not (directory / self.env_file).is_file():
@@ -145,6 +149,10 @@ class Redash(Profile):
         )
 
     def open_store(self, ctx: Context) -> Store:
+        """The database ``REDASH_DATABASE_URL`` names. In a Compose project, the dumps and
+        restores run with the postgres service's own tools (``docker compose exec``: the
+        server's version, nothing to install on the host), and a host name that is a service
+        (``postgres`` in the setup's URL) is reached at that service's address."""
         from coolify_migrate import instance
         from coolify_migrate.stores.postgres import PostgresStore, Server
 
@@ -157,14 +165,17 @@ class Redash(Profile):
             )
         server = Server.from_url(url)
         runtime = ctx.runtime()
-        service_host = getattr(runtime, "service_host", None)
         runner = None
-        if callable(service_host) and server.host in _services(runtime):
-            # the Compose service's name is not a host name here: reach its container instead,
-            # and run the server's own tools inside it
-            server = Server(service_host(server.host), server.port, server.user,
-                            server.password, server.database)  # fmt: skip
-            runner = runtime.tool_runner(server_service(runtime, url))  # type: ignore[attr-defined]
+        services = _services(runtime)
+        db_service = self.compose_spec().db_service
+        if services and db_service in services:
+            # the database's services run (never the app's): a backup or a migration needs them
+            runtime.ensure_data_up()  # type: ignore[attr-defined]
+            if server.host in services:
+                where = runtime.service_host(server.host)  # type: ignore[attr-defined]
+                server = Server(where, server.port, server.user, server.password,
+                                server.database)  # fmt: skip
+            runner = runtime.tool_runner(db_service)  # type: ignore[attr-defined]
         return PostgresStore(server, runner=runner, backup_dir=ctx.data_dir / "backups")
 
     def backup_files(self, ctx: Context) -> list[Path]:
@@ -175,9 +186,61 @@ class Redash(Profile):
                 break
         return found
 
-    def generated_env(self) -> dict[str, str]:
-        """A fresh env file's values, as the setup script writes them (32 letters and digits)."""
-        password = self.new_key().reveal()
+    def data_marker(self, directory: Path) -> Path | None:
+        found = directory / "postgres-data"
+        return found if found.is_dir() and any(found.iterdir()) else None
+
+    def settings_files(self, ctx: Context, version: Version) -> dict[str, str]:
+        from coolify_migrate.apps.redash import compose
+
+        if any((ctx.data_dir / n).exists() for n in self.compose_spec().compose_files):
+            return {}
+        if version < self.first_installable:
+            raise Refused(
+                f"a fresh install of Redash {self.tag_for(version)} is not offered: its Compose "
+                "layout predates the one this tool writes",
+                hint=f"install {self.tag_for(self.first_installable)} or newer, or write your "
+                "own compose.yaml first (it is kept)",
+            )
+        return {"compose.yaml": compose.render(self.tag_for(version), ctx.data_dir, self.env_file)}
+
+    def initialise(self, ctx: Context) -> str | None:
+        """``create_db`` in a one-off server container when the database has no Redash tables
+        (the setup script's first step), then the head that release should leave is checked."""
+        from coolify_migrate.apps.redash.steps import head
+
+        runtime = ctx.runtime()
+        if not hasattr(runtime, "run_once") or head(ctx) is not None:
+            return None
+        conn = ctx.store().connect(readonly=True)
+        try:
+            tables = conn.columns("data_sources")
+        finally:
+            conn.close()
+        if tables:
+            raise Refused(
+                "the database has Redash's tables but no alembic_version row",
+                hint="stamp it with 'docker compose run --rm server manage db stamp <head>'",
+            )
+        code, tail = runtime.run_once("server", "create_db")  # type: ignore[attr-defined]
+        tag = runtime.current_image_tag()
+        if code != 0:
+            raise ChangeFailed(
+                f"Redash's create_db failed (exit {code}): "
+                f"{tail.splitlines()[-1] if tail else 'no output'}",
+                hint="see 'docker compose logs' in the install directory",
+            )
+        got = head(ctx)
+        if tag in HEADS and got != HEADS[tag]:
+            raise ChangeFailed(f"after create_db the alembic head is {got}, not {HEADS[tag]}")
+        return f"created Redash's tables (alembic head {got})"
+
+    def generated_env(self, env: Any = None) -> dict[str, str]:
+        """A fresh env file's values, as the setup script writes them (32 letters and digits).
+        A database URL made here uses the env file's PostgreSQL password when it has one."""
+        password = (env.get("POSTGRES_PASSWORD") if env is not None else None) or (
+            self.new_key().reveal()
+        )
         return {
             "PYTHONUNBUFFERED": "0",
             "REDASH_LOG_LEVEL": "INFO",
@@ -201,13 +264,14 @@ def _has_alembic(conn: Any) -> bool:
 
 
 def _services(runtime: Any) -> set[str]:
+    """The Compose project's services; empty for a runtime that is not Compose (or a project
+    whose file cannot be read yet)."""
+    from coolify_migrate.core.errors import MigrateError
+
     services = getattr(runtime, "services", None)
-    return set(services()) if callable(services) else set()
-
-
-def server_service(runtime: Any, url: str) -> str:
-    """The Compose service the database URL names (``postgres`` in the setup's file)."""
-    from coolify_migrate.stores.postgres import Server
-
-    host = Server.from_url(url).host or ""
-    return host if host in _services(runtime) else "postgres"
+    if not callable(services):
+        return set()
+    try:
+        return set(services())
+    except MigrateError:
+        return set()
