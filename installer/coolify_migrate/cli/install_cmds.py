@@ -112,9 +112,10 @@ def prepare_env_cmd(
         [f"created {result['env']}"]
         if result["created"]
         else (
-            [f"added {', '.join(result['added'])}; previous .env kept as {result['backup']}"]
+            [f"added {', '.join(result['added'])}; previous file kept as {result['backup']}"]
             if result["added"]
             else [f"{result['env']}: every key present, nothing changed"]
         )
     )
+    lines += [f"wrote {name} for {version}" for name in result.get("files", [])]
     emit(json, result, lines)

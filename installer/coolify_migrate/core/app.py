@@ -334,6 +334,10 @@ class Profile:
         the settings file as it is, for values that must agree with ones it already has."""
         return {}
 
+    # Whether a new major version is another app (Coolify v3 -> v4: refused); otherwise majors
+    # are crossed one at a time, through the manifest's required stops (Redash).
+    majors_are_apps: bool = True
+
     # What runs the app: "docker" (one container) or "compose" (a Compose project); the CLI's
     # --runtime docker (or auto, with Docker answering) means the app's own kind.
     runtime_kind: str = "docker"

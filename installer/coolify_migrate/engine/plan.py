@@ -74,8 +74,18 @@ class Plan:
 
 
 def make_plan(
-    installed: Version, target: Version | None, manifest: Manifest, steps: Sequence[Step]
+    installed: Version,
+    target: Version | None,
+    manifest: Manifest,
+    steps: Sequence[Step],
+    *,
+    majors_are_apps: bool = True,
 ) -> Plan:
+    """The stops and steps from ``installed`` to ``target`` (the manifest's latest by default).
+
+    ``majors_are_apps``: a new major is another app (Coolify v3 -> v4): refused. Otherwise
+    (Redash) majors are crossed one at a time: between two stops of the plan no major of the
+    manifest is skipped, so the manifest must mark a required stop in every major on the way."""
     goal = manifest.latest if target is None else target
     release = manifest.release(goal)
     if release is None:
@@ -90,7 +100,7 @@ def make_plan(
             f"{goal} is older than the installed {installed}: upgrade never goes backwards",
             hint="to go back, use 'coolify-migrate rollback --to <backup>' (data and key together)",
         )
-    if goal.major != installed.major:
+    if majors_are_apps and goal.major != installed.major:
         raise Refused(
             f"{installed} -> {goal} crosses a major version, which is a different app",
             hint=f"pick a {installed.major}.x release",
@@ -103,6 +113,7 @@ def make_plan(
         if r.required_stop and not r.withdrawn and installed < r.version < goal
     ]
     stops.append(goal)
+    _one_major_at_a_time(installed, stops, manifest)
     planned: list[PlannedStep] = []
     lower = installed
     for stop in stops:
@@ -114,3 +125,17 @@ def make_plan(
         lower = stop
     planned.extend(PlannedStep(s, goal) for s in steps if s.version is None)
     return Plan(installed, release, tuple(stops), tuple(planned))
+
+
+def _one_major_at_a_time(installed: Version, stops: list[Version], manifest: Manifest) -> None:
+    majors = sorted({r.version.major for r in manifest.releases if not r.withdrawn})
+    lower = installed
+    for stop in stops:
+        skipped = [m for m in majors if lower.major < m < stop.major]
+        if skipped:
+            raise Refused(
+                f"{lower} -> {stop} would skip major version {skipped[0]}: upgrades cross one "
+                "major at a time",
+                hint=f"the manifest must mark a required stop in {skipped[0]}.x",
+            )
+        lower = stop

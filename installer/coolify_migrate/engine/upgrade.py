@@ -63,7 +63,14 @@ def prepare_plan(
     installed = instance.installed_version(ctx, env, meta).require()
     target = parse_version(to, what="--to") if to else None
     registry = load(ctx.profile.name, ctx.profile.steps())
-    return Prepared(make_plan(installed, target, man, registry.steps()), man, verified)
+    plan = make_plan(
+        installed,
+        target,
+        man,
+        registry.steps(),
+        majors_are_apps=ctx.profile.majors_are_apps,
+    )
+    return Prepared(plan, man, verified)
 
 
 def plan(

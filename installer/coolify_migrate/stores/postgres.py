@@ -379,6 +379,13 @@ class PostgresStore:
                 hint="check that the database server runs and the connection settings",
             ) from err
 
+    def _admin_server(self) -> Server:
+        """Where to run CREATE/RENAME/DROP DATABASE from: a session must not sit in the database
+        it renames, and Redash's own database is the one called ``postgres``."""
+        return self.server.with_database(
+            "template1" if self.server.database == "postgres" else "postgres"
+        )
+
     def major(self) -> int:
         conn = self._connect(self.server)
         try:
@@ -393,7 +400,7 @@ class PostgresStore:
         return self._runner
 
     def exists(self) -> bool:
-        admin = self._connect(self.server.with_database("postgres"))
+        admin = self._connect(self._admin_server())
         try:
             row = admin.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (self.server.database,)
@@ -471,7 +478,7 @@ class PostgresStore:
             raise DatabaseError(f"{src.name}: {verdict}")
         name = self.server.database
         fresh = f"{name}_restoring_{int(time.time() * 1000)}"
-        admin = self._connect(self.server.with_database("postgres"))
+        admin = self._connect(self._admin_server())
         try:
             admin.execute(f"CREATE DATABASE {_q(fresh)}")
             try:
@@ -489,8 +496,13 @@ class PostgresStore:
                         "live database was not touched"
                     )
                 self._swap(admin, name, fresh)
-            except BaseException:
+            except BaseException as err:
                 admin.execute(f"DROP DATABASE IF EXISTS {_q(fresh)}")
+                if isinstance(err, _psycopg().Error):
+                    raise DatabaseError(
+                        f"restoring {src.name} into {self.where} failed: "
+                        f"{_first_line(str(err))}; the live database was not touched"
+                    ) from err
                 raise
         finally:
             admin.close()

@@ -73,6 +73,7 @@ class Redash(Profile):
     env_file = "env"  # /opt/redash/env: read by every service through Compose's env_file
     default_dir = "/opt/redash"
     runtime_kind = "compose"
+    majors_are_apps = False  # 8 -> 10.1 -> 25.1: one major at a time, through required stops
     # The oldest release a fresh install may get: older ones are only upgraded from (their
     # Compose files differ from the layout written here).
     first_installable = Version("10.1.0.b50633")

@@ -73,8 +73,8 @@ def _precheck(tag: str) -> Any:
         if _superseded(tag, planned):
             return {"superseded": True}
         image = runtime.ensure_images(Release(Version(tag), f"{ctx.profile.image_repo}:{tag}"))
-        if tag in ENCRYPTING:
-            _every_value_under_the_data_key(ctx, tag)
+        if any(e == tag or _superseded(e, planned) == tag for e in ENCRYPTING):
+            _every_value_under_the_data_key(ctx, tag)  # (10.1 runs 10.0's migrations too)
         if Version(tag) >= Version("10.0.0") and "worker" not in runtime.services():
             raise Refused(
                 f"the Compose file has no 'worker' service, which Redash {tag} needs (it sends "
