@@ -323,3 +323,45 @@ def _kill_after(data: Path, delay: float) -> None:
 
 
 pytestmark = pytest.mark.postgres
+
+
+def test_versions_from_every_source_and_the_guards_before_an_upgrade(
+    tmp_path: Path, pg_server: str, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
+    env_lines = [f"REDASH_COOKIE_SECRET={COOKIE}", f"REDASH_SECRET_KEY={WEAK}"]
+    with fresh_database(pg_server) as conninfo:
+        # 8.0.0's head; one data source was written under the cookie secret (the key Redash's
+        # first encrypting migration once used by mistake)
+        redash_db.create(conninfo, secret=WEAK, head="e5c7a4e2df4d")
+        redash_db.write_options(conninfo, "data_sources", {2: {"db": "x"}}, COOKIE)
+        data = _instance(tmp_path / "mixed", conninfo, leak_guard, env_lines=env_lines)
+        status = json.loads(_cli(cli, data, "status", "--json").stdout)
+        sources = {s["source"]: s for s in status["version_sources"]}
+        assert sources["data"]["detail"] == "alembic head e5c7a4e2df4d", sources
+        assert status["database"]["kind"] == "postgres" and status["database"]["exists"]
+        # that head is 7.0's and 8.0's: the operator says which (the tool records it)
+        stamped = _cli(cli, data, "stamp", "8.0.0.b32245")
+        assert stamped.returncode == 0, stamped.stderr
+        before = redash_db.raw(conninfo)
+        refused = _cli(cli, data, "upgrade", "--to", "10.1.0.b50633", "--yes")
+        assert refused.returncode == 3, refused.stderr
+        assert "not under the data key" in refused.stderr and "secrets roll" in refused.stderr
+        assert redash_db.raw(conninfo) == before
+        # the tool's record and the schema disagree: reported, never guessed
+        import psycopg2
+
+        conn = psycopg2.connect(conninfo)
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE alembic_version SET version_num = '89bc7873a3e0'")
+        conn.close()
+        status = json.loads(_cli(cli, data, "status", "--json").stdout)
+        assert set(status["version_allowed"]) == {"10.0.0b50363", "10.1.0b50633"}, status
+        assert status["version_conflict"] and status["installed_version"] is None
+        # an alembic head no Redash release left: refused
+        conn = psycopg2.connect(conninfo)
+        with conn, conn.cursor() as cur:
+            cur.execute("UPDATE alembic_version SET version_num = 'b8f2a1c93d47'")
+        conn.close()
+        unknown = _cli(cli, data, "plan")
+        assert unknown.returncode == 3, unknown.stderr
+        assert "alembic head b8f2a1c93d47 is not one this tool knows" in unknown.stderr

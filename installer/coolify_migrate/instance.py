@@ -98,9 +98,16 @@ def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -
             VersionSource("record", _clean(meta["version"]), "tool record in the database")
         )
     if ctx.runtime_name != "none":
-        tag = ctx.runtime().current_image_tag()
+        runtime = ctx.runtime()
+        tag = runtime.current_image_tag()
         if tag is not None:
             sources.append(VersionSource("container", _clean(tag), f"image tag {tag}"))
+        running = getattr(runtime, "running_tags", None)  # a Compose project's containers
+        if callable(running):
+            for service, tag in sorted(running().items()):
+                sources.append(
+                    VersionSource("running", _clean(tag), f"{service} runs image tag {tag}")
+                )
     key = ctx.profile.version_env_key
     if env is not None and key:
         tag = env.get(key)

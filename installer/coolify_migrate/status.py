@@ -7,7 +7,7 @@ from typing import Any
 from coolify_migrate import instance
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import EnvFileError
+from coolify_migrate.core.errors import EnvFileError, MigrateError
 from coolify_migrate.secrets import keys
 from coolify_migrate.state import journal, lock
 
@@ -19,7 +19,7 @@ def collect(ctx: Context) -> dict[str, Any]:
         env = instance.load_env(ctx)
     except EnvFileError as err:
         env_error = err.message
-    db_path = instance.database_path(ctx)
+    store = ctx.store()
     meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta)
 
@@ -56,11 +56,8 @@ def collect(ctx: Context) -> dict[str, Any]:
         "installed_version": str(installed.version) if installed.version else None,
         "version_sources": [s.as_dict() for s in installed.sources],
         "version_conflict": installed.conflict,
-        "database": {
-            "path": str(db_path),
-            "exists": db_path.exists(),
-            "size": db_path.stat().st_size if db_path.exists() else None,
-        },
+        "version_allowed": list(installed.allowed) if installed.allowed is not None else None,
+        "database": _database(store),
         "key_fingerprint": key_fingerprint,
         "key_source": key_source,
         "key_check": key_check,
@@ -81,6 +78,16 @@ def collect(ctx: Context) -> dict[str, Any]:
             else "running now",
         }
     return report
+
+
+def _database(store: Any) -> dict[str, Any]:
+    """Where the data are (a file's path, a server's address without its password)."""
+    try:
+        exists = store.exists()
+        size = store.size() if exists else None
+    except MigrateError as err:
+        return {"path": store.where, "kind": store.kind, "exists": False, "error": err.message}
+    return {"path": store.where, "kind": store.kind, "exists": exists, "size": size}
 
 
 def human(report: dict[str, Any]) -> list[str]:

@@ -326,3 +326,33 @@ def _scenario(project: Project, tmp_path: Path) -> None:
         f"redash/redash:{FIRST}"
     }, running
     _read_all(project)
+
+    # -- both secrets rolled on the running project: every service gets them ------------------
+    server_id = project.compose("ps", "-q", "server").stdout.strip()
+    cookie_roll = project.cli("secrets", "roll", "--secret", "cookie-secret", "--yes")
+    assert cookie_roll.returncode == 0, cookie_roll.stderr
+    assert "logged out" in cookie_roll.stdout
+    new_cookie = project.env.get("REDASH_COOKIE_SECRET")
+    assert new_cookie and new_cookie != cookie
+    project.guard.register(new_cookie)
+    assert project.compose("ps", "-q", "server").stdout.strip() != server_id, "recreated"
+    reached = _service_env(project, "worker")["REDASH_COOKIE_SECRET"] == new_cookie
+    assert reached, "the worker runs with the old cookie secret"  # (values never printed)
+    old_key = project.data_key()
+    data_roll = project.cli("secrets", "roll", "--force", "--yes")
+    assert data_roll.returncode == 0, data_roll.stderr
+    new_key = project.data_key()
+    assert new_key != old_key
+    for service in ("server", "scheduler", "worker", "adhoc_worker"):
+        reached = _service_env(project, service)["REDASH_SECRET_KEY"] == new_key
+        assert reached, f"{service} runs with the old data key"
+    _read_all(project)
+    assert all(v is None for v in redash_db.read_options(
+        project.conninfo, "data_sources", old_key).values())  # fmt: skip
+
+
+def _service_env(project: Project, service: str) -> dict[str, str]:
+    """The environment of the service's running container (read without recording it)."""
+    cid = project.compose("ps", "-q", service).stdout.strip()
+    doc = json.loads(project.docker("inspect", cid, record=False).stdout)[0]
+    return dict(item.split("=", 1) for item in doc["Config"]["Env"])

@@ -235,6 +235,7 @@ def create(
             "source": store.where,
             "files": files,  # the app's settings beside the data: put back with them
             "image_tag": _image_tag(ctx),
+            "app_facts": ctx.profile.backup_facts(ctx),
             "tool": __version__,
         }
         durable.write_json(

@@ -183,6 +183,11 @@ class Profile:
         keys live in the keyring, and a rollback writes the one the backup needs."""
         return []
 
+    def backup_facts(self, ctx: Context) -> dict[str, Any]:
+        """What a backup's manifest records about the app beside the data (Redash: every
+        service's image, the alembic head, each secret's fingerprint). Public values only."""
+        return {}
+
     def default_manifest(self) -> Path | None:
         """The app's packaged versions.json, if it ships one."""
         return None

@@ -197,6 +197,19 @@ class ComposeRuntime:
         tags = {image_tag(str(self.services()[s].get("image", ""))) for s in self.app_services()}
         return tags.pop() if len(tags) == 1 else None
 
+    def running_tags(self) -> dict[str, str]:
+        """The image tag of each app service's running container (the Compose file says what
+        should run; this is what does)."""
+        out = self.compose("ps", "--format", "json", *self.app_services()).stdout.decode()
+        found: dict[str, str] = {}
+        for line in out.strip().splitlines():
+            got = json.loads(line)
+            for row in got if isinstance(got, list) else [got]:
+                tag = image_tag(str(row.get("Image", "")))
+                if row.get("State") == "running" and tag:
+                    found[str(row.get("Service"))] = tag
+        return found
+
     def set_tag(self, tag: str) -> None:
         """Point the app's services at another image tag in the Compose file, starting nothing
         (a migration step runs the next version's one-off command this way)."""
@@ -250,7 +263,11 @@ class ComposeRuntime:
             self._wait_healthy(data)
 
     def start(self) -> None:
-        self.compose("up", "-d", "--no-recreate")
+        """The data services as they are; the app's services from the Compose and env files as
+        they are now: Compose recreates a service whose settings changed (a rolled key in the
+        env file), and leaves the others running."""
+        self.ensure_data_up()
+        self.compose("up", "-d", *self.app_services())
         self._wait_healthy(self._gated())
 
     def restart(self) -> None:

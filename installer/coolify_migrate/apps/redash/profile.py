@@ -236,6 +236,26 @@ class Redash(Profile):
             raise ChangeFailed(f"after create_db the alembic head is {got}, not {HEADS[tag]}")
         return f"created Redash's tables (alembic head {got})"
 
+    def backup_facts(self, ctx: Context) -> dict[str, Any]:
+        """Every service's image as the Compose file names it, the alembic head, and the
+        fingerprint of each secret (the cookie secret's too: a rollback puts its env file back)."""
+        from coolify_migrate import instance
+        from coolify_migrate.apps.redash.steps import head
+
+        facts: dict[str, Any] = {"alembic_head": head(ctx)}
+        services = getattr(ctx.runtime(), "services", None)
+        if callable(services):
+            facts["images"] = {
+                name: str(svc.get("image", "")) for name, svc in sorted(services().items())
+            }
+        env = instance.load_env(ctx)
+        facts["secrets"] = {
+            spec.name: found.key.fingerprint
+            for spec in self.secrets
+            if (found := self.resolve(env, spec)) is not None
+        }
+        return facts
+
     def generated_env(self, env: Any = None) -> dict[str, str]:
         """A fresh env file's values, as the setup script writes them (32 letters and digits).
         A database URL made here uses the env file's PostgreSQL password when it has one."""

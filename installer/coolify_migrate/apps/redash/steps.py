@@ -69,12 +69,12 @@ def _planned(sc: StepContext) -> list[str]:
 
 def _precheck(tag: str) -> Any:
     def check(ctx: Context, planned: list[str]) -> dict[str, Any]:
-        runtime = _compose(ctx)
         if _superseded(tag, planned):
             return {"superseded": True}
-        image = runtime.ensure_images(Release(Version(tag), f"{ctx.profile.image_repo}:{tag}"))
         if any(e == tag or _superseded(e, planned) == tag for e in ENCRYPTING):
             _every_value_under_the_data_key(ctx, tag)  # (10.1 runs 10.0's migrations too)
+        runtime = _compose(ctx)
+        image = runtime.ensure_images(Release(Version(tag), f"{ctx.profile.image_repo}:{tag}"))
         if Version(tag) >= Version("10.0.0") and "worker" not in runtime.services():
             raise Refused(
                 f"the Compose file has no 'worker' service, which Redash {tag} needs (it sends "
