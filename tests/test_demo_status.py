@@ -101,6 +101,7 @@ def test_status_json_reports_version_database_and_key_names(made: Path, cli: Any
     assert report["installed_version"] == "3.12.32"
     assert report["database"] == {
         "path": str(made / "db" / "prod.db"),
+        "kind": "sqlite",
         "exists": True,
         "size": (made / "db" / "prod.db").stat().st_size,
     }

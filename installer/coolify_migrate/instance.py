@@ -18,7 +18,7 @@ from packaging.version import Version
 
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import DatabaseError, Refused, UsageError
+from coolify_migrate.core.errors import DatabaseError, MigrateError, Refused, UsageError
 from coolify_migrate.core.versions import parse_version
 
 
@@ -131,9 +131,12 @@ def installed_version(ctx: Context, env: EnvFile | None, meta: dict[str, str]) -
 
 
 def _data_version(ctx: Context) -> tuple[tuple[str, ...], str] | None:
-    store = ctx.store()
-    if not store.exists():
-        return None
+    try:
+        store = ctx.store()
+        if not store.exists():
+            return None
+    except MigrateError:
+        return None  # no database to read (yet): the other sources speak
     try:
         conn = store.connect(readonly=True)
     except DatabaseError:
@@ -146,8 +149,11 @@ def _data_version(ctx: Context) -> tuple[tuple[str, ...], str] | None:
 
 def read_meta(ctx: Context) -> dict[str, str]:
     """The tool's record in the app's database ({} when there is no database, or no record)."""
-    store = ctx.store()
-    if not store.exists():
+    try:
+        store = ctx.store()
+        if not store.exists():
+            return {}
+    except MigrateError:
         return {}
     try:
         conn = store.connect(readonly=True)

@@ -19,7 +19,6 @@ def collect(ctx: Context) -> dict[str, Any]:
         env = instance.load_env(ctx)
     except EnvFileError as err:
         env_error = err.message
-    store = ctx.store()
     meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta)
 
@@ -57,7 +56,7 @@ def collect(ctx: Context) -> dict[str, Any]:
         "version_sources": [s.as_dict() for s in installed.sources],
         "version_conflict": installed.conflict,
         "version_allowed": list(installed.allowed) if installed.allowed is not None else None,
-        "database": _database(store),
+        "database": _database(ctx),
         "key_fingerprint": key_fingerprint,
         "key_source": key_source,
         "key_check": key_check,
@@ -80,8 +79,12 @@ def collect(ctx: Context) -> dict[str, Any]:
     return report
 
 
-def _database(store: Any) -> dict[str, Any]:
+def _database(ctx: Context) -> dict[str, Any]:
     """Where the data are (a file's path, a server's address without its password)."""
+    try:
+        store = ctx.store()
+    except MigrateError as err:
+        return {"path": None, "kind": None, "exists": False, "error": err.message}
     try:
         exists = store.exists()
         size = store.size() if exists else None
@@ -99,7 +102,10 @@ def human(report: dict[str, Any]) -> list[str]:
     for s in report["version_sources"]:
         lines.append(f"  from {s['source']:<9} {s['version'] or '?'}  ({s['detail']})")
     db = report["database"]
-    lines.append(f"database:          {db['path']}" + ("" if db["exists"] else "  (missing)"))
+    shown = db["path"] or "unknown"
+    lines.append(f"database:          {shown}" + ("" if db["exists"] else "  (missing)"))
+    if db.get("error"):
+        lines.append(f"  problem:         {db['error']}")
     if db["exists"]:
         lines.append(f"  size:            {db['size']} bytes")
     lines.append(f".env keys:         {', '.join(report['env_keys']) or '-'}")
