@@ -226,6 +226,12 @@ def _install(project: Project, venv: Path) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def _assert_app_runs(project: Project, release: str) -> None:
+    running = project.images()
+    app = {running.get(s) for s in ("server", "scheduler", "worker", "adhoc_worker")}
+    assert app == {f"redash/redash:{release}"}, running
+
+
 def _read_all(project: Project) -> None:
     key = project.data_key()
     for table, want in redash_db.expected().items():
@@ -287,10 +293,7 @@ def _scenario(project: Project, tmp_path: Path) -> None:
     assert redash_db.raw(project.conninfo) == rows_before
     assert (project.dir / "env").read_bytes() == env_before
     assert (project.dir / "compose.yaml").read_bytes() == compose_before
-    running = project.images()
-    assert {running[s] for s in ("server", "scheduler", "worker", "adhoc_worker")} == {
-        f"redash/redash:{FIRST}"
-    }, running
+    _assert_app_runs(project, FIRST)
     _read_all(project)
 
     # -- the release is fixed: the same upgrade goes through ------------------------------------
@@ -300,10 +303,7 @@ def _scenario(project: Project, tmp_path: Path) -> None:
     assert project.head() == HEADS[TARGET]
     assert project.column_type("users", "details") == "jsonb"
     assert f"redash/redash:{TARGET}" in (project.dir / "compose.yaml").read_text()
-    running = project.images()
-    assert {running[s] for s in ("server", "scheduler", "worker", "adhoc_worker")} == {
-        f"redash/redash:{TARGET}"
-    }, running
+    _assert_app_runs(project, TARGET)
     _read_all(project)
 
     # -- rollback --to the first pre-upgrade backup ---------------------------------------------
@@ -321,10 +321,7 @@ def _scenario(project: Project, tmp_path: Path) -> None:
     assert project.column_type("users", "details") == "json"
     assert (project.dir / "env").read_bytes() == env_before
     assert (project.dir / "compose.yaml").read_bytes() == compose_before
-    running = project.images()
-    assert {running[s] for s in ("server", "scheduler", "worker", "adhoc_worker")} == {
-        f"redash/redash:{FIRST}"
-    }, running
+    _assert_app_runs(project, FIRST)
     _read_all(project)
 
     # -- both secrets rolled on the running project: every service gets them ------------------
