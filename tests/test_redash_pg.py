@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,11 +23,20 @@ from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
 from coolify_migrate.state.keyring import Keyring
 from pg import fresh_database
-from support import SRC, CliRunner, LeakGuard
+from support import SRC, CliRunner, LeakGuard, ProcWatch
 
 COOKIE = "Xr2bQk9LmW4pZt7vNc3sHy6dJf8gAe5u"  # 32 letters and digits, as the setup script makes
 WEAK = "changeme"  # a data key an operator typed
 PUBLISHED = "c292a0a3aa32397cdb050e233733900f"  # CVE-2021-41192
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_on_a_command_line(leak_guard: LeakGuard) -> Iterator[None]:
+    """Every process's command line, sampled during the test: no registered secret in one."""
+    with ProcWatch() as watch:
+        yield
+    leaks = watch.leaks(leak_guard.secrets)
+    assert not leaks, "\n".join(leaks[:5])
 
 
 def _instance(tmp: Path, conninfo: str, guard: LeakGuard, *, env_lines: list[str]) -> Path:
@@ -243,7 +253,8 @@ def _one_key(conninfo: str, keys: list[str]) -> str | None:
 
 def _host_keys(data: Path) -> list[str]:
     env = _env(data)
-    found = [env.get(k) or "" for k in env.keys() if k.startswith("REDASH_")]  # noqa: SIM118
+    secret = ("REDASH_COOKIE_SECRET", "REDASH_SECRET_KEY")
+    found = [env.get(k) or "" for k in env.keys() if k.startswith(secret)]  # noqa: SIM118
     found += [e.key.reveal() for e in Keyring(Context(profile=Redash(), data_dir=data)).entries]
     return found
 
