@@ -376,3 +376,41 @@ def test_versions_from_every_source_and_the_guards_before_an_upgrade(
         unknown = _cli(cli, data, "plan")
         assert unknown.returncode == 3, unknown.stderr
         assert "alembic head b8f2a1c93d47 is not one this tool knows" in unknown.stderr
+
+
+def test_a_restore_that_fails_after_the_swap_puts_the_live_database_back(
+    tmp_path: Path, pg_database: str, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
+    """The server's undo path: the backup is swapped in, its values are not under the key its
+    manifest names, so the safety dump is loaded back; data and env file as before, exit 5."""
+    from coolify_migrate.core.secret import Secret
+
+    redash_db.create(pg_database, secret=WEAK)
+    data = _instance(
+        tmp_path,
+        pg_database,
+        leak_guard,
+        env_lines=[f"REDASH_COOKIE_SECRET={COOKIE}", f"REDASH_SECRET_KEY={WEAK}"],
+    )
+    made = _cli(cli, data, "backup", "create", "--json")
+    assert made.returncode == 0, made.stderr
+    name = json.loads(made.stdout.splitlines()[-1])["name"]
+    manifest = data / "backups" / f"{name}.json"
+    doc = json.loads(manifest.read_text())
+    assert doc["app_facts"]["alembic_head"] == redash_db.HEAD_10_1
+    assert set(doc["app_facts"]["secrets"]) == {"cookie-secret", "data-key"}
+    # the manifest now names another key the instance knows (the cookie secret)
+    doc["key_check"] = Secret(COOKIE).check_value
+    doc["key_fingerprint"] = Secret(COOKIE).fingerprint
+    manifest.write_text(json.dumps(doc))
+    # the live database moves on after the backup: one more data source
+    redash_db.write_options(pg_database, "data_sources", {5: {"url": "http://new:9090"}}, WEAK)
+    before_rows, before_env = redash_db.raw(pg_database), (data / "env").read_bytes()
+    failed = _cli(cli, data, "rollback", "--to", name, "--yes")
+    assert failed.returncode == 5, failed.stdout + failed.stderr
+    assert "as they were" in failed.stderr
+    assert redash_db.raw(pg_database) == before_rows
+    assert (data / "env").read_bytes() == before_env
+    assert redash_db.read_options(pg_database, "data_sources", WEAK)[5] == {
+        "url": "http://new:9090"
+    }
