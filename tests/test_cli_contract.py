@@ -246,3 +246,45 @@ def test_debug_shows_a_traceback_but_still_ends_with_the_error_line(
     assert proc.returncode == ExitCode.REFUSED
     assert "Traceback" in proc.stderr
     assert ERROR_LINE.fullmatch(proc.stderr.splitlines()[-1])
+
+
+def test_version_help_once_and_a_missing_option_is_a_usage_error(
+    tmp_path: Path, cli: Any, demo: Any
+) -> None:
+    from coolify_migrate import __version__
+
+    shown = cli("--version")
+    assert shown.returncode == 0 and shown.stdout.strip() == f"coolify-migrate {__version__}"
+    bare = cli()
+    assert bare.returncode == ExitCode.USAGE
+    assert (bare.stdout + bare.stderr).count("Usage:") == 1, "the help is printed once"
+    prune = cli("backup", "prune", "--data-dir", str(demo.data_dir), "--runtime", "none")
+    assert prune.returncode == ExitCode.USAGE
+    assert "needs --keep N" in one_error_line(prune.stderr)
+    latest = cli("plan", "--to", "latest", "--data-dir", str(demo.data_dir), "--runtime", "none")
+    assert latest.returncode == 0, latest.stderr
+    assert "3.12.32 -> 3.12.36" in latest.stdout
+
+
+def test_options_every_command_takes_may_come_before_the_command(cli: Any, demo: Any) -> None:
+    before = cli("--data-dir", str(demo.data_dir), "--runtime", "none", "--json", "status")
+    after = cli("status", "--data-dir", str(demo.data_dir), "--runtime", "none", "--json")
+    assert before.returncode == 0 == after.returncode, before.stderr
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    nested = cli(f"--data-dir={demo.data_dir}", "--runtime", "none", "secrets", "verify")
+    assert nested.returncode == 0 and "every value decrypts" in nested.stdout
+
+
+def test_no_help_shows_a_default_of_none(cli: Any) -> None:
+    commands = [c for c in app.registered_commands if c.name and not c.hidden]
+    names = [(c.name,) for c in commands] + [
+        (group.name, c.name)
+        for group in app.registered_groups
+        for c in group.typer_instance.registered_commands
+        if group.name and c.name
+    ]
+    assert len(names) > 15
+    for name in names:
+        shown = cli(*name, "--help")
+        assert shown.returncode == 0, name
+        assert "default: None" not in shown.stdout, name

@@ -34,6 +34,14 @@ app.add_typer(secrets_app, name="secrets")
 from coolify_migrate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from coolify_migrate import __version__
+
+        typer.echo(f"coolify-migrate {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     app_name: str = typer.Option(
@@ -42,6 +50,13 @@ def _root(
         envvar="COOLIFY_MIGRATE_APP",
         help="The app: coolify-v3 or redash [default: found from the install directory, "
         "else coolify-v3]. Accepted anywhere on the line.",
+    ),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the tool's version and exit.",
     ),
 ) -> None:
     """Install and upgrade self-hosted Docker apps without losing data or keys."""
@@ -67,21 +82,53 @@ def _take_app(args: list[str]) -> list[str]:
     return out
 
 
+_GLOBAL_VALUES = ("--data-dir", "--db", "--runtime", "--key-file")
+_GLOBAL_FLAGS = ("--json", "--yes", "-y", "--debug")
+
+
+def _globals_last(args: list[str]) -> list[str]:
+    """The options every command takes, given before the command (``coolify-migrate
+    --data-dir X status``), moved after it, where the command reads them."""
+    moved: list[str] = []
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        name = args[i].split("=", 1)[0]
+        if name in _GLOBAL_VALUES and "=" not in args[i] and i + 1 < len(args):
+            moved += args[i : i + 2]
+            i += 2
+        elif name in _GLOBAL_VALUES or args[i] in _GLOBAL_FLAGS:
+            moved.append(args[i])
+            i += 1
+        else:
+            break
+    return args[i:] + moved if moved and i < len(args) else args
+
+
+def _no_none_defaults(command: click.Command) -> None:
+    """No ``[default: None]`` in any help: an option without a default says nothing of one."""
+    for param in command.params:
+        if param.default is None and hasattr(param, "show_default"):
+            param.show_default = False
+    for sub in getattr(command, "commands", {}).values():
+        _no_none_defaults(sub)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
     try:
         common.reset()
-        args = _take_app(list(args))
-        code = app(args=args, prog_name="coolify-migrate", standalone_mode=False)
+        args = _globals_last(_take_app(list(args)))
+        command = typer.main.get_command(app)
+        _no_none_defaults(command)
+        code = command.main(args=args, prog_name="coolify-migrate", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)
     except MigrateError as err:
         common.report_error(err, debug=debug)
         sys.exit(int(err.exit_code))
-    except click.exceptions.NoArgsIsHelpError as err:
-        click.echo(err.ctx.get_help() if err.ctx else str(err))
-        sys.exit(int(ExitCode.USAGE))
+    except click.exceptions.NoArgsIsHelpError:
+        sys.exit(int(ExitCode.USAGE))  # the help is already printed (once)
     except click.UsageError as err:
         msg = err.format_message()
         hint = f"see '{err.ctx.command_path} --help'" if err.ctx else "see --help"

@@ -28,7 +28,7 @@ from coolify_migrate.cli.common import (
     print_error_line,
 )
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ExitCode
+from coolify_migrate.core.errors import ExitCode, UsageError
 from coolify_migrate.state import lock
 
 NameArg = Annotated[str | None, typer.Argument(help="A backup's file name [default: every backup]")]
@@ -36,7 +36,13 @@ ReasonOpt = Annotated[str, typer.Option("--reason", help=f"Why: {', '.join(backu
 PinOpt = Annotated[bool, typer.Option("--pin", help="Never prune this backup (unless --force)")]
 FullOpt = Annotated[bool, typer.Option("--full", help="Run integrity_check instead of quick_check")]
 KeepOpt = Annotated[
-    int, typer.Option("--keep", min=0, help="How many of the newest backups to keep")
+    int | None,
+    typer.Option(
+        "--keep",
+        min=0,
+        show_default=False,
+        help="How many of the newest backups to keep (required)",
+    ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Also delete protected backups")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="The backup to restore (its file name)")]
@@ -192,7 +198,7 @@ def _ask_prune(ctx: Context, json_mode: bool) -> Any:
 
 @backup_app.command("prune")
 def prune_cmd(
-    keep: KeepOpt,
+    keep: KeepOpt = None,
     force: ForceOpt = False,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
@@ -204,6 +210,8 @@ def prune_cmd(
 ) -> None:
     """Delete all but the newest N backups; keeps pinned ones, the newest pre-upgrade one and the
     last backup under each older key, unless --force. Asks first unless --yes."""
+    if keep is None:
+        raise UsageError("backup prune needs --keep N", hint="e.g. --keep 5 keeps the 5 newest")
     ctx = make_ctx(
         data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
     )

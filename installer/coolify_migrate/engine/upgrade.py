@@ -61,7 +61,7 @@ def prepare_plan(
     env = instance.load_env(ctx)
     meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta).require()
-    target = parse_version(to, what="--to") if to else None
+    target = parse_version(to, what="--to") if to and to != "latest" else None
     registry = load(ctx.profile.name, ctx.profile.steps())
     plan = make_plan(
         installed,
