@@ -15,7 +15,7 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import evidence, keys, verdicts
 from coolify_migrate.stores.sqlite import SQLiteStore
 
 V3 = AesCtrJsonCodec()
@@ -24,21 +24,21 @@ V3 = AesCtrJsonCodec()
 def test_the_utf8_bound_matches_a_monte_carlo_estimate() -> None:
     rng = random.Random(7)
     for n, trials in ((1, 20000), (2, 20000), (4, 40000)):
-        ok = sum(keys.decodes(rng.randbytes(n)) for _ in range(trials))
+        ok = sum(evidence.decodes(rng.randbytes(n)) for _ in range(trials))
         measured = ok / trials
-        assert measured == pytest.approx(2 ** -keys.utf8_bits(n), rel=0.1), n
-    assert keys.utf8_bits(1) == pytest.approx(1.0)
-    assert 19 < keys.utf8_bits(24) < 21  # a generated 24-character password: ~20 bits
-    assert keys.utf8_bits(1000) > 800
+        assert measured == pytest.approx(2 ** -evidence.utf8_bits(n), rel=0.1), n
+    assert evidence.utf8_bits(1) == pytest.approx(1.0)
+    assert 19 < evidence.utf8_bits(24) < 21  # a generated 24-character password: ~20 bits
+    assert evidence.utf8_bits(1000) > 800
 
 
 def test_the_rule_pays_for_the_choice_of_values() -> None:
     # a wrong key reading half of 1000 one-byte values by chance is not established ...
-    assert not keys.established(500 * keys.utf8_bits(1), 500, 1000)
+    assert not evidence.established(500 * evidence.utf8_bits(1), 500, 1000)
     # ... but the right key reading all of them is, and so is one reading 40 long values
-    assert keys.established(1000 * keys.utf8_bits(1), 1000, 1000)
-    assert keys.established(40 * keys.utf8_bits(24), 40, 100)
-    assert not keys.established(2 * keys.utf8_bits(24), 2, 100)
+    assert evidence.established(1000 * evidence.utf8_bits(1), 1000, 1000)
+    assert evidence.established(40 * evidence.utf8_bits(24), 40, 100)
+    assert not evidence.established(2 * evidence.utf8_bits(24), 2, 100)
 
 
 def test_a_wrong_key_is_never_established_on_random_values() -> None:
@@ -64,13 +64,13 @@ def test_identify_proves_the_demo_key_by_evidence(ctx: Context, demo: DemoInstan
     stranger = new_key()
     conn = _demo_db(demo)
     try:
-        verdict = keys.identify(
+        found = verdicts.identify(
             ctx, conn, [KeyCandidate("stranger", stranger), KeyCandidate("demo", demo.key)]
         )
     finally:
         conn.close()
-    assert verdict.key == demo.key and verdict.method == "evidence"
-    results = {t["source"]: t for t in verdict.tried}
+    assert found.key == demo.key and found.method == "evidence"
+    results = {t["source"]: t for t in found.tried}
     assert results["demo"]["established"] and not results["stranger"]["established"]
 
 
@@ -116,7 +116,7 @@ def test_no_known_key_is_refused_and_not_ciphertext_is_named(
     conn = _demo_db(demo)
     try:
         with pytest.raises(KeyProblem, match="no known key decrypts the data"):
-            keys.identify(ctx, conn, [KeyCandidate("stranger", new_key())])
+            verdicts.identify(ctx, conn, [KeyCandidate("stranger", new_key())])
         analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
     finally:
         conn.close()
@@ -144,8 +144,8 @@ def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[
     conn = SQLiteStore(data / "db" / "prod.db").connect(readonly=True)
     try:  # an empty content decodes under any key: nothing tells them apart
         with pytest.raises(KeyProblem, match="too few encrypted values"):
-            keys.identify(ctx, conn, [KeyCandidate("a", key), KeyCandidate("b", twin)])
-        sole = keys.identify(ctx, conn, [KeyCandidate("a", key)])
+            verdicts.identify(ctx, conn, [KeyCandidate("a", key), KeyCandidate("b", twin)])
+        sole = verdicts.identify(ctx, conn, [KeyCandidate("a", key)])
     finally:
         conn.close()
     assert sole.key == key and sole.method == "only-consistent"

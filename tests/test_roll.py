@@ -25,7 +25,7 @@ from coolify_migrate.core.errors import KeyProblem, Refused
 from coolify_migrate.core.output import Recording
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.engine import keyops
-from coolify_migrate.secrets import keys, reencrypt, roll
+from coolify_migrate.secrets import keys, reencrypt, roll, weakness
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import sqlite as db
@@ -79,7 +79,7 @@ def test_roll_reencrypts_everything_and_promotes_the_key(
     status = {e.fingerprint: e.status for e in Keyring(ctx).entries}
     assert status == {new.fingerprint: "active", demo.key.fingerprint: "retired"}
     assert journal.current(ctx) is None
-    assert not roll.needs_roll(ctx)
+    assert not weakness.needs_roll(ctx)
 
 
 @pytest.mark.skipif(not node_cipher.node_available(), reason="node is not installed")

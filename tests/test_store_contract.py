@@ -15,7 +15,8 @@ import pytest
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseError, MigrateError
 from coolify_migrate.core.store import Store
-from coolify_migrate.stores.postgres import PostgresStore, Server
+from coolify_migrate.stores.pg_server import Server
+from coolify_migrate.stores.postgres import PostgresStore
 from coolify_migrate.stores.sqlite import SQLiteStore
 
 DECLARED = (

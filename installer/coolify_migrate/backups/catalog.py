@@ -8,7 +8,7 @@ key-check HMAC, never the key), the app version, the size and the SHA-256.
 
 Backups Coolify made itself (``<db>_<ms>``, ``<db>_<version>_<ms>``) and the docs' manual copies
 (``<db>_<YYYYmmddHHMMSS>``) have no manifest: their key is found by trying the keys this instance
-knows (``coolify_migrate.secrets.keys.identify``). Listing and verifying never write anything.
+knows (``coolify_migrate.secrets.verdicts.identify``). Listing and verifying never write anything.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from coolify_migrate.core.errors import (
 )
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Store
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
 
@@ -313,7 +313,7 @@ def _describe_copy(
                 ctx.out.warn("the installed version is unknown: the backup records none")
         if key is None:
             try:
-                verdict = keys.identify(ctx, conn, known_keys(ctx, env))
+                verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
                 if verdict.method == "no-data":
                     return None, None, "no encrypted data", version
                 key = verdict.key
@@ -421,7 +421,7 @@ def describe(
         info.version = meta.get("version") or info.version
         info.fields_absent = _absent(ctx, conn)
         try:
-            verdict = keys.identify(ctx, conn, cands)
+            verdict = verdicts.identify(ctx, conn, cands)
             if verdict.key is not None and verdict.method != "no-data":
                 info.key_fingerprint, info.key_check = (
                     verdict.key.fingerprint,

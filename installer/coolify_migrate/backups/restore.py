@@ -50,7 +50,7 @@ from coolify_migrate.core.errors import (
     Refused,
 )
 from coolify_migrate.core.secret import Secret
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
@@ -84,7 +84,7 @@ class Restoration:
         self._stale_undo: list[Path] = []
         self._failure: ChangeFailed | None = None
         self._touched = False
-        self.counts: list[keys.ColumnCount] = []
+        self.counts: list[verdicts.ColumnCount] = []
 
     # -- guards ----------------------------------------------------------------------------------
 
@@ -165,7 +165,7 @@ class Restoration:
             return active.key
         conn = self.ctx.store().snapshot(info.path)
         try:
-            verdict = keys.identify(self.ctx, conn, cands)
+            verdict = verdicts.identify(self.ctx, conn, cands)
         except KeyProblem as err:
             raise KeyProblem(f"backup {info.name}: {err.message}", hint=err.hint) from err
         finally:
@@ -269,7 +269,7 @@ class Restoration:
             others = [c for c in cands if c.key != self.key]
             mine = KeyCandidate("the backup's key", self.key)
             analysis = keys.analyse(self.ctx, conn, [mine, *others], full=True)
-            self.counts = keys.column_counts(self.ctx, analysis, self.key)
+            self.counts = verdicts.column_counts(self.ctx, analysis, self.key)
         finally:
             conn.close()
         if analysis.unknown.count:

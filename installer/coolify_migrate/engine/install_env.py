@@ -63,7 +63,7 @@ def _has_data(ctx: Context) -> Path | None:
     return db_path if db_path.exists() else None
 
 
-def _protected(ctx: Context, env: EnvFile, has_data: bool) -> set[str]:
+def _protected(ctx: Context, env: EnvFile, generated: dict[str, str], has_data: bool) -> set[str]:
     """Keys a fill-in must leave alone when there are data: the data key where the app finds
     it (through its fallback too: Redash's cookie secret when ``REDASH_SECRET_KEY`` is unset),
     and the database's own credentials (a new password would not open the existing cluster)."""
@@ -74,7 +74,7 @@ def _protected(ctx: Context, env: EnvFile, has_data: bool) -> set[str]:
     keep = set(spec.env_keys)
     if spec.fallback is not None and not any(env.get(k) is not None for k in spec.env_keys):
         keep |= set(profile.secret_spec(spec.fallback).env_keys)
-    keep |= {k for k in profile.generated_env(env) if profile.secret_env_pattern.fullmatch(k)}
+    keep |= {k for k in generated if profile.secret_env_pattern.fullmatch(k)}
     return keep
 
 
@@ -130,7 +130,7 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
     generated = profile.generated_env(env)
     for value in generated.values():
         ctx.redactor.add(value)
-    protected = _protected(ctx, env, existing is not None)
+    protected = _protected(ctx, env, generated, existing is not None)
     added = []
     for key, value in generated.items():
         if key in protected:

@@ -10,6 +10,7 @@ from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import repair as repairing
 from coolify_migrate.secrets import roll, signing
+from coolify_migrate.secrets.roll_result import RollResult
 
 
 def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
@@ -19,7 +20,7 @@ def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
     return take
 
 
-def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> roll.RollResult:
+def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> RollResult:
     """``secrets roll``: the caller holds the lock unless ``dry_run``."""
     return roll.roll(ctx, force=force, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
 

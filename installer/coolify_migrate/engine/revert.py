@@ -19,7 +19,7 @@ from coolify_migrate.core import durable, faults
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.engine import hooks
-from coolify_migrate.secrets import host_key, keys
+from coolify_migrate.secrets import host_key, verdicts
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 
@@ -76,7 +76,7 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     if active is not None and ring.entries:
         ring.set_active(active.key, checkpoint="revert:keyring")
     if store.exists() and active is not None:
-        failed_values = keys.unreadable(ctx)
+        failed_values = verdicts.unreadable(ctx)
         if failed_values:
             raise ChangeFailed(
                 f"after putting the backup back, {failed_values} values are under no known key",

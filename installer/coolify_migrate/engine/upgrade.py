@@ -27,7 +27,7 @@ from coolify_migrate.core.versions import parse_version
 from coolify_migrate.engine import hooks, revert
 from coolify_migrate.engine.plan import Plan, PlannedStep, make_plan
 from coolify_migrate.engine.steps import StepContext, applied_steps, load, record_for
-from coolify_migrate.secrets import host_key, keys
+from coolify_migrate.secrets import host_key, verdicts
 from coolify_migrate.state import journal, lock
 from coolify_migrate.state.runlog import RunLog
 
@@ -123,7 +123,7 @@ def upgrade(
             if store.exists():
                 conn = store.connect(readonly=True)
                 try:
-                    live = keys.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
+                    live = verdicts.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
                 finally:
                     conn.close()
                 _check_room(ctx)

@@ -29,7 +29,7 @@ from coolify_migrate.core.errors import KeyProblem, MigrateError, UsageError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.core.times import parse_time
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import verdicts
 from coolify_migrate.stores import names as backup_names
 
 DEFAULT_WINDOW_S = 24 * 3600.0
@@ -414,13 +414,13 @@ def audit(
     store = ctx.store()
     conn = store.connect(readonly=True) if store.exists() else None
     try:
-        verdict: keys.Verdict | None = None
+        verdict: verdicts.Verdict | None = None
         problem: str | None = None
         if conn is None:
             problem = f"no database at {store.where}"
         else:
             try:
-                verdict = keys.live_key(ctx, conn, env)
+                verdict = verdicts.live_key(ctx, conn, env)
             except KeyProblem as err:
                 problem = err.message
         cand = (

@@ -24,13 +24,13 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state.keyring import Keyring
 
 
 def _live_key(ctx: Context, conn: Connection) -> tuple[Secret, str] | None:
     env = instance.load_env(ctx)
-    verdict = keys.identify(ctx, conn, keys.candidates(ctx, env))
+    verdict = verdicts.identify(ctx, conn, keys.candidates(ctx, env))
     if verdict.key is None:
         return None
     if verdict.method == "no-data":  # nothing encrypted yet: the key the app uses now

@@ -23,71 +23,22 @@ fails to decrypt.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.app import EncryptedColumn, KeyCandidate, Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import Codec, DecryptError
 from coolify_migrate.secrets import values
+from coolify_migrate.secrets.evidence import decodes, established, utf8_bits
 from coolify_migrate.state.keyring import Keyring
 
-MIN_BITS = 40.0
 SAMPLE_ROWS = 200  # rows per table read to identify keys (``analyse(full=False)``)
 LEFTOVER_MAX = 100_000  # values under no established key kept in memory for a second look
-
-
-@lru_cache(maxsize=1)
-def _utf8_table() -> tuple[float, ...]:
-    """-log2 P(n uniformly random bytes form valid UTF-8), n = 0..255, by dynamic programming
-    over the lead-byte classes Python's strict decoder accepts (no surrogates, no overlongs)."""
-    c = 1 / 256
-    # (lead bytes, allowed second-byte range size, further continuation bytes)
-    classes = [(30, 64, 0), (1, 32, 1), (14, 64, 1), (1, 32, 1), (1, 48, 2), (3, 64, 2), (1, 16, 2)]
-    p = [1.0]
-    for n in range(1, 256):
-        total = 128 * c * p[n - 1]
-        for lead, second, more in classes:
-            width = 2 + more
-            if n >= width:
-                total += lead * c * (second * c) * (64 * c) ** more * p[n - width]
-        p.append(total)
-    return tuple(-math.log2(x) for x in p)
-
-
-def utf8_bits(n: int) -> float:
-    """Evidence (bits) that a value of ``n`` bytes decoding as UTF-8 is not a wrong key's luck."""
-    table = _utf8_table()
-    if n < len(table):
-        return table[n]
-    slope = table[-1] - table[-2]
-    return table[-1] + slope * (n - len(table) + 1)
-
-
-def _log2_choose(m: int, k: int) -> float:
-    if k <= 0 or k >= m:
-        return 0.0
-    return (math.lgamma(m + 1) - math.lgamma(k + 1) - math.lgamma(m - k + 1)) / math.log(2)
-
-
-def established(bits: float, decoded: int, total: int) -> bool:
-    """The rule of the module docstring: enough evidence, after paying for the choice of values."""
-    return decoded > 0 and bits >= MIN_BITS + _log2_choose(total, decoded)
-
-
-def decodes(raw: bytes) -> bool:
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 class FieldCodecs:
@@ -252,7 +203,7 @@ def analyse(
     sample_counts: dict[str, FieldCount] = {}
     sample_text = values.Named()
     sample: list[tuple[str, bytes, bytes]] = []
-    for column, row_id, stored in _values(ctx, conn, found, limit=SAMPLE_ROWS):
+    for column, row_id, stored in stored_values(ctx, conn, found, limit=SAMPLE_ROWS):
         _classify(
             codecs.of(column.label), column, row_id, stored, sample_counts, sample_text, sample
         )
@@ -276,7 +227,7 @@ def analyse(
     return analysis
 
 
-def _values(
+def stored_values(
     ctx: Context, conn: Connection, found: values.Fields, *, limit: int | None
 ) -> Iterator[tuple[EncryptedColumn, Any, Any]]:
     """(field, row id, stored value) of every present field, table by table."""
@@ -409,7 +360,7 @@ def _attribute_all(
     codecs = FieldCodecs(ctx.profile)
     counts = analysis.counts
     leftovers: list[tuple[str, str, bytes, bytes]] = []  # (field, label, iv, content)
-    for column, row_id, stored in _values(ctx, conn, analysis.fields, limit=None):
+    for column, row_id, stored in stored_values(ctx, conn, analysis.fields, limit=None):
         codec = codecs.of(column.label)
         parts = _classify(codec, column, row_id, stored, counts, analysis.text, None)
         if parts is None:
@@ -477,151 +428,3 @@ def _second_look(
             analysis.order[field_] = (*analysis.order[field_], cand.key)
     for field_, where, _, _ in leftovers:
         _unread(analysis, field_, where, leave)
-
-
-# -- what the commands ask -----------------------------------------------------------------------
-
-
-@dataclass
-class Verdict:
-    key: Secret | None
-    source: str | None
-    method: str  # "key-check", "evidence", "only-consistent", "no-data"
-    analysis: Analysis | None = None
-
-    @property
-    def tried(self) -> list[dict[str, Any]]:
-        return [s.as_dict() for s in self.analysis.stats] if self.analysis else []
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.key.fingerprint if self.key else None,
-            "source": self.source,
-            "method": self.method,
-            "candidates": self.tried,
-        }
-
-
-def identify(
-    ctx: Context, conn: Connection, cands: list[KeyCandidate], *, full: bool = False
-) -> Verdict:
-    """The key the data are (mostly) under, or KeyProblem (nothing changed)."""
-    recorded = conn.read_meta().get("key_check")
-    analysis = analyse(ctx, conn, cands, full=full, recorded_check=recorded)
-    if analysis.primary is not None:
-        return Verdict(analysis.primary.key, analysis.primary.source, analysis.method, analysis)
-    if recorded:
-        raise KeyProblem(
-            f"the database was encrypted with key {recorded[:16]}, which this instance no longer knows",
-            hint="put that key back in .env (or the keyring, or --key-file) - 'backup list' "
-            "shows which backups use which key",
-            needed=recorded[:16],
-        )
-    tried = ", ".join(f"{s.cand.source}: {s.result}" for s in analysis.stats) or "no keys"
-    consistent = [s for s in analysis.stats if s.decoded and not s.failed]
-    if len(consistent) > 1:
-        raise KeyProblem(
-            "too few encrypted values to tell which key they are under: "
-            + ", ".join(f"{s.cand.source} ({s.cand.key.fingerprint})" for s in consistent)
-            + " each read all of them",
-            hint="remove the keys that are not in use from .env, or keep only the right one",
-        )
-    raise KeyProblem(
-        f"no known key decrypts the data ({tried})",
-        hint="give the right key with --key-file FILE (one per line), add it to .env as "
-        "COOLIFY_SECRET_KEY_OLD_<ms>=..., or restore a backup",
-    )
-
-
-def live_key(
-    ctx: Context,
-    conn: Connection,
-    env: EnvFile,
-    extra: list[KeyCandidate] | tuple[KeyCandidate, ...] = (),
-) -> Verdict:
-    return identify(ctx, conn, candidates(ctx, env, extra))
-
-
-@dataclass
-class ColumnCount:
-    """``secrets verify``: one field's values against the active key."""
-
-    column: str
-    ok: int = 0
-    failed: int = 0  # ciphertext not under the active key (under another key, or none)
-    null: int = 0  # NULL or empty: no secret
-    text: int = 0  # not ciphertext: left as it is
-    other_keys: dict[str, int] = field(default_factory=dict)
-    absent: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "column": self.column,
-            "absent": self.absent,
-            "ok": self.ok,
-            "failed": self.failed,
-            "null": self.null,
-            "not_ciphertext": self.text,
-            "under_other_keys": dict(self.other_keys),
-        }
-
-
-def verify_all(
-    ctx: Context,
-    conn: Connection,
-    key: Secret,
-    cands: list[KeyCandidate] | None = None,
-) -> list[ColumnCount]:
-    """Every value of every declared field against ``key``; never stops early. Values that are
-    not under ``key`` are attributed to the other known keys where those are proven."""
-    others = [c for c in (cands or []) if c.key != key]
-    analysis = analyse(ctx, conn, [KeyCandidate("active", key), *others], full=True)
-    return column_counts(ctx, analysis, key)
-
-
-def column_counts(ctx: Context, analysis: Analysis, key: Secret) -> list[ColumnCount]:
-    fp = key.fingerprint
-    out = []
-    for column in ctx.profile.encrypted_columns:
-        count = analysis.counts.get(column.label, FieldCount(column.label))
-        ok = count.by_key.get(fp, 0)
-        out.append(
-            ColumnCount(
-                column.label,
-                ok=ok,
-                failed=count.cipher - ok,
-                null=count.null + count.empty,
-                text=count.text,
-                other_keys={k: n for k, n in count.by_key.items() if k != fp},
-                absent=count.absent,
-            )
-        )
-    return out
-
-
-def undecryptable(ctx: Context, key: Secret) -> int:
-    """How many ciphertext values of the instance's database are not under ``key``."""
-    conn = ctx.store().connect(readonly=True)
-    try:
-        return sum(c.failed for c in verify_all(ctx, conn, key))
-    finally:
-        conn.close()
-
-
-def unreadable(ctx: Context) -> int:
-    """How many ciphertext values of the instance's database are under no key it knows."""
-    from coolify_migrate import instance
-
-    conn = ctx.store().connect(readonly=True)
-    try:
-        cands = candidates(ctx, instance.load_env(ctx))
-        return analyse(ctx, conn, cands, full=True).unknown.count
-    finally:
-        conn.close()
-
-
-def check_state(recorded: str | None, key: Secret) -> str:
-    """``match``/``mismatch`` of the key-check value stored in the database, or ``not recorded``."""
-    if not recorded:
-        return "not recorded"
-    return "match" if recorded == key.check_value else "mismatch"

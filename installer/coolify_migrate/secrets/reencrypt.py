@@ -37,7 +37,7 @@ from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import Codec
-from coolify_migrate.secrets import keys, values
+from coolify_migrate.secrets import keys, values, verdicts
 from coolify_migrate.secrets.keys import Analysis
 
 BATCH = 2000
@@ -150,25 +150,18 @@ def _read_back(
     every ciphertext value in it decrypts under ``new``, value for value as many as were
     written; values left as asked are the only exception."""
     seen: dict[str, int] = {label: 0 for label in counts}
-    for table, columns in found.by_table().items():
-        names = [c.column for c in columns]
-        for rows in conn.rows(table, names, id_column=ctx.profile.id_column, batch=BATCH):
-            for row in rows:
-                for i, column in enumerate(columns):
-                    codec = codecs.of(column.label)
-                    stored = row[2 + i]
-                    if values.kind(codec, stored) != "cipher":
-                        continue
-                    where = values.label(column, row[1])
-                    if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is None:
-                        if where in ctx.leave:
-                            continue
-                        raise ChangeFailed(
-                            f"{where} does not decrypt under the new key when read back; the "
-                            "transaction was rolled back, nothing was changed",
-                            hint="run 'coolify-migrate secrets verify' and report this",
-                        )
-                    seen[column.label] += 1
+    for column, row_id, stored in keys.stored_values(ctx, conn, found, limit=None):
+        codec = codecs.of(column.label)
+        if values.kind(codec, stored) != "cipher":
+            continue
+        if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is not None:
+            seen[column.label] += 1
+        elif values.label(column, row_id) not in ctx.leave:
+            raise ChangeFailed(
+                f"{values.label(column, row_id)} does not decrypt under the new key when read "
+                "back; the transaction was rolled back, nothing was changed",
+                hint="run 'coolify-migrate secrets verify' and report this",
+            )
     for label, c in counts.items():
         if not c.absent and seen[label] != c.values:
             raise ChangeFailed(
@@ -337,7 +330,7 @@ class VerifyReport:
     key_source: str | None
     key_fingerprint: str | None
     key_check: str  # "match", "mismatch", "not recorded"
-    counts: list[keys.ColumnCount] = field(default_factory=list)
+    counts: list[verdicts.ColumnCount] = field(default_factory=list)
     not_ciphertext: values.Named = field(default_factory=values.Named)
     unknown: values.Named = field(default_factory=values.Named)
 
@@ -421,9 +414,9 @@ def verify(ctx: Context) -> VerifyReport:
         cands = keys.candidates(ctx, env)
         others = [c for c in cands if c.key != active.key]
         analysis = keys.analyse(ctx, conn, [KeyCandidate("active", active.key), *others], full=True)
-        check = keys.check_state(conn.read_meta().get("key_check"), active.key)
+        check = verdicts.check_state(conn.read_meta().get("key_check"), active.key)
         report = VerifyReport(active.source, active.key.fingerprint, check)
-        report.counts = keys.column_counts(ctx, analysis, active.key)
+        report.counts = verdicts.column_counts(ctx, analysis, active.key)
         report.not_ciphertext, report.unknown = analysis.text, analysis.unknown
         return report
     finally:

@@ -43,6 +43,7 @@ from coolify_migrate.core.store import Connection, Sibling
 from coolify_migrate.crypto.codecs import DecryptError
 from coolify_migrate.secrets import keys, roll, values
 from coolify_migrate.secrets.reencrypt import ColumnRoll
+from coolify_migrate.secrets.roll_result import RollResult
 from coolify_migrate.state import journal
 
 KEPT, RECOVERED, AS_IS, RESTORED_TEXT, UNPROVEN = (
@@ -86,7 +87,7 @@ class RepairPlan:
 class RepairReport:
     dry_run: bool
     plan: RepairPlan
-    roll: roll.RollResult | None = None
+    roll: RollResult | None = None
 
     @property
     def unproven(self) -> int:
@@ -405,7 +406,7 @@ def repair(
         report = RepairReport(dry_run, plan)
         if dry_run or not plan.needs_change:
             return report
-        result = roll.RollResult(False, "rolled", old_fingerprint=old.fingerprint)
+        result = RollResult(False, "rolled", old_fingerprint=old.fingerprint)
         for cand in plan.keys:
             ctx.redactor.add(cand.key)
         report.roll = roll.run_change(

@@ -21,7 +21,6 @@ committed. Committed: finish steps 6-8. Not committed: redo step 5 with the same
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from coolify_migrate import instance
@@ -31,9 +30,11 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem, MigrateError, Refused
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
-from coolify_migrate.secrets import audit, keys, reencrypt, values
+from coolify_migrate.secrets import keys, reencrypt, verdicts
 from coolify_migrate.secrets.keys import Analysis
 from coolify_migrate.secrets.reencrypt import ColumnRoll
+from coolify_migrate.secrets.roll_result import RollResult
+from coolify_migrate.secrets.weakness import weakness
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import KeyEntry, Keyring
 
@@ -48,142 +49,6 @@ class BackupRef(Protocol):
 # Takes the pinned backup a standalone key change needs, given the key its values are under
 # (``coolify_migrate.engine.keyops`` passes ``backups.create``; the upgrade engine has its own).
 TakeBackup = Callable[[Secret], BackupRef]
-
-
-@dataclass
-class RollResult:
-    rolled: bool
-    outcome: str  # rolled, recovered, strong, dry-run
-    old_fingerprint: str | None = None
-    new_fingerprint: str | None = None
-    counts: list[ColumnRoll] = field(default_factory=list)
-    backup: str | None = None
-    weak_reasons: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    not_ciphertext: values.Named = field(default_factory=values.Named)
-    left: values.Named = field(default_factory=values.Named)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rolled": self.rolled,
-            "outcome": self.outcome,
-            "old_fingerprint": self.old_fingerprint,
-            "new_fingerprint": self.new_fingerprint,
-            "backup": self.backup,
-            "values": sum(c.values for c in self.counts),
-            "reencrypted": sum(c.reencrypted for c in self.counts),
-            "columns": [c.as_dict() for c in self.counts],
-            "fields": len(self.counts),
-            "fields_absent": [c.column for c in self.counts if c.absent],
-            "not_ciphertext": self.not_ciphertext.as_dict(),
-            "left_as_asked": self.left.as_dict(),
-            "weak_reasons": list(self.weak_reasons),
-            "notes": list(self.notes),
-        }
-
-    def lines(self) -> list[str]:
-        head = {
-            "rolled": f"rolled the data key {self.old_fingerprint} -> {self.new_fingerprint}",
-            "recovered": f"completed an interrupted roll: the data key is {self.new_fingerprint}",
-            "strong": f"the data key {self.old_fingerprint} is not weak: nothing to roll "
-            "(--force rolls it anyway)",
-            "dry-run": f"dry run: the data key {self.old_fingerprint} "
-            + ("would be rolled" if self.weak_reasons else "would not be rolled")
-            + "; nothing was changed",
-        }[self.outcome]
-        out = [head]
-        out.extend(f"  weak: {r}" for r in self.weak_reasons)
-        if self.backup:
-            out.append(f"  backup: {self.backup}")
-        verb = "would re-encrypt" if self.outcome == "dry-run" else "re-encrypted"
-        for c in self.counts:
-            if c.absent:
-                out.append(f"  {c.column:<40} absent (this database has no such column)")
-                continue
-            extra = f" {c.text:>4} not ciphertext" if c.text else ""
-            out.append(
-                f"  {c.column:<40} {c.values:>8} values {c.empty:>6} empty{extra}  "
-                f"{verb} {c.reencrypted}"
-            )
-        if self.counts:
-            absent = sum(1 for c in self.counts if c.absent)
-            out.append(
-                f"  fields: {len(self.counts)} declared, {len(self.counts) - absent} present"
-                + (f", {absent} absent" if absent else "")
-            )
-        if self.not_ciphertext.count:
-            out.append(
-                f"  left as is: {self.not_ciphertext.count} values that are not ciphertext: "
-                + self.not_ciphertext.shown()
-            )
-        if self.left.count:
-            out.append(
-                f"  left as asked (--leave): {self.left.count} values under no known key, "
-                "unchanged and still unreadable: " + self.left.shown()
-            )
-        out.extend(f"  note: {n}" for n in self.notes)
-        return out
-
-
-def needs_roll(ctx: Context) -> bool:
-    """Cheap: the .env key fails the face checks or has the date-seeded form. No search."""
-    active = ctx.profile.active_key(instance.load_env(ctx))
-    if active is None:
-        return False
-    form = audit.key_form(active.key, ctx.profile)
-    return bool(form.reasons) or form.date_seeded_form
-
-
-@dataclass
-class Need:
-    """Why the data should be rolled (empty: they should not), and the seed times proven."""
-
-    reasons: list[str] = field(default_factory=list)
-    seeds: dict[str, int] = field(default_factory=dict)  # key fingerprint -> seed ms
-
-    def __bool__(self) -> bool:
-        return bool(self.reasons)
-
-
-def weakness(
-    ctx: Context,
-    analysis: Analysis,
-    *,
-    conn: Connection | None,
-    search: bool = True,
-) -> Need:
-    """Why the data should be rolled: a key holding values is weak (its face, or proven
-    date-seeded when ``search``; only its form when not), or the values are under several keys."""
-    held = {fp: n for fp, n in analysis.under().items() if n}
-    need = Need()
-    if len(held) > 1:
-        need.reasons.append(
-            f"the values are under {len(held)} keys ("
-            + ", ".join(f"{fp}: {n}" for fp, n in held.items())
-            + "): a roll puts them all under one"
-        )
-    judged = [c for c in analysis.keys if c.key.fingerprint in held] or (
-        [analysis.primary] if analysis.primary is not None else []
-    )
-    env = instance.load_env(ctx)
-    for cand in judged:
-        prefix = f"{cand.key.fingerprint}: " if len(judged) > 1 else ""
-        shared = audit.shared_with(ctx, env, cand)
-        if shared:
-            need.reasons.append(prefix + shared)
-        if search:
-            report = audit.assess(ctx, cand, conn=conn)
-            need.reasons.extend(prefix + r for r in report.reasons)
-            if report.seed_ms is not None:
-                need.seeds[cand.key.fingerprint] = report.seed_ms
-        else:
-            form = audit.key_form(cand.key, ctx.profile)
-            need.reasons.extend(prefix + r for r in form.reasons)
-            if form.date_seeded_form:
-                need.reasons.append(
-                    prefix + "the key has the date-seeded form of the old installers"
-                )
-    return need
 
 
 OWN_KINDS = ("roll", "repair")  # journal kinds whose interrupted runs ``recover`` completes
@@ -240,7 +105,7 @@ def analyse(ctx: Context, conn: Connection) -> Analysis:
     cands = keys.candidates(ctx, env)
     analysis = keys.analyse(ctx, conn, cands, full=True)
     if analysis.primary is None:
-        keys.identify(ctx, conn, cands)  # raises the KeyProblem that explains why
+        verdicts.identify(ctx, conn, cands)  # raises the KeyProblem that explains why
     if analysis.unknown.count:
         raise KeyProblem(
             f"{analysis.unknown.count} encrypted values are under no known key "

@@ -27,15 +27,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
-from urllib.parse import unquote, urlsplit
+from typing import IO, Any
 
 from coolify_migrate.core import faults
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseError
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
+from coolify_migrate.stores.pg_server import LocalRunner, Runner, Server, driver
 
 _CHUNK = 1 << 20
 _RESTORE_ARGS = ["--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
@@ -44,140 +43,6 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
 def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-@dataclass(frozen=True)
-class Server:
-    """Where the database is: host (or socket directory), port, user, password, database."""
-
-    host: str | None = None
-    port: int | None = None
-    user: str | None = None
-    password: str | None = field(default=None, repr=False)
-    database: str = "postgres"
-
-    @classmethod
-    def parse(cls, conninfo: str) -> Server:
-        """A libpq connection string, URI or ``key=value`` form (psycopg's own parser)."""
-        try:
-            parsed = _psycopg().conninfo.conninfo_to_dict(conninfo)
-        except _psycopg().Error as err:
-            raise DatabaseError(f"not a PostgreSQL connection string: {err}") from None
-        return cls(
-            host=parsed.get("host") or None,
-            port=int(parsed["port"]) if parsed.get("port") else None,
-            user=parsed.get("user") or None,
-            password=parsed.get("password") or None,
-            database=parsed.get("dbname") or "postgres",
-        )
-
-    @classmethod
-    def from_url(cls, url: str) -> Server:
-        """``postgresql://user:pass@host:port/db?host=/socket/dir&user=...``."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("postgres", "postgresql"):
-            raise DatabaseError(f"not a PostgreSQL URL: {parts.scheme or 'no scheme'}")
-        query = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
-        return cls(
-            host=unquote(query.get("host", "")) or parts.hostname,
-            port=int(query.get("port", 0)) or parts.port,
-            user=unquote(query.get("user", "")) or (unquote(parts.username or "") or None),
-            password=unquote(parts.password) if parts.password else query.get("password"),
-            database=unquote(parts.path.lstrip("/")) or "postgres",
-        )
-
-    def with_database(self, name: str) -> Server:
-        return Server(self.host, self.port, self.user, self.password, name)
-
-    def kwargs(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"dbname": self.database}
-        for key in ("host", "port", "user", "password"):
-            if getattr(self, key):
-                out[key] = getattr(self, key)
-        return out
-
-    def tool_env(self) -> dict[str, str]:
-        """libpq's variables for the command-line tools: no secret on any command line."""
-        out = {"PGDATABASE": self.database}
-        if self.host:
-            out["PGHOST"] = self.host
-        if self.port:
-            out["PGPORT"] = str(self.port)
-        if self.user:
-            out["PGUSER"] = self.user
-        if self.password:
-            out["PGPASSWORD"] = self.password
-        return out
-
-    @property
-    def where(self) -> str:
-        at = self.host or "the default socket"
-        return f"database {self.database} on {at}" + (f":{self.port}" if self.port else "")
-
-
-class Runner(Protocol):
-    """Runs one of the server's tools (``pg_dump``, ``pg_restore``) where the server runs,
-    with libpq's variables; stdin/stdout are files or None."""
-
-    def run(
-        self,
-        tool: str,
-        args: list[str],
-        env: dict[str, str],
-        *,
-        stdin: IO[bytes] | None = None,
-        stdout: IO[bytes] | None = None,
-    ) -> subprocess.CompletedProcess[bytes]: ...
-
-
-class LocalRunner:
-    """The tools of the server's own major version on this host (Debian:
-    ``/usr/lib/postgresql/<major>/bin``), else the ones on ``PATH``."""
-
-    def __init__(self, major: int | None = None) -> None:
-        self.major = major
-
-    def _tool(self, tool: str) -> str:
-        if self.major is not None:
-            path = Path(f"/usr/lib/postgresql/{self.major}/bin/{tool}")
-            if path.exists():
-                return str(path)
-        return tool
-
-    def run(
-        self,
-        tool: str,
-        args: list[str],
-        env: dict[str, str],
-        *,
-        stdin: IO[bytes] | None = None,
-        stdout: IO[bytes] | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        try:
-            return subprocess.run(
-                [self._tool(tool), *args],
-                env={**os.environ, **env},
-                stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                stdout=stdout if stdout is not None else subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                check=False,
-            )
-        except FileNotFoundError as err:
-            raise DatabaseError(
-                f"{tool} is not installed here",
-                hint="install the PostgreSQL client tools of the server's major version",
-            ) from err
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError as err:  # an optional dependency: only PostgreSQL apps need it
-        raise DatabaseError(
-            "the PostgreSQL driver is not installed",
-            hint="pip install 'coolify-migrate[postgres]' (psycopg)",
-        ) from err
-    return psycopg
 
 
 class PostgresConnection:
@@ -192,7 +57,7 @@ class PostgresConnection:
     def _run(self, sql: str, params: tuple[Any, ...] = ()) -> Any:
         try:
             return self.raw.execute(sql, params)
-        except _psycopg().Error as err:
+        except driver().Error as err:
             if self._in_tx:
                 raise
             raise DatabaseError(f"cannot read the database: {str(err).splitlines()[0]}") from err
@@ -305,7 +170,7 @@ class PostgresConnection:
         """One transaction; a failure inside rolls it back and becomes ``ChangeFailed``."""
         if self.readonly:
             raise RuntimeError("a read-only connection cannot change anything")
-        psycopg = _psycopg()
+        psycopg = driver()
         self._in_tx = True
         try:
             with self.raw.transaction():
@@ -370,7 +235,7 @@ class PostgresStore:
         return self.server.where
 
     def _connect(self, server: Server) -> Any:
-        psycopg = _psycopg()
+        psycopg = driver()
         try:
             return psycopg.connect(autocommit=True, connect_timeout=15, **server.kwargs())
         except psycopg.Error as err:
@@ -498,7 +363,7 @@ class PostgresStore:
                 self._swap(admin, name, fresh)
             except BaseException as err:
                 admin.execute(f"DROP DATABASE IF EXISTS {_q(fresh)}")
-                if isinstance(err, _psycopg().Error):
+                if isinstance(err, driver().Error):
                     raise DatabaseError(
                         f"restoring {src.name} into {self.where} failed: "
                         f"{_first_line(str(err))}; the live database was not touched"
@@ -532,7 +397,7 @@ class PostgresStore:
             for (table,) in tables:
                 conn.raw.execute(f"SELECT count(*) FROM {_q(table)}").fetchone()
             return "ok"
-        except _psycopg().Error as err:
+        except driver().Error as err:
             return f"unreadable: {_first_line(str(err))}"
         finally:
             conn.close()

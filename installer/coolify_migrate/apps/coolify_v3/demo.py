@@ -21,8 +21,6 @@ the variants a single unit cannot (a second GlitchTip and WordPress), so ``rows=
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import hashlib
 import os
 import random
@@ -33,11 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
-
+from coolify_migrate.apps.coolify_v3.demo_keys import key_pool
+from coolify_migrate.apps.coolify_v3.demo_services import (
+    DB_TYPES,
+    LEGACY,
+    TEMPLATED,
+)
 from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.core.secret import Secret
@@ -160,95 +159,6 @@ class DemoInstance:
     @property
     def value_count(self) -> int:
         return sum(1 for v in self.plaintexts.values() if v is not None)
-
-
-# ----------------------------------------------------------------------------------------------
-# Keys: generated once per process (RSA 4096 takes seconds) and reused by every instance.
-
-
-@dataclass(frozen=True)
-class KeyPool:
-    # node-forge RSA 4096 deploy keys: (PKCS#1 PEM with CRLF, "ssh-rsa <base64> ")
-    deploy_keys: tuple[tuple[str, str], ...]
-    github_pems: tuple[str, ...]  # a GitHub App's downloaded .pem: PKCS#1 RSA 2048, LF
-    ssh_keys: tuple[str, ...]  # SshKey.privateKey kinds: CRLF PKCS#1, ed25519, RSA 4096, EC params
-    ftp_host_keys: tuple[tuple[str, str], ...]  # ssh-keygen: (ed25519, RSA 4096), OpenSSH format
-    certificates: tuple[tuple[str, str], ...]  # (key, cert): EC params, CRLF PKCS#8, LF PKCS#1
-
-
-def _crlf(text: str) -> str:
-    return text.replace("\r\n", "\n").replace("\n", "\r\n")
-
-
-def _self_signed(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, host: str) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    start = dt.datetime(2023, 6, 1, tzinfo=dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=825))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@functools.lru_cache(maxsize=1)
-def key_pool() -> KeyPool:
-    pem = serialization.Encoding.PEM
-    nopw = serialization.NoEncryption()
-    pkcs1 = serialization.PrivateFormat.TraditionalOpenSSL
-    openssh = serialization.PrivateFormat.OpenSSH
-    big = [rsa.generate_private_key(public_exponent=65537, key_size=4096) for _ in range(2)]
-    small = [rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in range(2)]
-    eds = [ed25519.Ed25519PrivateKey.generate() for _ in range(3)]
-    ecs = [ec.generate_private_key(ec.SECP256R1()) for _ in range(2)]
-
-    def text(key: Any, fmt: serialization.PrivateFormat) -> str:
-        return str(key.private_bytes(pem, fmt, nopw).decode())
-
-    deploy = tuple(
-        (
-            # forge.pki.privateKeyToPem: 64-column base64, "\r\n" after every line
-            _crlf(text(k, pkcs1)),
-            # forge.ssh.publicKeyToOpenSSH(key, comment=''): "ssh-rsa <b64> " + ''
-            k.public_key()
-            .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-            .decode()
-            + " ",
-        )
-        for k in big
-    )
-    # `openssl ecparam -name prime256v1 -genkey`: the curve's OID block, then the SEC1 key.
-    ec_params = tuple(
-        "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
-        + text(k, pkcs1)
-        for k in ecs
-    )
-    ssh_keys = (
-        _crlf(text(small[1], pkcs1)),
-        text(eds[0], openssh),
-        text(big[1], openssh),
-        ec_params[0],
-    )
-    ftp = tuple((text(eds[i], openssh), text(big[i % 2], openssh)) for i in (1, 2))
-    pkcs8 = serialization.PrivateFormat.PKCS8
-    certificates = (
-        (ec_params[1], _self_signed(ecs[1], "shop.example.com")),
-        (_crlf(text(small[0], pkcs8)), _crlf(_self_signed(small[0], "intranet.example.org"))),
-        (text(small[1], pkcs1), _self_signed(small[1], "api.example.net")),
-    )
-    return KeyPool(
-        deploy_keys=deploy,
-        github_pems=tuple(text(k, pkcs1) for k in small),
-        ssh_keys=ssh_keys,
-        ftp_host_keys=ftp,
-        certificates=certificates,
-    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -403,417 +313,6 @@ def _b36(n: int, width: int) -> str:
         n, r = divmod(n, 36)
         out = _BASE36[r] + out
     return out.rjust(width, "0")[-width:]
-
-
-# ----------------------------------------------------------------------------------------------
-# The legacy per-service tables: how configureServiceType filled them, and what
-# migrateServicesToNewTemplate (apps/api/src/lib.ts) copied from them into ServiceSecret and
-# ServiceSetting. Generators: pw/pw32/pw64 (alphanumeric), sym64 (with symbols), hex64,
-# cuid, email, "=text" (literal), "{sid}…" (formatted with the service id).
-
-
-@dataclass(frozen=True)
-class _Legacy:
-    type: str  # Service.type as created
-    migrated: str | None  # Service.type after the template migration; None: never migrated
-    version: str
-    fields: dict[str, Any]
-    secrets: tuple[tuple[str, str], ...] = ()  # name, column copied verbatim or "~url template"
-    settings: tuple[tuple[str, str], ...] = ()  # name, column, "=text" or "@column" (stored text)
-    volumes: tuple[tuple[str, str, str], ...] = ()  # container suffix, volume suffix, path
-
-
-_PG_URL = (
-    "~postgres://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/{postgresqlDatabase}"
-)
-_LEGACY: dict[str, _Legacy] = {
-    "PlausibleAnalytics": _Legacy(
-        "plausibleanalytics",
-        "plausibleanalytics",
-        "stable",
-        {
-            "email": "email",
-            "username": "=admin",
-            "password": "pw",
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=plausibleanalytics",
-            "secretKeyBase": "pw64",
-            "scriptName": "=plausible.js",
-        },
-        (
-            ("ADMIN_USER_PWD", "password"),
-            ("SECRET_KEY_BASE", "secretKeyBase"),
-            ("POSTGRESQL_PASSWORD", "postgresqlPassword"),
-            ("DATABASE_URL", _PG_URL),
-        ),
-        (
-            ("BASE_URL", "=$$generate_fqdn"),
-            ("ADMIN_USER_EMAIL", "email"),
-            ("ADMIN_USER_NAME", "username"),
-            ("DISABLE_AUTH", "=false"),
-            ("DISABLE_REGISTRATION", "=true"),
-            ("POSTGRESQL_USERNAME", "postgresqlUser"),
-            ("POSTGRESQL_DATABASE", "postgresqlDatabase"),
-            ("SCRIPT_NAME", "scriptName"),
-        ),
-        (
-            ("postgresql", "postgresql-data", "/bitnami/postgresql"),
-            ("clickhouse", "clickhouse-data", "/var/lib/clickhouse"),
-        ),
-    ),
-    "Minio": _Legacy(
-        "minio",
-        "minio",
-        "latest",
-        {"rootUser": "cuid", "rootUserPassword": "pw", "apiFqdn": "{api}"},
-        (("MINIO_ROOT_PASSWORD", "rootUserPassword"),),
-        (
-            ("MINIO_ROOT_USER", "rootUser"),
-            ("MINIO_SERVER_URL", "apiFqdn"),
-            ("MINIO_BROWSER_REDIRECT_URL", "=$$generate_fqdn"),
-            ("MINIO_DOMAIN", "=$$generate_domain"),
-        ),
-        (("", "minio-data", "/data"),),
-    ),
-    "Vscodeserver": _Legacy(
-        "vscodeserver",
-        "vscodeserver",
-        "latest",
-        {"password": "pw"},
-        (("PASSWORD", "password"),),
-        (),
-        (
-            ("", "vscodeserver-data", "/root/.local/share/code-server"),
-            ("", "vscodeserver-project-data", "/home/coder"),
-        ),
-    ),
-    "Wordpress": _Legacy(
-        "wordpress",
-        "wordpress",
-        "latest",
-        {
-            "extraConfig": "=define('WP_MEMORY_LIMIT', '256M');",
-            "tablePrefix": "=wp_",
-            "ownMysql": False,
-            "mysqlPort": 3306,
-            "mysqlUser": "cuid",
-            "mysqlPassword": "pw",
-            "mysqlRootUser": "cuid",
-            "mysqlRootUserPassword": "pw",
-            "mysqlDatabase": "=wordpress",
-        },
-        (
-            ("MYSQL_ROOT_PASSWORD", "mysqlRootUserPassword"),
-            ("MYSQL_PASSWORD", "mysqlPassword"),
-            ("COOLIFY_FTP_PASSWORD", "ftpPassword"),
-            ("COOLIFY_FTP_HOST_KEY_PRIVATE", "ftpHostKeyPrivate"),
-            ("COOLIFY_FTP_HOST_KEY", "ftpHostKey"),
-        ),
-        (
-            ("MYSQL_ROOT_USER", "mysqlRootUser"),
-            ("MYSQL_USER", "mysqlUser"),
-            ("MYSQL_DATABASE", "mysqlDatabase"),
-            ("MYSQL_HOST", "{sid}-mysql"),
-            ("MYSQL_PORT", "mysqlPort"),
-            ("WORDPRESS_CONFIG_EXTRA", "extraConfig"),
-            ("WORDPRESS_TABLE_PREFIX", "tablePrefix"),
-            ("WORDPRESS_DB_HOST", "{sid}-mysql"),
-            ("COOLIFY_OWN_DB", "ownMysql"),
-            ("COOLIFY_FTP_ENABLED", "ftpEnabled"),
-            ("COOLIFY_FTP_USER", "ftpUser"),
-            ("COOLIFY_FTP_PUBLIC_PORT", "ftpPublicPort"),
-        ),
-        (("", "wordpress-data", "/var/www/html"), ("mysql", "mysql-data", "/bitnami/mysql/data")),
-    ),
-    "Ghost": _Legacy(
-        "ghost",
-        "ghost-mariadb",
-        "latest",
-        {
-            "defaultEmail": "email",
-            "defaultPassword": "pw",
-            "mariadbUser": "cuid",
-            "mariadbPassword": "pw",
-            "mariadbRootUser": "cuid",
-            "mariadbRootUserPassword": "pw",
-            "mariadbDatabase": "=ghost",
-        },
-        (
-            ("GHOST_PASSWORD", "defaultPassword"),
-            ("MARIADB_PASSWORD", "mariadbPassword"),
-            ("MARIADB_ROOT_PASSWORD", "mariadbRootUserPassword"),
-            ("GHOST_DATABASE_PASSWORD", "mariadbPassword"),
-        ),
-        (
-            ("GHOST_EMAIL", "defaultEmail"),
-            ("GHOST_DATABASE_HOST", "{sid}-mariadb"),
-            ("GHOST_DATABASE_USER", "mariadbUser"),
-            ("GHOST_DATABASE_NAME", "mariadbDatabase"),
-            ("GHOST_DATABASE_PORT_NUMBER", "=3306"),
-            ("MARIADB_USER", "mariadbUser"),
-            ("MARIADB_DATABASE", "mariadbDatabase"),
-            ("MARIADB_ROOT_USER", "mariadbRootUser"),
-            ("GHOST_HOST", "=$$generate_domain"),
-            ("url", "=$$generate_fqdn"),
-            ("GHOST_ENABLE_HTTPS", "=yes"),
-        ),
-        (("", "ghost-data", "/bitnami/ghost"), ("mariadb", "mariadb-data", "/bitnami/mariadb")),
-    ),
-    "MeiliSearch": _Legacy(
-        "meilisearch",
-        "meilisearch",
-        "latest",
-        {"masterKey": "pw32"},
-        (("MEILI_MASTER_KEY", "masterKey"),),
-        (),
-        (("", "datams", "/meili_data/data.ms"), ("", "data", "/meili_data")),
-    ),
-    "Umami": _Legacy(
-        "umami",
-        "umami-postgresql",
-        "postgresql-latest",
-        {
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=umami",
-            "umamiAdminPassword": "pw",
-            "hashSalt": "pw64",
-        },
-        (
-            ("HASH_SALT", "hashSalt"),
-            ("POSTGRES_PASSWORD", "postgresqlPassword"),
-            ("ADMIN_PASSWORD", "umamiAdminPassword"),
-            ("DATABASE_URL", _PG_URL),
-        ),
-        (
-            ("DATABASE_TYPE", "=postgresql"),
-            ("POSTGRES_USER", "postgresqlUser"),
-            ("POSTGRES_DB", "postgresqlDatabase"),
-        ),
-        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
-    ),
-    "Hasura": _Legacy(
-        "hasura",
-        "hasura",
-        "v2.10.0",
-        {
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=hasura",
-            "graphQLAdminPassword": "pw",
-        },
-        (
-            ("HASURA_GRAPHQL_ADMIN_SECRET", "graphQLAdminPassword"),
-            ("HASURA_GRAPHQL_METADATA_DATABASE_URL", _PG_URL),
-            ("POSTGRES_PASSWORD", "postgresqlPassword"),
-        ),
-        (("POSTGRES_USER", "postgresqlUser"), ("POSTGRES_DB", "postgresqlDatabase")),
-        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
-    ),
-    "Fider": _Legacy(
-        "fider",
-        "fider",
-        "stable",
-        {
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=fider",
-            "jwtSecret": "sym64",
-            "emailNoreply": "=noreply@example.com",
-        },
-        (
-            ("JWT_SECRET", "jwtSecret"),
-            ("EMAIL_MAILGUN_API", "emailMailgunApiKey"),
-            ("EMAIL_SMTP_PASSWORD", "emailSmtpPassword"),
-            ("POSTGRES_PASSWORD", "postgresqlPassword"),
-            (
-                "DATABASE_URL",
-                "~postgresql://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/"
-                "{postgresqlDatabase}?sslmode=disable",
-            ),
-        ),
-        (
-            ("BASE_URL", "=$$generate_fqdn"),
-            ("EMAIL_NOREPLY", "emailNoreply"),
-            ("EMAIL_MAILGUN_DOMAIN", "emailMailgunDomain"),
-            ("EMAIL_MAILGUN_REGION", "emailMailgunRegion"),
-            ("EMAIL_SMTP_HOST", "emailSmtpHost"),
-            ("EMAIL_SMTP_PORT", "emailSmtpPort"),
-            ("EMAIL_SMTP_USER", "emailSmtpUser"),
-            ("EMAIL_SMTP_PASSWORD", "@emailSmtpPassword"),  # the ciphertext, in a plain column
-            ("EMAIL_SMTP_ENABLE_STARTTLS", "emailSmtpEnableStartTls"),
-            ("POSTGRES_USER", "postgresqlUser"),
-            ("POSTGRES_DB", "postgresqlDatabase"),
-        ),
-        (("postgresql", "postgresql-data", "/bitnami/postgresql"),),
-    ),
-    "Moodle": _Legacy(
-        "moodle",
-        None,
-        "v4.0.2",
-        {
-            "defaultUsername": "cuid",
-            "defaultPassword": "pw",
-            "defaultEmail": "=user@example.com",
-            "mariadbUser": "cuid",
-            "mariadbPassword": "pw",
-            "mariadbRootUser": "cuid",
-            "mariadbRootUserPassword": "pw",
-            "mariadbDatabase": "=moodle_db",
-        },
-    ),
-    "Appwrite": _Legacy(
-        "appwrite",
-        "appwrite",
-        "1.0",
-        {
-            "opensslKeyV1": "pw",
-            "executorSecret": "pw",
-            "redisPassword": "pw",
-            "mariadbHost": "{sid}-mariadb",
-            "mariadbUser": "cuid",
-            "mariadbPassword": "pw",
-            "mariadbRootUser": "cuid",
-            "mariadbRootUserPassword": "pw",
-            "mariadbDatabase": "=appwrite",
-        },
-        (
-            ("_APP_EXECUTOR_SECRET", "executorSecret"),
-            ("_APP_OPENSSL_KEY_V1", "opensslKeyV1"),
-            ("_APP_DB_PASS", "mariadbPassword"),
-            ("_APP_DB_ROOT_PASS", "mariadbRootUserPassword"),
-        ),
-        (
-            ("_APP_DB_HOST", "mariadbHost"),
-            ("_APP_DB_PORT", "mariadbPort"),
-            ("_APP_DB_USER", "mariadbUser"),
-            ("_APP_DB_SCHEMA", "mariadbDatabase"),
-        ),
-        (
-            ("mariadb", "appwrite-mariadb", "/var/lib/mysql"),
-            ("redis", "appwrite-redis", "/data"),
-            ("", "appwrite-uploads", "/storage/uploads"),
-        ),
-    ),
-    "GlitchTip": _Legacy(
-        "glitchTip",
-        "glitchtip",
-        "v2.0",
-        {
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=glitchTip",
-            "secretKeyBase": "pw64",
-            "defaultEmail": "email",
-            "defaultUsername": "cuid",
-            "defaultPassword": "pw",
-        },
-        (
-            ("POSTGRES_PASSWORD", "postgresqlPassword"),
-            ("SECRET_KEY", "secretKeyBase"),
-            ("MAILGUN_API_KEY", "mailgunApiKey"),
-            ("SENDGRID_API_KEY", "sendgridApiKey"),
-            ("DJANGO_SUPERUSER_PASSWORD", "defaultPassword"),
-            # EMAIL_URL is added by _service (a ciphertext with " || ''" glued on)
-            (
-                "DATABASE_URL",
-                "~postgres://{postgresqlUser}:{postgresqlPassword}@{sid}-postgresql:5432/"
-                "{postgresqlDatabase}",
-            ),
-            ("REDIS_URL", "~redis://{sid}-redis:6379"),
-        ),
-        (
-            ("POSTGRES_USER", "postgresqlUser"),
-            ("POSTGRES_DB", "postgresqlDatabase"),
-            ("DEFAULT_FROM_EMAIL", "defaultEmailFrom"),
-            ("EMAIL_USE_TLS", "emailSmtpUseTls"),
-            ("EMAIL_USE_SSL", "emailSmtpUseSsl"),
-            ("EMAIL_BACKEND", "emailBackend"),
-            ("ENABLE_OPEN_USER_REGISTRATION", "enableOpenUserRegistration"),
-            ("DJANGO_SUPERUSER_EMAIL", "defaultEmail"),
-            ("DJANGO_SUPERUSER_USERNAME", "defaultUsername"),
-        ),
-        (
-            ("postgresql", "postgresql-data", "/var/lib/postgresql/data"),
-            ("", "uploads", "/code/uploads"),
-        ),
-    ),
-    "Searxng": _Legacy(
-        "searxng",
-        "searxng",
-        "latest",
-        {"secretKey": "hex64", "redisPassword": "pw"},
-        (("SECRET_KEY", "secretKey"), ("REDIS_PASSWORD", "redisPassword")),
-        (("SEARXNG_BASE_URL", "=$$generate_fqdn"),),
-        (("", "searxng", "/etc/searxng"), ("redis", "redis-data", "/data")),
-    ),
-    "Weblate": _Legacy(
-        "weblate",
-        "weblate",
-        "latest",
-        {
-            "adminPassword": "pw",
-            "postgresqlHost": "{sid}-postgresql",
-            "postgresqlPort": 5432,
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=weblate",
-        },
-        (("WEBLATE_ADMIN_PASSWORD", "adminPassword"), ("POSTGRES_PASSWORD", "postgresqlPassword")),
-        (
-            ("WEBLATE_SITE_DOMAIN", "=$$generate_domain"),
-            ("POSTGRES_USER", "postgresqlUser"),
-            ("POSTGRES_DATABASE", "postgresqlDatabase"),
-            ("POSTGRES_DB", "postgresqlDatabase"),
-            ("POSTGRES_HOST", "{sid}-postgres"),
-            ("POSTGRES_PORT", "=5432"),
-            ("REDIS_HOST", "{sid}-redis"),
-        ),
-        (
-            ("", "weblate-data", "/app/data"),
-            ("postgresql", "postgresql-data", "/var/lib/postgresql/data"),
-            ("redis", "redis-data", "/data"),
-        ),
-    ),
-    "Taiga": _Legacy(
-        "taiga",
-        None,
-        "latest",
-        {
-            "secretKey": "pw",
-            "erlangSecret": "pw",
-            "djangoAdminPassword": "pw",
-            "djangoAdminUser": "cuid",
-            "rabbitMQUser": "cuid",
-            "rabbitMQPassword": "pw",
-            "postgresqlHost": "{sid}-postgresql",
-            "postgresqlPort": 5432,
-            "postgresqlUser": "cuid",
-            "postgresqlPassword": "pw",
-            "postgresqlDatabase": "=taiga",
-        },
-    ),
-}
-
-# Services with no legacy table: only a Service row with its template's secrets and settings.
-# (type, version, secrets, settings); a secret with an empty default is stored as
-# ``encrypt('') || ''``, that is ''.
-_TEMPLATED = (
-    ("nocodb", "latest", (("NC_AUTH_JWT_SECRET", "pw"),), (("NC_PUBLIC_URL", "$$generate_fqdn"),)),
-    ("vaultwarden", "latest", (("ADMIN_TOKEN", ""),), (("DOMAIN", "$$generate_fqdn"),)),
-    ("n8n", "latest", (), (("WEBHOOK_URL", "$$generate_fqdn"), ("GENERIC_TIMEZONE", "UTC"))),
-    ("uptimekuma", "1", (), ()),
-)
-_DB_TYPES = (
-    ("postgresql", "14.8.0", 5432),
-    ("mysql", "8.0.33", 3306),
-    ("mariadb", "10.11.3", 3306),
-    ("mongodb", "6.0.6", 27017),
-    ("redis", "7.0.11", 6379),
-    ("couchdb", "3.3.2", 5984),
-    ("edgedb", "3.0", 5656),
-)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -1097,7 +596,7 @@ class _Instance:
         dest = self.local if u % 3 else remote
         db = self.database(u, team, dest)
         self.apps(u, org, team, dest, registry, db, gh_app, gh_source, gl_app, gl_source)
-        for table in _LEGACY:
+        for table in LEGACY:
             self.service(table, u % 2, team, dest)
         if u == 0:  # the variants the first unit cannot hold in its single row of each
             self.service("GlitchTip", 1, team, dest)
@@ -1106,7 +605,7 @@ class _Instance:
 
     def database(self, u: int, team: str, dest: str) -> dict[str, Any]:
         b = self.b
-        dtype, version, port = _DB_TYPES[u % len(_DB_TYPES)]
+        dtype, version, port = DB_TYPES[u % len(DB_TYPES)]
         db: dict[str, Any] = {
             "id": b.cuid(),
             "name": self.name(),
@@ -1449,7 +948,7 @@ class _Instance:
 
     def service(self, table: str, variant: int, team: str, dest: str) -> None:
         b = self.b
-        spec = _LEGACY[table]
+        spec = LEGACY[table]
         sid = b.cuid()
         detail: dict[str, Any] = {"id": b.cuid(), "serviceId": sid}
         for col, gen in spec.fields.items():
@@ -1566,7 +1065,7 @@ class _Instance:
 
     def templated(self, u: int, team: str, dest: str) -> None:
         b = self.b
-        kind, version, secrets, settings = _TEMPLATED[u % len(_TEMPLATED)]
+        kind, version, secrets, settings = TEMPLATED[u % len(TEMPLATED)]
         sid = b.cuid()
         b.put(
             "Service",

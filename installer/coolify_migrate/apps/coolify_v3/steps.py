@@ -22,11 +22,11 @@ from coolify_migrate import instance
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.engine.steps import Step, StepContext
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import verdicts
 
 
 def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
-    from coolify_migrate.secrets import roll
+    from coolify_migrate.secrets import roll, weakness
 
     store = ctx.store()
     if not store.exists():
@@ -34,7 +34,7 @@ def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
     conn = store.connect(readonly=True)
     try:
         analysis = roll.analyse(ctx, conn)
-        need = roll.weakness(ctx, analysis, conn=conn, search=search)
+        need = weakness.weakness(ctx, analysis, conn=conn, search=search)
         return {"reasons": need.reasons, "seeds": need.seeds}
     finally:
         conn.close()
@@ -95,7 +95,7 @@ def _verify_every_value(sc: StepContext) -> None:
     active = sc.ctx.profile.active_key(env)
     if active is None:
         raise ChangeFailed("no data key in .env after the step")
-    failed = keys.undecryptable(sc.ctx, active.key)
+    failed = verdicts.undecryptable(sc.ctx, active.key)
     if failed:
         raise ChangeFailed(
             f"{failed} encrypted values do not decrypt under the active key after the step"

@@ -124,9 +124,7 @@ class Redash(Profile):
         return tag_of(version)
 
     def data_version(self, conn: Any) -> tuple[tuple[str, ...], str] | None:
-        head = (
-            conn.scalar("SELECT version_num FROM alembic_version") if _has_alembic(conn) else None
-        )
+        head = alembic_head(conn)
         if head is None:
             return None
         fits = tuple(tag for tag, h in HEADS.items() if h == head)
@@ -155,7 +153,8 @@ class Redash(Profile):
         server's version, nothing to install on the host), and a host name that is a service
         (``postgres`` in the setup's URL) is reached at that service's address."""
         from coolify_migrate import instance
-        from coolify_migrate.stores.postgres import PostgresStore, Server
+        from coolify_migrate.stores.pg_server import Server
+        from coolify_migrate.stores.postgres import PostgresStore
 
         env = instance.load_env(ctx)
         url = env.get("REDASH_DATABASE_URL") or env.get("DATABASE_URL") or ""
@@ -280,8 +279,12 @@ class Redash(Profile):
         return list(steps())
 
 
-def _has_alembic(conn: Any) -> bool:
-    return "version_num" in conn.columns("alembic_version")
+def alembic_head(conn: Any) -> str | None:
+    """The migration head Redash's ``alembic_version`` holds, or None (no such table or row)."""
+    if "version_num" not in conn.columns("alembic_version"):
+        return None
+    found = conn.scalar("SELECT version_num FROM alembic_version")
+    return str(found) if found is not None else None
 
 
 def _services(runtime: Any) -> set[str]:

@@ -20,7 +20,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from coolify_migrate.apps.redash.profile import ENCRYPTING, HEADS, TAGS
+from coolify_migrate.apps.redash.profile import ENCRYPTING, HEADS, TAGS, alembic_head
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, Refused
@@ -43,10 +43,7 @@ def _compose(ctx: Context) -> Any:
 def head(ctx: Context) -> str | None:
     conn = ctx.store().connect(readonly=True)
     try:
-        if "version_num" not in conn.columns("alembic_version"):
-            return None
-        found = conn.scalar("SELECT version_num FROM alembic_version")
-        return str(found) if found is not None else None
+        return alembic_head(conn)
     finally:
         conn.close()
 

@@ -1,0 +1,161 @@
+"""What the commands ask of the key analysis: which key the data are under (``identify``,
+``live_key``), how each field fares under a key (``column_counts``, ``verify_all``), how many values
+no known key reads (``unreadable``), and whether the stored key-check value names a key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core.app import KeyCandidate
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
+from coolify_migrate.secrets.keys import Analysis, FieldCount, analyse, candidates
+
+
+@dataclass
+class Verdict:
+    key: Secret | None
+    source: str | None
+    method: str  # "key-check", "evidence", "only-consistent", "no-data"
+    analysis: Analysis | None = None
+
+    @property
+    def tried(self) -> list[dict[str, Any]]:
+        return [s.as_dict() for s in self.analysis.stats] if self.analysis else []
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "fingerprint": self.key.fingerprint if self.key else None,
+            "source": self.source,
+            "method": self.method,
+            "candidates": self.tried,
+        }
+
+
+def identify(
+    ctx: Context, conn: Connection, cands: list[KeyCandidate], *, full: bool = False
+) -> Verdict:
+    """The key the data are (mostly) under, or KeyProblem (nothing changed)."""
+    recorded = conn.read_meta().get("key_check")
+    analysis = analyse(ctx, conn, cands, full=full, recorded_check=recorded)
+    if analysis.primary is not None:
+        return Verdict(analysis.primary.key, analysis.primary.source, analysis.method, analysis)
+    if recorded:
+        raise KeyProblem(
+            f"the database was encrypted with key {recorded[:16]}, which this instance no longer knows",
+            hint="put that key back in .env (or the keyring, or --key-file) - 'backup list' "
+            "shows which backups use which key",
+            needed=recorded[:16],
+        )
+    tried = ", ".join(f"{s.cand.source}: {s.result}" for s in analysis.stats) or "no keys"
+    consistent = [s for s in analysis.stats if s.decoded and not s.failed]
+    if len(consistent) > 1:
+        raise KeyProblem(
+            "too few encrypted values to tell which key they are under: "
+            + ", ".join(f"{s.cand.source} ({s.cand.key.fingerprint})" for s in consistent)
+            + " each read all of them",
+            hint="remove the keys that are not in use from .env, or keep only the right one",
+        )
+    raise KeyProblem(
+        f"no known key decrypts the data ({tried})",
+        hint="give the right key with --key-file FILE (one per line), add it to .env as "
+        "COOLIFY_SECRET_KEY_OLD_<ms>=..., or restore a backup",
+    )
+
+
+def live_key(
+    ctx: Context,
+    conn: Connection,
+    env: EnvFile,
+    extra: list[KeyCandidate] | tuple[KeyCandidate, ...] = (),
+) -> Verdict:
+    return identify(ctx, conn, candidates(ctx, env, extra))
+
+
+@dataclass
+class ColumnCount:
+    """``secrets verify``: one field's values against the active key."""
+
+    column: str
+    ok: int = 0
+    failed: int = 0  # ciphertext not under the active key (under another key, or none)
+    null: int = 0  # NULL or empty: no secret
+    text: int = 0  # not ciphertext: left as it is
+    other_keys: dict[str, int] = field(default_factory=dict)
+    absent: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "absent": self.absent,
+            "ok": self.ok,
+            "failed": self.failed,
+            "null": self.null,
+            "not_ciphertext": self.text,
+            "under_other_keys": dict(self.other_keys),
+        }
+
+
+def verify_all(
+    ctx: Context,
+    conn: Connection,
+    key: Secret,
+    cands: list[KeyCandidate] | None = None,
+) -> list[ColumnCount]:
+    """Every value of every declared field against ``key``; never stops early. Values that are
+    not under ``key`` are attributed to the other known keys where those are proven."""
+    others = [c for c in (cands or []) if c.key != key]
+    analysis = analyse(ctx, conn, [KeyCandidate("active", key), *others], full=True)
+    return column_counts(ctx, analysis, key)
+
+
+def column_counts(ctx: Context, analysis: Analysis, key: Secret) -> list[ColumnCount]:
+    fp = key.fingerprint
+    out = []
+    for column in ctx.profile.encrypted_columns:
+        count = analysis.counts.get(column.label, FieldCount(column.label))
+        ok = count.by_key.get(fp, 0)
+        out.append(
+            ColumnCount(
+                column.label,
+                ok=ok,
+                failed=count.cipher - ok,
+                null=count.null + count.empty,
+                text=count.text,
+                other_keys={k: n for k, n in count.by_key.items() if k != fp},
+                absent=count.absent,
+            )
+        )
+    return out
+
+
+def undecryptable(ctx: Context, key: Secret) -> int:
+    """How many ciphertext values of the instance's database are not under ``key``."""
+    conn = ctx.store().connect(readonly=True)
+    try:
+        return sum(c.failed for c in verify_all(ctx, conn, key))
+    finally:
+        conn.close()
+
+
+def unreadable(ctx: Context) -> int:
+    """How many ciphertext values of the instance's database are under no key it knows."""
+    from coolify_migrate import instance
+
+    conn = ctx.store().connect(readonly=True)
+    try:
+        cands = candidates(ctx, instance.load_env(ctx))
+        return analyse(ctx, conn, cands, full=True).unknown.count
+    finally:
+        conn.close()
+
+
+def check_state(recorded: str | None, key: Secret) -> str:
+    """``match``/``mismatch`` of the key-check value stored in the database, or ``not recorded``."""
+    if not recorded:
+        return "not recorded"
+    return "match" if recorded == key.check_value else "mismatch"
