@@ -208,12 +208,22 @@ class Profile:
     def data_secret(self) -> SecretSpec:
         return next(s for s in self.secrets if s.encrypts)
 
-    def resolve(self, env: EnvFile, spec: SecretSpec) -> KeyCandidate | None:
-        """The value the app uses for ``spec``: its first set env key, else its fallback's."""
+    def _own_value(self, env: EnvFile, spec: SecretSpec) -> KeyCandidate | None:
         for name in spec.env_keys:
             value = env.get(name)
             if value is not None and (value or spec.empty_is_set):
                 return KeyCandidate(name, Secret(value))
+        return None
+
+    def falls_back(self, env: EnvFile, spec: SecretSpec) -> bool:
+        """Whether the app takes ``spec``'s value from its fallback (none of its keys is set)."""
+        return spec.fallback is not None and self._own_value(env, spec) is None
+
+    def resolve(self, env: EnvFile, spec: SecretSpec) -> KeyCandidate | None:
+        """The value the app uses for ``spec``: its first set env key, else its fallback's."""
+        own = self._own_value(env, spec)
+        if own is not None:
+            return own
         if spec.fallback is not None:
             found = self.resolve(env, self.secret_spec(spec.fallback))
             if found is not None:

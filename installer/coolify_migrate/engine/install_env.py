@@ -72,7 +72,7 @@ def _protected(ctx: Context, env: EnvFile, generated: dict[str, str], has_data: 
     profile = ctx.profile
     spec = profile.data_secret
     keep = set(spec.env_keys)
-    if spec.fallback is not None and not any(env.get(k) is not None for k in spec.env_keys):
+    if spec.fallback is not None and profile.falls_back(env, spec):
         keep |= set(profile.secret_spec(spec.fallback).env_keys)
     keep |= {k for k in generated if profile.secret_env_pattern.fullmatch(k)}
     return keep

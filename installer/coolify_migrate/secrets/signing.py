@@ -79,11 +79,7 @@ def roll(ctx: Context, spec: SecretSpec) -> SigningRoll:
     effective = ctx.profile.active_key(env)
     current = ctx.profile.resolve(env, spec)
     pinned = None
-    if (
-        effective is not None
-        and data.fallback == spec.name
-        and effective.source != data.env_keys[0]
-    ):
+    if effective is not None and data.fallback == spec.name and ctx.profile.falls_back(env, data):
         if current is None or effective.key != current.key:
             raise KeyProblem(
                 f"the data key resolves in a way this roll cannot pin ({effective.source})",
