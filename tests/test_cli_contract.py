@@ -91,7 +91,83 @@ def _command(path: tuple[str, ...]) -> click.Command:
 )
 def test_every_command_takes_the_global_options(path: tuple[str, ...]) -> None:
     options = {opt for param in _command(path).params for opt in getattr(param, "opts", [])}
-    assert {"--data-dir", "--json", "--yes"} <= options, f"{' '.join(path)}: {sorted(options)}"
+    assert {"--data-dir", "--json", "--debug"} <= options, f"{' '.join(path)}: {sorted(options)}"
+
+
+# the commands that ask before they stop the app, log users out or delete something
+ASKING = {
+    ("rollback",),
+    ("upgrade",),
+    ("secrets", "roll"),
+    ("secrets", "repair"),
+    ("backup", "prune"),
+}
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in PATHS if p and not isinstance(_command(p), click.Group)],
+    ids=lambda p: " ".join(p),
+)
+def test_yes_is_offered_exactly_where_something_is_asked(path: tuple[str, ...]) -> None:
+    options = {opt for param in _command(path).params for opt in getattr(param, "opts", [])}
+    assert ("--yes" in options) == (path in ASKING), " ".join(path)
+
+
+def _wrong_values(param: click.Parameter) -> list[str]:
+    """Values click must refuse for this parameter's type (none for free text and paths)."""
+    kind = param.type
+    if isinstance(kind, click.Choice):
+        return ["no-such-choice"]
+    if isinstance(kind, click.types.IntParamType | click.types.FloatParamType):
+        return ["not-a-number"]
+    return []
+
+
+def _usage_cases() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """(command path, the arguments that must be a usage error) for every command: each option
+    that takes a value given without one, each typed option given a wrong value, and the
+    command without its required arguments and options."""
+    cases: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+    for path in PATHS:
+        if not path or isinstance(_command(path), click.Group):
+            continue
+        cmd = _command(path)
+        required = [p for p in cmd.params if p.required]
+        filled: list[str] = []
+        for p in required:
+            if isinstance(p, click.Argument):
+                filled.append("x")
+            else:
+                filled += [p.opts[0], "1"]
+        if required:
+            cases.append((path, ()))  # nothing of what it requires
+        for param in cmd.params:
+            if not isinstance(param, click.Option) or param.is_flag or param.count:
+                continue
+            cases.append((path, (*filled, param.opts[0])))  # the option's value missing
+            for wrong in _wrong_values(param):
+                cases.append((path, (*filled, param.opts[0], wrong)))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("path", "args"), _usage_cases(), ids=lambda v: " ".join(v) if isinstance(v, tuple) else v
+)
+def test_every_missing_or_wrong_option_is_a_usage_error(
+    path: tuple[str, ...],
+    args: tuple[str, ...],
+    capfd: pytest.CaptureFixture[str],
+    leak_guard: Any,
+    tmp_path: Path,
+) -> None:
+    # every case names an install directory of its own, so a case click wrongly accepted could
+    # only touch that; "--data-dir" itself comes last when it is the option under test
+    place = () if "--data-dir" in args else ("--data-dir", str(tmp_path / "inst"))
+    code, out, err = run_inline(capfd, leak_guard, *path, *place, *args)
+    assert code == ExitCode.USAGE, (code, out, err)
+    one_error_line(err)
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "<root>")
@@ -288,3 +364,24 @@ def test_no_help_shows_a_default_of_none(cli: Any) -> None:
         shown = cli(*name, "--help")
         assert shown.returncode == 0, name
         assert "default: None" not in shown.stdout, name
+
+
+def test_shell_completion(cli: Any) -> None:
+    shown = cli("--show-completion", "bash")
+    assert shown.returncode == 0 and "complete" in shown.stdout and "coolify" in shown.stdout
+    words = cli(
+        env={
+            "_COOLIFY_MIGRATE_COMPLETE": "complete_bash",
+            "COMP_WORDS": "coolify-migrate secrets ro",
+            "COMP_CWORD": "2",
+        }
+    )
+    assert words.returncode == 0 and words.stdout.split() == ["roll"], words.stdout
+    choices = cli(
+        env={
+            "_COOLIFY_MIGRATE_COMPLETE": "complete_bash",
+            "COMP_WORDS": "coolify-migrate status --runtime ",
+            "COMP_CWORD": "3",
+        }
+    )
+    assert choices.stdout.split() == ["auto", "docker", "compose", "none"], choices.stdout

@@ -76,6 +76,7 @@ def test_verify_and_dry_run_account_for_every_field(
     dry = cli(
         "secrets",
         "roll",
+        "--yes",
         "--dry-run",
         "--json",
         "--runtime",
@@ -168,7 +169,7 @@ def test_a_self_rolled_instance_given_the_containers_keys_upgrades(
     env = EnvFile.load(demo.data_dir / ".env")
     env.set("TAG", "3.12.33")
     env.save()
-    refused = cli("secrets", "roll", "--runtime", "none", "--data-dir", str(demo.data_dir))
+    refused = cli("secrets", "roll", "--yes", "--runtime", "none", "--data-dir", str(demo.data_dir))
     assert refused.returncode == 3 and "under no known key" in refused.stderr
     proc = cli(
         "upgrade", "--runtime", "none", "--data-dir", str(demo.data_dir), "--key-file", str(keyfile)

@@ -88,13 +88,13 @@ def test_roll_puts_every_row_under_one_new_key_that_redash_reads(
     assert report["key_source"] == "REDASH_SECRET_KEY"
     assert any("entropy" in r for r in report["reasons"]), report["reasons"]
 
-    dry = _cli(cli, data, "secrets", "roll", "--dry-run", "--json")
+    dry = _cli(cli, data, "secrets", "roll", "--yes", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     planned = json.loads(dry.stdout)
     assert planned["values"] == 8 and planned["reencrypted"] == 8, planned
     assert redash_db.read_options(pg_database, "data_sources", WEAK)[1] is not None
 
-    rolled = _cli(cli, data, "secrets", "roll", "--json")
+    rolled = _cli(cli, data, "secrets", "roll", "--yes", "--json")
     assert rolled.returncode == 0, rolled.stderr
     result = json.loads(rolled.stdout.splitlines()[-1])
     assert result["rolled"] and result["reencrypted"] == 8, result
@@ -122,7 +122,7 @@ def test_roll_puts_every_row_under_one_new_key_that_redash_reads(
 
     verify = _cli(cli, data, "secrets", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
-    again = _cli(cli, data, "secrets", "roll", "--json")
+    again = _cli(cli, data, "secrets", "roll", "--yes", "--json")
     assert again.returncode == 0 and json.loads(again.stdout.splitlines()[-1])["rolled"] is False
 
 
@@ -141,7 +141,7 @@ def test_a_row_under_an_unknown_key_stops_the_roll_with_every_byte_unchanged(
     )
     before_rows, before_env = redash_db.raw(pg_database), (data / "env").read_bytes()
 
-    refused = _cli(cli, data, "secrets", "roll")
+    refused = _cli(cli, data, "secrets", "roll", "--yes")
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "data_sources.encrypted_options.4" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
@@ -149,11 +149,15 @@ def test_a_row_under_an_unknown_key_stops_the_roll_with_every_byte_unchanged(
     assert (data / "env").read_bytes() == before_env
 
     # a name that is not an unreadable value is refused too, before anything changes
-    wrong = _cli(cli, data, "secrets", "roll", "--leave", "data_sources.encrypted_options.1")
+    wrong = _cli(
+        cli, data, "secrets", "roll", "--yes", "--leave", "data_sources.encrypted_options.1"
+    )
     assert wrong.returncode != 0 and redash_db.raw(pg_database) == before_rows
 
     # the operator names the row to leave: everything else moves, that row stays as it was
-    left = _cli(cli, data, "secrets", "roll", "--leave", "data_sources.encrypted_options.4")
+    left = _cli(
+        cli, data, "secrets", "roll", "--yes", "--leave", "data_sources.encrypted_options.4"
+    )
     assert left.returncode == 0, left.stderr
     assert "left as asked" in left.stdout
     after = redash_db.raw(pg_database)
@@ -184,7 +188,7 @@ def test_the_empty_key_and_the_published_fallback_are_found_and_rolled(
         audit = _cli(cli, data, "secrets", "audit", "--json")
         assert audit.returncode == 6
         assert "the key is empty" in json.loads(audit.stdout)["reasons"]
-        rolled = _cli(cli, data, "secrets", "roll")
+        rolled = _cli(cli, data, "secrets", "roll", "--yes")
         assert rolled.returncode == 0, rolled.stderr
         new = _env(data).get("REDASH_SECRET_KEY")
         assert new
@@ -207,7 +211,7 @@ def test_the_empty_key_and_the_published_fallback_are_found_and_rolled(
         reasons = " | ".join(report["reasons"])
         assert "published value" in reasons and "cookie-secret's value" in reasons, reasons
         assert report["other_secrets"][0]["reasons"], report["other_secrets"]
-        rolled = _cli(cli, data, "secrets", "roll")
+        rolled = _cli(cli, data, "secrets", "roll", "--yes")
         assert rolled.returncode == 0, rolled.stderr
         new = _env(data).get("REDASH_SECRET_KEY")
         assert new and new != PUBLISHED
@@ -224,7 +228,7 @@ def test_a_cookie_secret_roll_pins_the_data_key_first(
         tmp_path, pg_database, leak_guard, env_lines=[f"REDASH_COOKIE_SECRET={COOKIE}"]
     )
     before = redash_db.raw(pg_database)
-    rolled = _cli(cli, data, "secrets", "roll", "--secret", "cookie-secret")
+    rolled = _cli(cli, data, "secrets", "roll", "--yes", "--secret", "cookie-secret")
     assert rolled.returncode == 0, rolled.stderr
     assert "logged out" in rolled.stdout and "invite" in rolled.stdout
     env = _env(data)
@@ -267,7 +271,7 @@ def test_a_kill_at_any_moment_leaves_one_key_for_all_rows(
         redash_db.create(conninfo, secret=WEAK)
         data = _instance(tmp_path / "trace", conninfo, leak_guard, env_lines=env_lines)
         trace = tmp_path / "trace.txt"
-        traced = _cli(cli, data, "secrets", "roll", COOLIFY_MIGRATE_TRACE=str(trace))
+        traced = _cli(cli, data, "secrets", "roll", "--yes", COOLIFY_MIGRATE_TRACE=str(trace))
         assert traced.returncode == 0, traced.stderr
         leak_guard.register(_env(data).get("REDASH_SECRET_KEY"))
     points = list(dict.fromkeys(trace.read_text().split()))
@@ -283,7 +287,7 @@ def test_a_kill_at_any_moment_leaves_one_key_for_all_rows(
             redash_db.create(conninfo, secret=WEAK)
             data = _instance(tmp_path / f"k{i}", conninfo, leak_guard, env_lines=env_lines)
             if isinstance(how, dict):
-                killed = _cli(cli, data, "secrets", "roll", **how)
+                killed = _cli(cli, data, "secrets", "roll", "--yes", **how)
                 if killed.returncode != -signal.SIGKILL:
                     failures.append(f"{what}: not killed (exit {killed.returncode})")
                     continue
@@ -295,7 +299,7 @@ def test_a_kill_at_any_moment_leaves_one_key_for_all_rows(
             if holder is None:
                 failures.append(f"{what}: the rows are not all under one key the host holds")
                 continue
-            again = _cli(cli, data, "secrets", "roll")
+            again = _cli(cli, data, "secrets", "roll", "--yes")
             if again.returncode != 0:
                 failures.append(
                     f"{what}: roll again exit {again.returncode}: {again.stderr[-300:]}"
@@ -317,6 +321,7 @@ def _kill_after(data: Path, delay: float) -> None:
             "coolify_migrate",
             "secrets",
             "roll",
+            "--yes",
             "--app",
             "redash",
             "--data-dir",

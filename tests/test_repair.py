@@ -104,13 +104,13 @@ def test_repair_recovers_every_value_including_one_written_between_the_rolls(
     demo, inside, keyfile = _double_rolled(tmp_path, leak_guard)
     args = ("--runtime", "none", "--data-dir", str(demo.data_dir), "--key-file", str(keyfile))
     before = tree_hash(demo.data_dir, exclude=(LOCK,))
-    dry = cli("secrets", "repair", "--dry-run", "--json", *args)
+    dry = cli("secrets", "repair", "--yes", "--dry-run", "--json", *args)
     assert dry.returncode == 0, dry.stdout + dry.stderr
     plan = json.loads(dry.stdout)
     assert plan["counts"].get("recovered", 0) > 20 and not plan["unproven"]["count"]
     assert tree_hash(demo.data_dir, exclude=(LOCK,)) == before, "a dry run changes nothing"
 
-    proc = cli("secrets", "repair", *args)
+    proc = cli("secrets", "repair", "--yes", *args)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     live = active_key(demo.data_dir)
     leak_guard.register(live)
@@ -141,7 +141,7 @@ def test_a_value_whose_chain_ends_under_an_unknown_key_is_named_and_left(
     keyfile.write_text(v3_replay.app_env(second.reveal(), demo.key.reveal(), ROLL2_MS))
     args = ("--runtime", "none", "--data-dir", str(demo.data_dir), "--key-file", str(keyfile))
     before = stored_values(demo.db_path)
-    proc = cli("secrets", "repair", "--json", *args)
+    proc = cli("secrets", "repair", "--yes", "--json", *args)
     assert proc.returncode == 7, proc.stdout + proc.stderr
     doc = json.loads(proc.stdout.splitlines()[-1])
     assert doc["event"] == "result" and doc["unproven"]["count"] > 0

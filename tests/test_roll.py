@@ -127,7 +127,7 @@ def test_wrong_old_key_is_refused_before_any_change(
     env.set("COOLIFY_SECRET_KEY", stranger)  # e.g. a re-install wrote a fresh key
     env.save()
     before = tree_hash(demo.data_dir, exclude=(LOCK,))
-    proc = cli("secrets", "roll", "--data-dir", str(demo.data_dir), "--force")
+    proc = cli("secrets", "roll", "--yes", "--data-dir", str(demo.data_dir), "--force")
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "no known key decrypts the data" in proc.stderr
     assert tree_hash(demo.data_dir, exclude=(LOCK,)) == before
@@ -317,7 +317,7 @@ def test_the_issue_walkthrough_on_the_cli(
     assert audit_run.returncode == 6
     doc = json.loads(audit_run.stdout)
     assert doc["weak"] and doc["seed_time"] == DEMO_TIME
-    rolled = cli("secrets", "roll", "--data-dir", str(data), "--json")
+    rolled = cli("secrets", "roll", "--yes", "--data-dir", str(data), "--json")
     assert rolled.returncode == 0, rolled.stderr
     result = json.loads(rolled.stdout.splitlines()[-1])
     assert result["rolled"] and result["reencrypted"] == sum(
@@ -337,7 +337,7 @@ def test_the_issue_walkthrough_on_the_cli(
     assert st["key_fingerprint"] == new.fingerprint and st["key_check"] == "match"
     assert new.reveal() not in status.stdout
     assert cli("secrets", "verify", "--data-dir", str(data)).returncode == 0
-    again = cli("secrets", "roll", "--data-dir", str(data), "--json")
+    again = cli("secrets", "roll", "--yes", "--data-dir", str(data), "--json")
     assert again.returncode == 0 and not json.loads(again.stdout.splitlines()[-1])["rolled"]
     audit_after = cli("secrets", "audit", "--data-dir", str(data), "--json")
     assert audit_after.returncode == 0 and not json.loads(audit_after.stdout)["weak"]

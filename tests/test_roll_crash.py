@@ -20,7 +20,7 @@ from support import CliRunner, LeakGuard, make_demo
 
 
 def _roll(cli: CliRunner, data: Path, **env: str):  # type: ignore[no-untyped-def]
-    return cli("secrets", "roll", "--data-dir", str(data), "--runtime", "none", env=env)
+    return cli("secrets", "roll", "--yes", "--data-dir", str(data), "--runtime", "none", env=env)
 
 
 def _check_one_key(

@@ -309,7 +309,14 @@ def test_a_strong_key_is_not_rolled_by_the_every_upgrade_step(
     demo = make_demo(tmp_path / "inst", leak_guard, version="3.12.35")
     assert (
         cli(
-            "secrets", "roll", "--force", "--data-dir", str(demo.data_dir), "--runtime", "none"
+            "secrets",
+            "roll",
+            "--yes",
+            "--force",
+            "--data-dir",
+            str(demo.data_dir),
+            "--runtime",
+            "none",
         ).returncode
         == 0
     )

@@ -63,6 +63,7 @@ def collect(ctx: Context) -> dict[str, Any]:
         "key_source": key_source,
         "key_check": key_check,
         "runtime": ctx.runtime_name,
+        "runtime_why": ctx.runtime_why or None,
         "lock": held,
         "run_in_progress": None,
         "warnings": warnings,
@@ -118,6 +119,8 @@ def human(report: dict[str, Any]) -> list[str]:
         + (f" (from {report['key_source']})" if report["key_source"] else "")
     )
     lines.append(f"key check:         {report['key_check']}")
+    why = report.get("runtime_why")
+    lines.append(f"runtime:           {report['runtime']}" + (f" ({why})" if why else ""))
     run = report.get("run_in_progress")
     if run:
         state = "INTERRUPTED" if run["interrupted"] else "running"

@@ -326,7 +326,7 @@ def _scenario(project: Project, tmp_path: Path) -> None:
 
     # -- both secrets rolled on the running project: every service gets them ------------------
     server_id = project.compose("ps", "-q", "server").stdout.strip()
-    cookie_roll = project.cli("secrets", "roll", "--secret", "cookie-secret", "--yes")
+    cookie_roll = project.cli("secrets", "roll", "--yes", "--secret", "cookie-secret", "--yes")
     assert cookie_roll.returncode == 0, cookie_roll.stderr
     assert "logged out" in cookie_roll.stdout
     new_cookie = project.env.get("REDASH_COOKIE_SECRET")
@@ -336,7 +336,7 @@ def _scenario(project: Project, tmp_path: Path) -> None:
     reached = _service_env(project, "worker")["REDASH_COOKIE_SECRET"] == new_cookie
     assert reached, "the worker runs with the old cookie secret"  # (values never printed)
     old_key = project.data_key()
-    data_roll = project.cli("secrets", "roll", "--force", "--yes")
+    data_roll = project.cli("secrets", "roll", "--yes", "--force", "--yes")
     assert data_roll.returncode == 0, data_roll.stderr
     new_key = project.data_key()
     assert new_key != old_key

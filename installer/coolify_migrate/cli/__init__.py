@@ -13,6 +13,7 @@ import traceback
 import click
 import typer
 
+from coolify_migrate.apps import NAMES
 from coolify_migrate.cli import common
 from coolify_migrate.core.errors import ExitCode, MigrateError
 
@@ -21,7 +22,7 @@ app = typer.Typer(
     help="Install and upgrade self-hosted Docker apps (Coolify v3) without losing data or keys.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 backup_app = typer.Typer(
@@ -48,8 +49,9 @@ def _root(
         None,
         "--app",
         envvar="COOLIFY_MIGRATE_APP",
-        help="The app: coolify-v3 or redash [default: found from the install directory, "
-        "else coolify-v3]. Accepted anywhere on the line.",
+        click_type=click.Choice(NAMES),
+        help="The app [default: found from the install directory, else coolify-v3]. "
+        "Accepted anywhere on the line.",
     ),
     version: bool = typer.Option(
         False,
@@ -104,13 +106,29 @@ def _globals_last(args: list[str]) -> list[str]:
     return args[i:] + moved if moved and i < len(args) else args
 
 
-def _no_none_defaults(command: click.Command) -> None:
-    """No ``[default: None]`` in any help: an option without a default says nothing of one."""
+def _required(param: click.Parameter) -> None:
+    """A required parameter given nothing is a usage error (exit 2). typer hands click a
+    default of None, which this click does not count as missing."""
+    process = param.process_value
+
+    def process_value(ctx: click.Context, value: object) -> object:
+        if value is None and not ctx.resilient_parsing:
+            raise click.MissingParameter(ctx=ctx, param=param)
+        return process(ctx, value)
+
+    param.process_value = process_value  # type: ignore[method-assign]
+
+
+def _tidy(command: click.Command) -> None:
+    """No ``[default: None]`` in any help (an option without a default says nothing of one),
+    and every required parameter enforced."""
     for param in command.params:
         if param.default is None and hasattr(param, "show_default"):
             param.show_default = False
+        if param.required:
+            _required(param)
     for sub in getattr(command, "commands", {}).values():
-        _no_none_defaults(sub)
+        _tidy(sub)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -120,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         common.reset()
         args = _globals_last(_take_app(list(args)))
         command = typer.main.get_command(app)
-        _no_none_defaults(command)
+        _tidy(command)
         code = command.main(args=args, prog_name="coolify-migrate", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)

@@ -20,6 +20,7 @@ from coolify_migrate.cli.common import (
     DebugOpt,
     JsonOpt,
     KeyFileOpt,
+    RuntimeName,
     RuntimeOpt,
     YesOpt,
     confirm,
@@ -92,14 +93,13 @@ def create_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Take a consistent backup of the database beside it, with a manifest naming its key."""
     ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+        changes=True, data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file
     )
     with lock.acquire(ctx, "backup create"):
         info = backups.create(ctx, reason=reason, pinned=pin)
@@ -115,15 +115,12 @@ def list_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """List backups, newest first: ours and the ones Coolify or its docs made. Changes nothing."""
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     found = backups.list_backups(ctx)
     declared = len(ctx.profile.encrypted_columns)
     lines = [
@@ -150,8 +147,7 @@ def verify_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -159,9 +155,7 @@ def verify_cmd(
 
     Exit 3 when any backup checked fails.
     """
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     results = backups.verify(ctx, name, full=full)
     lines = [
         f"{r['name']}: {'ok' if r['ok'] else 'FAILED'} (checksum {r['checksum']}, integrity "
@@ -204,7 +198,7 @@ def prune_cmd(
     db: DbOpt = None,
     json: JsonOpt = False,
     yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -213,7 +207,13 @@ def prune_cmd(
     if keep is None:
         raise UsageError("backup prune needs --keep N", hint="e.g. --keep 5 keeps the 5 newest")
     ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+        changes=True,
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
     )
     with lock.acquire(ctx, "backup prune"):
         result = backups.prune(ctx, keep=keep, force=force, confirm=_ask_prune(ctx, json))
@@ -257,13 +257,19 @@ def rollback_cmd(
     db: DbOpt = None,
     json: JsonOpt = False,
     yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Restore a backup together with the key it needs, and start the app at its version."""
     ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+        changes=True,
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        yes=yes,
+        runtime=runtime,
+        key_file=key_file,
     )
     with lock.acquire(ctx, "rollback"):
         result = rollback.rollback(ctx, to=to, last=last, confirm=_ask_rollback(ctx, json))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,10 +14,10 @@ import typer
 from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import MigrateError, UsageError
+from coolify_migrate.core.errors import MigrateError, Refused, UsageError
 from coolify_migrate.core.output import Progress
 from coolify_migrate.core.secret import Redactor
-from coolify_migrate.runtimes import make_runtime
+from coolify_migrate.runtimes import choice, make_runtime
 
 DataDirOpt = Annotated[
     Path | None,
@@ -34,12 +35,24 @@ JsonOpt = Annotated[
 ]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Answer yes to every question")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks (secrets stay redacted)")]
+
+
+class RuntimeName(StrEnum):
+    """``--runtime``: its choices are listed in the help and checked by click (exit 2)."""
+
+    auto = "auto"
+    docker = "docker"
+    compose = "compose"
+    none = "none"
+
+
 RuntimeOpt = Annotated[
-    str,
+    RuntimeName,
     typer.Option(
         "--runtime",
         help="What runs the app: docker (its container, or its Compose project for Redash), "
-        "compose, none, or auto (docker when reachable)",
+        "compose, none (files only), or auto (docker when an engine answers at DOCKER_HOST, "
+        "the current Docker context or the default socket; 'status' says which and why)",
     ),
 ]
 
@@ -130,16 +143,6 @@ class TerminalOutput:
         return _TerminalProgress(self, phase, total)
 
 
-def resolve_runtime(name: str) -> str:
-    if name != "auto":
-        return name
-    host = os.environ.get("DOCKER_HOST", "")
-    sock = host[len("unix://") :] if host.startswith("unix://") else "/var/run/docker.sock"
-    if host and not host.startswith("unix://"):
-        return "docker"
-    return "docker" if Path(sock).exists() else "none"
-
-
 def reset() -> None:
     """Forget the previous command's choices (the CLI may run more than once in a process)."""
     _STATE.clear()
@@ -182,6 +185,19 @@ def _runtime_for(profile: Profile, name: str) -> str:
     return profile.runtime_kind if name == "docker" else name
 
 
+def _engine_guard(ctx: Context, picked: choice.Choice) -> None:
+    """A command that changes something never falls back to files only when the instance's data
+    are where only the engine reaches them."""
+    where = ctx.profile.data_in_runtime(ctx)
+    if where is None:
+        return
+    raise Refused(
+        f"{ctx.profile.title} in {ctx.data_dir}: {where}, and {picked.why.removeprefix('auto: ')}",
+        hint="start Docker or point DOCKER_HOST at it, then run the command again "
+        "(--runtime none manages host files only)",
+    )
+
+
 def make_ctx(
     *,
     data_dir: Path | None,
@@ -191,19 +207,30 @@ def make_ctx(
     runtime: str = "none",
     events: bool = False,
     key_file: Path | None = None,
+    changes: bool = False,
 ) -> Context:
+    """The context a command runs in. ``changes``: the command changes the instance (it then
+    refuses when ``--runtime auto`` finds no engine but the data live in one)."""
     _STATE["json"] = json_mode
     profile, directory = app_and_dir(data_dir)
+    picked = choice.choose(getattr(runtime, "value", runtime))
+    if picked.host and picked.name == "docker" and not os.environ.get("DOCKER_HOST"):
+        # a Docker context or the rootless socket: the SDK and the docker CLI read DOCKER_HOST
+        os.environ["DOCKER_HOST"] = picked.host
     ctx = Context(
         data_dir=directory,
         db_override=db.expanduser().absolute() if db else None,
         profile=profile,
         out=TerminalOutput(json_mode=json_mode, events=events),
         redactor=_REDACTOR,
-        runtime_name=_runtime_for(profile, resolve_runtime(runtime)),
+        runtime_name=_runtime_for(profile, picked.name),
+        runtime_why=picked.why,
         runtime_factory=make_runtime,
         assume_yes=yes,
     )
+    ctx.confirm = lambda question: confirm(ctx, question)
+    if changes and picked.engine_silent:
+        _engine_guard(ctx, picked)
     if key_file is not None:
         from coolify_migrate.secrets import keyfile
 
@@ -223,8 +250,10 @@ def emit(json_mode: bool, result: dict[str, Any], lines: list[str]) -> None:
 
 
 def confirm(ctx: Context, question: str) -> bool:
+    """Yes with --yes; otherwise asked on a terminal (on stderr, so stdout stays the command's
+    output). Without a terminal, or with --json, nobody can answer: no."""
     if ctx.assume_yes:
         return True
-    if not sys.stdin.isatty():
+    if _STATE.get("json") or not sys.stdin.isatty():
         return False
-    return typer.confirm(question, default=False)
+    return bool(typer.confirm(question, default=False, err=True))

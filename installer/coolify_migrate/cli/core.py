@@ -15,8 +15,8 @@ from coolify_migrate.cli.common import (
     DebugOpt,
     JsonOpt,
     KeyFileOpt,
+    RuntimeName,
     RuntimeOpt,
-    YesOpt,
     emit,
     make_ctx,
 )
@@ -28,15 +28,12 @@ def status_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show the installed version, database, .env keys (names only) and key fingerprint."""
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     report = status.collect(ctx)
     emit(json, report, status.human(report))
 
@@ -45,7 +42,6 @@ def status_cmd(
 def version_cmd(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Print the version of coolify-migrate."""
@@ -71,11 +67,10 @@ def demo_cmd(
     ] = 5,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Create a legacy Coolify v3 instance with a date-seeded key, to try the tool on."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, yes=yes)
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json)
     made = demo.create(ctx, version=version, installed_at=installed_at, rows=rows)
     result = {
         "data_dir": str(made.data_dir),
@@ -105,8 +100,7 @@ def stamp_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -119,7 +113,7 @@ def stamp_cmd(
     from coolify_migrate.state import lock
 
     ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
+        changes=True, data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file
     )
     with lock.acquire(ctx, "stamp"):
         result = stamp.stamp(ctx, version, force=force)

@@ -14,6 +14,7 @@ from coolify_migrate.cli.common import (
     DebugOpt,
     JsonOpt,
     KeyFileOpt,
+    RuntimeName,
     RuntimeOpt,
     YesOpt,
     emit,
@@ -48,17 +49,14 @@ def plan_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Show the steps and required stops an upgrade would run. Changes nothing."""
     from coolify_migrate.engine import upgrade
 
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     p = upgrade.plan(ctx, to=to, manifest_src=manifest, trusted_key=trusted_key)
     emit(json, p.as_dict(), p.lines())
 
@@ -73,7 +71,7 @@ def upgrade_cmd(
     db: DbOpt = None,
     json: JsonOpt = False,
     yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -81,6 +79,7 @@ def upgrade_cmd(
     from coolify_migrate.engine import upgrade
 
     ctx = make_ctx(
+        changes=True,
         data_dir=data_dir,
         db=db,
         json_mode=json,
@@ -105,8 +104,7 @@ def resume_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -114,10 +112,10 @@ def resume_cmd(
     from coolify_migrate.engine import upgrade
 
     ctx = make_ctx(
+        changes=True,
         data_dir=data_dir,
         db=db,
         json_mode=json,
-        yes=yes,
         runtime=runtime,
         key_file=key_file,
         events=True,
@@ -136,7 +134,6 @@ def keygen_cmd(
     ],
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Create a signing key pair for versions.json."""
@@ -156,7 +153,6 @@ def sign_cmd(
     key: Annotated[Path, typer.Option("--key", help="Ed25519 private key (PEM)")],
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Write <manifest>.sig, a detached Ed25519 signature over the file's exact bytes."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,11 +12,12 @@ from coolify_migrate.cli.common import (
     DebugOpt,
     JsonOpt,
     KeyFileOpt,
+    RuntimeName,
     RuntimeOpt,
-    YesOpt,
     emit,
     make_ctx,
 )
+from coolify_migrate.core.context import Context
 
 ManifestOpt = Annotated[
     str | None,
@@ -26,12 +27,20 @@ ManifestOpt = Annotated[
 ]
 
 
+def _said(ctx: Context, result: dict[str, Any], done: str) -> str:
+    if result["outcome"] == "not-started":
+        return (
+            f"runtime none ({ctx.runtime_why}): nothing was started; this tool manages the "
+            f"files only, start {ctx.profile.title} yourself"
+        )
+    return f"{ctx.profile.title} {result.get('version') or ''} {done}".replace("  ", " ")
+
+
 @app.command("start")
 def start_cmd(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -39,22 +48,22 @@ def start_cmd(
     from coolify_migrate.engine import control
 
     ctx = make_ctx(
-        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+        changes=True,
+        data_dir=data_dir,
+        json_mode=json,
+        runtime=runtime,
+        key_file=key_file,
+        events=True,
     )
     result = control.start(ctx)
-    emit(
-        json,
-        result,
-        [f"{ctx.profile.title} {result.get('version') or ''} is running".replace("  ", " ")],
-    )
+    emit(json, result, [_said(ctx, result, "is running")])
 
 
 @app.command("restart")
 def restart_cmd(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -62,14 +71,15 @@ def restart_cmd(
     from coolify_migrate.engine import control
 
     ctx = make_ctx(
-        data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file, events=True
+        changes=True,
+        data_dir=data_dir,
+        json_mode=json,
+        runtime=runtime,
+        key_file=key_file,
+        events=True,
     )
     result = control.restart(ctx)
-    emit(
-        json,
-        result,
-        [f"{ctx.profile.title} {result.get('version') or ''} restarted".replace("  ", " ")],
-    )
+    emit(json, result, [_said(ctx, result, "restarted")])
 
 
 @app.command("target-version", hidden=True)
@@ -80,13 +90,12 @@ def target_version_cmd(
     ] = None,
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """(install.sh) Print the release to install: --version, else the manifest's latest."""
     from coolify_migrate.engine import install_env
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes)
+    ctx = make_ctx(data_dir=data_dir, json_mode=json)
     result = install_env.target_version(ctx, manifest_src=manifest, requested=version)
     emit(json, result, [result["version"]])
 
@@ -98,15 +107,16 @@ def prepare_env_cmd(
     ],
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """(install.sh) Create .env with new secrets, or add only missing keys (old file kept)."""
     from coolify_migrate.engine import install_env
 
-    ctx = make_ctx(data_dir=data_dir, json_mode=json, yes=yes, runtime=runtime, key_file=key_file)
+    ctx = make_ctx(
+        changes=True, data_dir=data_dir, json_mode=json, runtime=runtime, key_file=key_file
+    )
     result = install_env.prepare_env(ctx, version=version)
     lines = (
         [f"created {result['env']}"]

@@ -19,6 +19,7 @@ from coolify_migrate.cli.common import (
     DebugOpt,
     JsonOpt,
     KeyFileOpt,
+    RuntimeName,
     RuntimeOpt,
     YesOpt,
     emit,
@@ -65,8 +66,7 @@ def audit_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -76,9 +76,7 @@ def audit_cmd(
     """
     from coolify_migrate.secrets import audit
 
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     report = audit.audit(
         ctx,
         installed_at=installed_at,
@@ -98,7 +96,7 @@ def roll_cmd(
     db: DbOpt = None,
     json: JsonOpt = False,
     yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     secret: Annotated[
         str | None,
@@ -127,6 +125,7 @@ def roll_cmd(
     from coolify_migrate.state import lock
 
     ctx = make_ctx(
+        changes=True,
         data_dir=data_dir,
         db=db,
         json_mode=json,
@@ -164,8 +163,7 @@ def verify_cmd(
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
-    yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -175,9 +173,7 @@ def verify_cmd(
     """
     from coolify_migrate.secrets import reencrypt
 
-    ctx = make_ctx(
-        data_dir=data_dir, db=db, json_mode=json, yes=yes, runtime=runtime, key_file=key_file
-    )
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     report = reencrypt.verify(ctx)
     emit(json, report.as_dict(), report.lines())
     if not report.ok:
@@ -193,7 +189,7 @@ def repair_cmd(
     db: DbOpt = None,
     json: JsonOpt = False,
     yes: YesOpt = False,
-    runtime: RuntimeOpt = "auto",
+    runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
     debug: DebugOpt = False,
 ) -> None:
@@ -207,6 +203,7 @@ def repair_cmd(
     from coolify_migrate.state import lock
 
     ctx = make_ctx(
+        changes=True,
         data_dir=data_dir,
         db=db,
         json_mode=json,

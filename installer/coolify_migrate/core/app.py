@@ -362,6 +362,17 @@ class Profile:
         file itself (Redash: ``postgres-data/``), or None."""
         return None
 
+    def data_in_runtime(self, ctx: Context) -> str | None:
+        """Where the instance's data live when only the app's runtime reaches them (a Docker
+        volume, a Compose service), said in a few words; None when they are on the host (or
+        there is no instance). A command that changes something refuses to run without an
+        engine then, instead of managing files that are not the data."""
+        if not self.docker_volume or ctx.db_override is not None:
+            return None
+        if ctx.env_path.exists() and not (ctx.data_dir / self.db_relative).exists():
+            return f"its database is in the Docker volume {self.docker_volume}"
+        return None
+
     def settings_files(self, ctx: Context, version: Version) -> dict[str, str]:
         """Files a fresh install writes beside the settings file when none is there yet (name
         -> text; Redash: its Compose file for ``version``)."""

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from coolify_migrate.core import output
 from coolify_migrate.core.app import KeyCandidate, Profile
-from coolify_migrate.core.errors import UsageError
+from coolify_migrate.core.errors import Refused, UsageError
 from coolify_migrate.core.runtime import NoneRuntime, Runtime
 from coolify_migrate.core.secret import Redactor
 from coolify_migrate.core.store import Store
@@ -31,8 +31,12 @@ class Context:
     out: output.Output = field(default_factory=output.Null)
     redactor: Redactor = field(default_factory=Redactor)
     runtime_name: str = "none"
+    runtime_why: str = ""  # how the runtime was chosen (``status`` shows it)
     runtime_factory: Callable[[Context], Runtime] | None = None
     assume_yes: bool = False
+    # Asked before the app is stopped or every user is logged out: the question -> go on? The
+    # CLI asks on a terminal (or takes --yes); a library caller decides for itself (default yes).
+    confirm: Callable[[str], bool] = field(default=lambda question: True, repr=False)
     # keys handed in by the operator (--key-file) or found in the app's container: candidates only
     extra_keys: list[KeyCandidate] = field(default_factory=list)
     # Values (``table.column.id`` labels) the operator chose to leave as they are when no known
@@ -53,6 +57,14 @@ class Context:
     @property
     def hooks_dir(self) -> Path:
         return self.data_dir / "hooks"
+
+    def agree(self, question: str, *, what: str) -> None:
+        """Ask ``question``; when the answer is no, refuse (exit 3) before anything changed."""
+        if not self.confirm(question):
+            raise Refused(
+                f"not confirmed: {what}; nothing was changed",
+                hint="answer 'y' on a terminal, or pass --yes",
+            )
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)

@@ -61,7 +61,7 @@ def start(ctx: Context) -> dict[str, Any]:
             ctx.out.info(made)
         notes = _guarded(ctx, "start", runtime.start)
         return {
-            "outcome": "running",
+            "outcome": "running" if runtime.name != "none" else "not-started",
             "runtime": runtime.name,
             "version": runtime.current_image_tag(),
             "notes": notes,
@@ -84,7 +84,7 @@ def restart(ctx: Context) -> dict[str, Any]:
 
         notes = _guarded(ctx, "restart", go)
         return {
-            "outcome": "restarted",
+            "outcome": "restarted" if runtime.name != "none" else "not-started",
             "runtime": runtime.name,
             "version": runtime.current_image_tag(),
             "notes": notes,

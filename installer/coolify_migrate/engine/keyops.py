@@ -38,6 +38,7 @@ def roll_secret(ctx: Context, name: str) -> signing.SigningRoll:
         raise UsageError(f"{name} is the data key", hint="'secrets roll' rolls it")
     runtime = ctx.runtime()
     runtime.check()
+    ctx.agree(f"roll the {name}? every user is logged out", what=f"the {name} was not rolled")
     info = backups.create(ctx, reason="pre-roll", pinned=True)
     result = signing.roll(ctx, spec)
     result.backup = info.name

@@ -134,6 +134,12 @@ def upgrade(
                 ctx.out.info(line)
             ids = [s.step.id for s in p.steps]
             prechecks = {s.step.id: s.step.precheck(ctx, ids) for s in p.steps if s.step.precheck}
+            if ctx.runtime_name != "none":
+                ctx.agree(
+                    f"upgrade to {p.target.version}? {ctx.profile.title} is stopped during the "
+                    "upgrade (and a weak data key rolled on the way logs every user out)",
+                    what="the upgrade did not start",
+                )
             doc = journal.begin(
                 ctx,
                 "upgrade",

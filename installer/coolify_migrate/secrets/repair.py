@@ -406,6 +406,7 @@ def repair(
         report = RepairReport(dry_run, plan)
         if dry_run or not plan.needs_change:
             return report
+        ctx.agree(roll.roll_question(ctx), what="nothing was repaired")
         result = RollResult(False, "rolled", old_fingerprint=old.fingerprint)
         for cand in plan.keys:
             ctx.redactor.add(cand.key)

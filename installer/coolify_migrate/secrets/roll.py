@@ -194,6 +194,15 @@ def _transaction(
     run.advance("roll:committed")
 
 
+def roll_question(ctx: Context) -> str:
+    stopped = (
+        f"{ctx.profile.title} is stopped while the values are re-encrypted, and "
+        if ctx.runtime_name != "none"
+        else ""
+    )
+    return f"roll the data key? {stopped}every user is logged out"
+
+
 def roll(
     ctx: Context,
     *,
@@ -241,6 +250,8 @@ def roll(
             return result
         if not result.weak_reasons:
             return result
+        if own:
+            ctx.agree(roll_question(ctx), what="the data key was not rolled")
         return _roll(
             ctx,
             conn,

@@ -19,7 +19,7 @@ from packaging.version import Version
 
 from coolify_migrate.core.app import ComposeSpec, EncryptedColumn, Profile, SecretSpec
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ChangeFailed, Refused
+from coolify_migrate.core.errors import ChangeFailed, MigrateError, Refused
 from coolify_migrate.core.store import Store
 from coolify_migrate.crypto.codecs import FernetCodec
 
@@ -185,6 +185,23 @@ class Redash(Profile):
                 found.append(ctx.data_dir / name)
                 break
         return found
+
+    def data_in_runtime(self, ctx: Context) -> str | None:
+        if not any((ctx.data_dir / n).is_file() for n in self.compose_spec().compose_files):
+            return None
+        try:
+            from coolify_migrate.config.envfile import EnvFile
+            from coolify_migrate.stores.pg_server import Server
+
+            env = EnvFile.load(ctx.env_path)
+            url = env.get("REDASH_DATABASE_URL") or env.get("DATABASE_URL") or ""
+            host = Server.from_url(url).host if url else ""
+        except (MigrateError, ValueError):
+            return None
+        services = self.compose_spec().data_services
+        if host in services:
+            return f"its database runs in the Compose service {host!r}"
+        return None
 
     def data_marker(self, directory: Path) -> Path | None:
         found = directory / "postgres-data"
