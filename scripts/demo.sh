@@ -36,3 +36,5 @@ run backup list --data-dir "$dir" --runtime none
 run secrets verify --data-dir "$dir" --runtime none
 run status --data-dir "$dir" --runtime none
 echo; echo "== done: the instance is in $dir"
+echo "   the command is $cm; to call it as coolify-migrate in this shell:"
+echo "   export PATH=\"$venv/bin:\$PATH\""
