@@ -289,3 +289,13 @@ def test_fetch_over_http(local_server: str) -> None:
     with pytest.raises(ManifestError, match="cannot fetch") as info:
         manifest.fetch(f"{local_server}/missing.json")
     assert "--manifest" in info.value.hint
+
+
+def test_the_packaged_manifest_is_the_repositorys() -> None:
+    """A wheel carries data/versions.json (a link to the repository's file, copied into the
+    wheel): an installed tool without --manifest plans from the same releases."""
+    import coolify_migrate
+
+    packaged = Path(coolify_migrate.__file__).parent / "data" / "versions.json"
+    assert packaged.is_file(), f"{packaged} does not resolve"
+    assert packaged.read_bytes() == (Path(__file__).parent.parent / "versions.json").read_bytes()
