@@ -3,24 +3,30 @@
 Every check must print one clear line, exit 3 ("refused before any change") and create nothing:
 no install directory, no virtualenv. The sandboxes are real: a fake ``docker`` script on PATH
 (old version, no engine, swarm manager), an unprivileged user (setpriv), a 1 MiB tmpfs, ``sh``
-instead of bash. Also here: the .env preparation install.sh asks of the library.
+instead of bash. Coolify v3's flags (``-v``, ``-x``, ``-n -a -w -i``): a version is checked
+before anything is touched, with the tool already installed (a virtualenv whose
+``coolify-migrate`` runs this checkout) or built in a temporary directory. Also here: the .env
+preparation install.sh asks of the library, with the settings those flags write.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.core.errors import KeyProblem, UsageError
 from coolify_migrate.engine.install_env import prepare_env
 from support import REPO, LeakGuard
 
@@ -304,3 +310,239 @@ def test_a_database_without_its_env_is_refused(demo: object) -> None:
     with pytest.raises(KeyProblem, match=r"no .*\.env: new secrets would not decrypt them"):
         prepare_env(Context(profile=CoolifyV3(), data_dir=data_dir), version="3.12.36")
     assert not (data_dir / ".env").exists()
+
+
+# -- Coolify v3's flags --------------------------------------------------------------------------
+
+
+def pyproject_version() -> str:
+    found = re.search(r'^version = "([^"]+)"', (REPO / "pyproject.toml").read_text(), re.M)
+    assert found
+    return found.group(1)
+
+
+def tool_venv(root: Path) -> Path:
+    """A virtualenv holding this checkout's tool at this version: install.sh keeps it (its
+    ``coolify-migrate --version`` is install.sh's), so no pip runs."""
+    venv = root / "tool-venv"
+    (venv / "bin").mkdir(parents=True)
+    tool = venv / "bin" / "coolify-migrate"
+    tool.write_text(
+        f'#!/bin/sh\nPYTHONPATH={REPO / "installer"} exec {sys.executable} -m coolify_migrate "$@"\n'
+    )
+    tool.chmod(0o755)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    return venv
+
+
+def nothing_created(*paths: Path) -> None:
+    for path in paths:
+        assert not path.exists(), f"{path} was created by a refused run"
+
+
+def test_v_prints_the_scripts_version_and_touches_nothing(sandbox: Path) -> None:
+    d = sandbox / "coolify"
+    expected = f"coolify-migrate install.sh {pyproject_version()}\n"
+    for args in (["-v"], ["--version"], ["-f", "--dir", str(d), "-v"]):
+        proc = run(args)
+        assert (proc.returncode, proc.stdout, proc.stderr) == (0, expected, ""), args
+    nothing_created(d)
+
+
+@pytest.mark.parametrize("bad", ["foo", "3.12.35;id", "latest-ish", "v", "3..12"])
+def test_a_malformed_version_is_a_usage_error_before_anything(sandbox: Path, bad: str) -> None:
+    fake_docker(sandbox / "bin")
+    d = sandbox / "coolify"
+    proc = run(["-f", "-x", bad, "--dir", str(d)], path=f"{sandbox / 'bin'}:/usr/bin:/bin")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and f"-x '{bad}' is not a version" in proc.stderr
+    nothing_created(d)
+
+
+def test_a_version_that_is_no_release_is_refused_before_anything(sandbox: Path) -> None:
+    fake_docker(sandbox / "bin")
+    venv = tool_venv(sandbox)
+    d = sandbox / "coolify"
+    for bad, why in (("9.9.9", "9.9.9 is not a release"), ("3.12.34", "3.12.34 was withdrawn")):
+        proc = run(
+            ["-f", "-x", bad, "--dir", str(d), "--venv", str(venv)],
+            path=f"{sandbox / 'bin'}:/usr/bin:/bin",
+        )
+        refused(proc, why, d)
+    assert (
+        "pick one of: 3.12.30, "
+        in run(
+            ["-f", "-x", "v9.9", "--dir", str(d), "--venv", str(venv)],
+            path=f"{sandbox / 'bin'}:/usr/bin:/bin",
+        ).stderr
+    )
+
+
+@pytest.mark.slow
+def test_a_new_tool_is_staged_and_a_bad_version_leaves_no_venv(sandbox: Path) -> None:
+    """No tool installed yet: it is built in a temporary directory, asked, and thrown away."""
+    fake_docker(sandbox / "bin")
+    d, tmp = sandbox / "coolify", sandbox / "tmp"
+    tmp.mkdir()
+    proc = run(
+        ["-f", "-x", "3.99.0", "--dir", str(d)],
+        path=f"{sandbox / 'bin'}:/usr/bin:/bin",
+        env={"TMPDIR": str(tmp)},
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "3.99.0 is not a release" in proc.stderr
+    assert "building coolify-migrate" in proc.stdout
+    nothing_created(d, d / ".venv-coolify-migrate")
+    assert list(tmp.iterdir()) == []  # the staged tool is gone too
+
+
+@pytest.mark.parametrize(
+    ("args", "target"),
+    [
+        ([], "3.12.36"),
+        (["-x", "latest"], "3.12.36"),
+        (["-x", "3.12.35"], "3.12.35"),
+        (["-x", "v3.12.35"], "3.12.35"),
+        (["--force-version=3.12.33"], "3.12.33"),
+        (["--version", "3.12.35"], "3.12.35"),  # this script's older spelling of -x
+    ],
+)
+def test_the_target_is_resolved_then_logged_and_the_tool_kept(
+    sandbox: Path, args: list[str], target: str
+) -> None:
+    # Docker "answers" the checks, but the engine's socket is not there: the run stops at the
+    # first command that needs it, after the target is chosen and the log begun.
+    fake_docker(sandbox / "bin")
+    venv = tool_venv(sandbox)
+    d = sandbox / "coolify"
+    proc = run(
+        ["-f", *args, "--dir", str(d), "--venv", str(venv)],
+        path=f"{sandbox / 'bin'}:/usr/bin:/bin",
+        env={"DOCKER_HOST": f"unix://{sandbox}/no-engine.sock"},
+    )
+    assert f"target version: {target}\n" in proc.stdout, proc.stderr
+    assert "already in" in proc.stdout and "installing" not in proc.stdout  # no pip run
+    assert proc.returncode == 3 and "cannot reach the Docker engine" in proc.stderr
+    (log,) = (d / ".coolify-migrate").glob("install-*.log")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    text = log.read_text()
+    assert f"Coolify {target} in {d}" in text and "cannot reach the Docker engine" in text
+
+
+def test_v3_settings_are_checked_before_anything(sandbox: Path) -> None:
+    d = sandbox / "redash"
+    redash = run(["-f", "--app", "redash", "-a", "--dir", str(d)])
+    assert redash.returncode == 2 and "-a is a Coolify v3 setting" in redash.stderr
+    logo = run(["-f", "-i", "logo.png", "--dir", str(d)])
+    assert logo.returncode == 2 and "-i takes an http(s) URL" in logo.stderr
+    missing = run(["-i"])
+    assert missing.returncode == 2 and "-i needs a value" in missing.stderr
+    nothing_created(d)
+
+
+def test_outside_a_checkout_no_package_name_is_guessed(sandbox: Path) -> None:
+    alone = sandbox / "download"
+    alone.mkdir()
+    shutil.copy(INSTALL, alone / "install.sh")
+    fake_docker(sandbox / "bin")
+    d = sandbox / "coolify"
+    full = {k: v for k, v in os.environ.items() if k != "COOLIFY_MIGRATE_PIP_SPEC"}
+    full |= {"PATH": f"{sandbox / 'bin'}:/usr/bin:/bin", "COOLIFY_MIGRATE_MIN_FREE_MB": "1"}
+    proc = subprocess.run(
+        ["bash", str(alone / "install.sh"), "-f", "--dir", str(d)],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    refused(proc, "outside a coolify-migrate checkout and COOLIFY_MIGRATE_PIP_SPEC is unset", d)
+
+
+def test_the_script_version_is_the_tools() -> None:
+    from coolify_migrate import __version__
+
+    assert __version__ == pyproject_version()
+    assert f"readonly INSTALLER_VERSION={__version__}\n" in INSTALL.read_text()
+
+
+V3_FLAGS = {  # -n, -a, -i URL (which implies -w), as install.sh passes them
+    "COOLIFY_APP_ID": "",
+    "COOLIFY_AUTO_UPDATE": "true",
+    "COOLIFY_WHITE_LABELED_ICON": "https://example.com/logo.png",
+    "COOLIFY_WHITE_LABELED": "true",
+}
+
+
+def test_v3_flags_on_a_fresh_env_and_kept_by_a_plain_rerun(
+    tmp_path: Path, leak_guard: LeakGuard
+) -> None:
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "coolify")
+    prepare_env(ctx, version="3.12.36", settings=V3_FLAGS)
+    env = EnvFile.load(ctx.env_path)
+    key = env.get("COOLIFY_SECRET_KEY")
+    assert key and len(key) == 32 and env.get("COOLIFY_SECRET_KEY_BETTER") == key
+    leak_guard.register(key)
+    assert {k: env.get(k) for k in V3_FLAGS} == V3_FLAGS
+    # Run again without the flags: an empty COOLIFY_APP_ID is "do not track", not a gap to fill
+    before = ctx.env_path.read_bytes()
+    again = prepare_env(ctx, version="3.12.36")
+    assert (again["added"], again["changed"], again["backup"]) == ([], [], None)
+    assert ctx.env_path.read_bytes() == before
+
+
+def test_v3_flags_on_an_existing_env_change_settings_never_secrets(demo: object) -> None:
+    data_dir = demo.data_dir  # type: ignore[attr-defined]
+    env_path = data_dir / ".env"
+    before = EnvFile.load(env_path)
+    old_bytes = env_path.read_bytes()
+    result = prepare_env(
+        Context(profile=CoolifyV3(), data_dir=data_dir), version="3.12.36", settings=V3_FLAGS
+    )
+    after = EnvFile.load(env_path)
+    assert {k: after.get(k) for k in V3_FLAGS} == V3_FLAGS
+    assert set(result["changed"]) | set(result["added"]) >= {
+        "COOLIFY_APP_ID",
+        "COOLIFY_AUTO_UPDATE",
+    }
+    for name in ("COOLIFY_SECRET_KEY", "TAG", "COOLIFY_DATABASE_URL"):
+        assert after.get(name) == before.get(name)
+    assert Path(result["backup"]).read_bytes() == old_bytes
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("COOLIFY_SECRET_KEY", "managed by the tool"),
+        ("COOLIFY_SECRET_KEY_BETTER", "managed by the tool"),
+        ("COOLIFY_SECRET_KEY_OLD_1689674942980", "managed by the tool"),
+        ("TAG", "managed by the tool"),
+        ("PATH", "is not one of Coolify v3's settings"),
+    ],
+)
+def test_a_setting_never_names_a_secret_nor_the_version(tmp_path: Path, key: str, why: str) -> None:
+    ctx = Context(profile=CoolifyV3(), data_dir=tmp_path / "coolify")
+    with pytest.raises(UsageError, match=why):
+        prepare_env(ctx, version="3.12.36", settings={key: "x" * 32})
+    nothing_created(ctx.data_dir)
+
+
+def test_prepare_env_takes_the_settings_install_sh_passes(tmp_path: Path, cli: Any) -> None:
+    d = tmp_path / "coolify"
+    flags = [f"--set={k}={v}" for k, v in V3_FLAGS.items()]
+    proc = cli("prepare-env", "--data-dir", str(d), "--version", "3.12.36", *flags)
+    assert proc.returncode == 0, proc.stderr
+    env = EnvFile.load(d / ".env")
+    assert {k: env.get(k) for k in V3_FLAGS} == V3_FLAGS
+    bad = cli("prepare-env", "--data-dir", str(d), "--version", "3.12.36", "--set", "NOPE")
+    assert bad.returncode == 2 and "is not KEY=VALUE" in bad.stderr
+    secret = cli(
+        "prepare-env",
+        "--data-dir",
+        str(d),
+        "--version",
+        "3.12.36",
+        "--set",
+        "COOLIFY_SECRET_KEY=" + "a" * 32,
+    )
+    assert secret.returncode == 2 and "managed by the tool" in secret.stderr

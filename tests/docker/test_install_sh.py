@@ -148,6 +148,10 @@ def test_fresh_install_starts_the_app_and_a_rerun_changes_no_secret(
     key = env.get("COOLIFY_SECRET_KEY")
     assert key and len(key) == 32 and env.get("COOLIFY_SECRET_KEY_BETTER") == key
     leak_guard.register(key)
+    assert re.search(r"^Coolify answers at http://\S+:3000 ", first.stdout, re.M), first.stdout
+    (log,) = (data_dir / ".coolify-migrate").glob("install-*.log")
+    leak_guard.record("install log", log.read_text())  # what the terminal showed, no secret
+    assert "done: Coolify 3.12.36" in log.read_text()
     assert env.get("TAG") == "3.12.36"
     assert (data_dir / ".env").stat().st_mode & 0o777 == 0o600
     doc = inspect(docker, "coolify")
@@ -181,6 +185,29 @@ def test_fresh_install_starts_the_app_and_a_rerun_changes_no_secret(
     assert now["Id"] == doc["Id"] and now["State"]["StartedAt"] != doc["State"]["StartedAt"]
     assert now["State"]["Health"]["Status"] == "healthy"
     assert sha(data_dir / ".env") == before
+
+    # Coolify v3's settings flags: written to .env (a copy of the old file kept), the key kept,
+    # the tool kept (same version: no pip), the app recreated with them
+    logo = "https://example.com/logo.png"
+    flags = ("-n", "-a", "-i", logo, "-x", "latest", "--dir", str(data_dir))
+    configured = run_install(
+        docker_host, tool_venv, leak_guard, "-f", *flags, "--manifest", str(MANIFEST)
+    )
+    assert configured.returncode == 0, configured.stderr
+    assert "already in" in configured.stdout and "installing" not in configured.stdout
+    env = EnvFile.load(data_dir / ".env")
+    settings = {
+        "COOLIFY_APP_ID": "",
+        "COOLIFY_AUTO_UPDATE": "true",
+        "COOLIFY_WHITE_LABELED": "true",
+        "COOLIFY_WHITE_LABELED_ICON": logo,
+    }
+    assert {k: env.get(k) for k in settings} == settings
+    assert env.get("COOLIFY_SECRET_KEY") == key == env.get("COOLIFY_SECRET_KEY_BETTER")
+    assert len(list(data_dir.glob(".env-*"))) == 1
+    running = env_of(inspect(docker, "coolify"))
+    assert {k: running.get(k) for k in settings} == settings
+    assert len(list((data_dir / ".coolify-migrate").glob("install-*.log"))) == 3
 
 
 def test_force_over_a_legacy_instance_rolls_the_key_and_survives_docker_restart(

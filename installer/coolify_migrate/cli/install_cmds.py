@@ -18,6 +18,7 @@ from coolify_migrate.cli.common import (
     make_ctx,
 )
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import UsageError
 
 ManifestOpt = Annotated[
     str | None,
@@ -105,6 +106,14 @@ def prepare_env_cmd(
     version: Annotated[
         str, typer.Option("--version", help="The version a fresh install starts at")
     ],
+    setting: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE: one of the app's settings to write (install.sh's -n -a -w -i); "
+            "never a secret. Repeatable.",
+        ),
+    ] = None,
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
     runtime: RuntimeOpt = RuntimeName.auto,
@@ -114,16 +123,23 @@ def prepare_env_cmd(
     """(install.sh) Create .env with new secrets, or add only missing keys (old file kept)."""
     from coolify_migrate.engine import install_env
 
+    settings = {}
+    for item in setting or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set NAME=value")
+        settings[key] = value
     ctx = make_ctx(
         changes=True, data_dir=data_dir, json_mode=json, runtime=runtime, key_file=key_file
     )
-    result = install_env.prepare_env(ctx, version=version)
+    result = install_env.prepare_env(ctx, version=version, settings=settings)
+    touched = [*result["added"], *result["changed"]]
     lines = (
         [f"created {result['env']}"]
         if result["created"]
         else (
-            [f"added {', '.join(result['added'])}; previous file kept as {result['backup']}"]
-            if result["added"]
+            [f"set {', '.join(touched)}; previous file kept as {result['backup']}"]
+            if touched
             else [f"{result['env']}: every key present, nothing changed"]
         )
     )

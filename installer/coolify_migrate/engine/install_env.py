@@ -1,16 +1,23 @@
 """What ``scripts/install.sh`` asks of the library before it runs ``upgrade``.
 
 - ``target_version``: the release to install, read from ``versions.json`` (a file or a URL, any
-  format ``coolify_migrate.config.manifest`` reads) and normalised (``v3.12.36`` -> ``3.12.36``).
+  format ``coolify_migrate.config.manifest`` reads) and normalised (``v3.12.36`` -> ``3.12.36``);
+  ``latest`` (or nothing) is the manifest's newest release. Read-only: install.sh asks it before
+  it touches anything.
 - ``prepare_env``: create the host ``.env`` with strong secrets, or add only the keys that are
-  missing. A populated key is never overwritten. The data key is generated only when there is no
-  data yet: a new key beside an existing database would encrypt nothing and decrypt nothing.
-  Before an existing ``.env`` is changed, its bytes are kept as ``.env-<YYYYmmdd-HHMMSS>`` (0600).
+  missing. A populated key is never overwritten, and neither is a setting left empty on purpose
+  (v3's ``COOLIFY_APP_ID=`` is "do not track"): only an empty secret counts as missing. The data
+  key is generated only when there is no data yet: a new key beside an existing database would
+  encrypt nothing and decrypt nothing. ``settings`` are the operator's choices (install.sh's
+  ``-n -a -w -i``), written over whatever the file says; they may name the app's settings only,
+  never a secret nor the version. Before an existing ``.env`` is changed, its bytes are kept as
+  ``.env-<YYYYmmdd-HHMMSS>`` (0600).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import KeyProblem, Refused
+from coolify_migrate.core.errors import KeyProblem, Refused, UsageError
 from coolify_migrate.core.versions import parse_version
 
 
@@ -32,7 +39,8 @@ def target_version(
 
         manifest_src = default_manifest(ctx.profile)
     man = manifest.load(manifest_src, ctx.profile)
-    version = parse_version(requested, what="-x") if requested else man.latest
+    wanted = requested.strip() if requested else "latest"
+    version = man.latest if wanted == "latest" else parse_version(wanted, what="-x")
     release = man.release(version)
     if release is None:
         known = ", ".join(str(r.version) for r in man.releases if not r.withdrawn)
@@ -86,11 +94,40 @@ def _write_settings_files(ctx: Context, version: str) -> list[str]:
     return written
 
 
-def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
-    """Create the settings file with strong secrets, or fill in only missing or empty values;
-    write the app's other settings files (Redash: its Compose file) when there are none."""
+def _check_settings(profile: Profile, settings: Mapping[str, str]) -> None:
+    """A setting names one of the app's own settings, never a secret nor the version: those
+    belong to the tool (a key change is a roll, a version change an upgrade)."""
+    for key in settings:
+        if key == profile.version_env_key or profile.secret_names.fullmatch(key):
+            raise UsageError(
+                f"{key} cannot be set at install: it is managed by the tool",
+                hint="a version is chosen with -x, a key is changed with 'secrets roll'",
+            )
+        if not profile.app_env_pattern.fullmatch(key):
+            raise UsageError(
+                f"{key} is not one of {profile.title}'s settings",
+                hint=f"name a setting {profile.title} reads from {profile.env_file}",
+            )
+
+
+def _fill_in(profile: Profile, env: EnvFile, key: str, value: str) -> bool:
+    """Add ``key`` when it is missing; an empty value is filled only for a secret (an empty
+    setting is a choice: v3's empty ``COOLIFY_APP_ID`` turns its telemetry off)."""
+    if env.get(key) is not None and not profile.secret_names.fullmatch(key):
+        return False
+    return env.set_default(key, value)
+
+
+def prepare_env(
+    ctx: Context, *, version: str, settings: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Create the settings file with strong secrets, or fill in only missing values; apply the
+    operator's ``settings``; write the app's other settings files (Redash: its Compose file)
+    when there are none."""
     version = str(parse_version(version))
     profile = ctx.profile
+    settings = dict(settings or {})
+    _check_settings(profile, settings)
     tag_key = profile.version_env_key
     existing = _has_data(ctx)
     if not ctx.env_path.exists():
@@ -109,13 +146,14 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
         env = EnvFile(ctx.env_path, "")
         if tag_key:
             env.set(tag_key, version)
-        for key, value in generated.items():
+        for key, value in {**generated, **settings}.items():
             env.set(key, value)
         env.save(checkpoint="install:env")
         return {
             "env": str(ctx.env_path),
             "created": True,
-            "added": [k for k in (tag_key, *generated) if k],
+            "added": [k for k in dict.fromkeys((tag_key, *generated, *settings)) if k],
+            "changed": [],
             "files": files,
             "backup": None,
         }
@@ -135,14 +173,19 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
     for key, value in generated.items():
         if key in protected:
             continue  # only a key roll (or the operator) may change these
-        if env.set_default(key, value):
+        if key not in settings and _fill_in(profile, env, key, value):
             added.append(key)
     if tag_key and not env.get(tag_key) and existing is None:
         env.set(tag_key, version)  # no data yet: this is a fresh install of `version`
         added.append(tag_key)
+    changed: list[str] = []
+    for key, value in settings.items():
+        had = env.get(key) is not None
+        if env.set(key, value):
+            (changed if had else added).append(key)
     files = _write_settings_files(ctx, version) if existing is None else []
     backup = None
-    if added:
+    if added or changed:
         backup_path = _backup_name(ctx)
         durable.write_atomic(
             backup_path, ctx.env_path.read_bytes(), mode=0o600, checkpoint="install:env-backup"
@@ -153,6 +196,7 @@ def prepare_env(ctx: Context, *, version: str) -> dict[str, Any]:
         "env": str(ctx.env_path),
         "created": False,
         "added": added,
+        "changed": changed,
         "files": files,
         "backup": backup,
     }
