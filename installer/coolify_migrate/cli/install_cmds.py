@@ -129,9 +129,8 @@ def prepare_env_cmd(
         if not sep or not key:
             raise UsageError(f"--set {item!r} is not KEY=VALUE", hint="e.g. --set NAME=value")
         settings[key] = value
-    ctx = make_ctx(
-        changes=True, data_dir=data_dir, json_mode=json, runtime=runtime, key_file=key_file
-    )
+    # writes the settings file only (never the data): no engine needed to do that
+    ctx = make_ctx(data_dir=data_dir, json_mode=json, runtime=runtime, key_file=key_file)
     result = install_env.prepare_env(ctx, version=version, settings=settings)
     touched = [*result["added"], *result["changed"]]
     lines = (
