@@ -277,6 +277,7 @@ class _Crypto:
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
         self.pool: Any = None
+        self.pids: set[int] = set()
 
     def __enter__(self) -> _Crypto:
         global _job
@@ -284,6 +285,7 @@ class _Crypto:
             _job = (self.codecs, self.order, self.new, self.leave)
             mp = multiprocessing.get_context("fork")
             self.pool = mp.Pool(self.workers, initializer=_init_worker, initargs=(os.getpid(),))
+            self.pids = self._pids()
         return self
 
     def __exit__(
@@ -308,9 +310,25 @@ class _Crypto:
         for rows in batches:
             pending.append(self.pool.apply_async(_work, ((columns, rows),)))
             if len(pending) >= 2 * self.workers:
-                yield _result(pending.popleft().get())
+                yield _result(self._wait(pending.popleft()))
         while pending:
-            yield _result(pending.popleft().get())
+            yield _result(self._wait(pending.popleft()))
+
+    def _wait(self, task: Any) -> Any:
+        """A task's result; a worker that died (killed from outside) loses its task for good,
+        so waiting must not be forever: the pool replaces a dead worker by a new pid."""
+        while not task.ready():
+            task.wait(0.5)
+            if not task.ready() and self._pids() != self.pids:
+                raise ChangeFailed(
+                    "a re-encryption worker process died; the transaction was rolled back, "
+                    "nothing was changed",
+                    hint="run the command again; see the system log if a worker was killed",
+                )
+        return task.get()
+
+    def _pids(self) -> set[int]:
+        return {p.pid for p in getattr(self.pool, "_pool", ())}
 
 
 def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:
