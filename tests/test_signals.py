@@ -254,3 +254,46 @@ def test_a_signal_while_the_workers_re_encrypt(
     line = _interrupted_then_next(cli, demo, ROLL, proc.returncode, out, err)
     assert "stopped at 'roll:key-pending'" in line, line  # inside the transaction
     _assert_whole(demo, demo.data_dir, leak_guard)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_killed_from_outside_fails_the_roll_without_a_hang(
+    tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
+    """A worker dies with its task (the OOM killer, a stray kill -9): the parent must not wait
+    for that task forever; the transaction rolls back and the roll fails cleanly (exit 5)."""
+    demo = make_demo(tmp_path / "inst", leak_guard, rows=240)
+    proc = _start(demo.data_dir, ROLL, {})
+    state = demo.data_dir / ".coolify-migrate"
+    _when(
+        proc,
+        lambda: (
+            any("re-encrypting: started" in p.read_text() for p in state.glob("roll-*.log"))
+            and _children(proc.pid)
+        ),
+    )
+    os.kill(_children(proc.pid)[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    leak_guard.record("roll stdout", out)
+    leak_guard.record("roll stderr", err)
+    _no_process_left(proc.pid)
+    assert proc.returncode == 5, err[-500:]
+    assert "Traceback" not in out + err
+    assert "a re-encryption worker process died" in err
+    assert lock.holder(_ctx(demo.data_dir)) is None
+    assert active_key(demo.data_dir) == demo.key  # nothing changed
+    again = cli(*ROLL, "--data-dir", str(demo.data_dir), "--runtime", "none")
+    assert again.returncode == 0, again.stderr
+    _assert_whole(demo, demo.data_dir, leak_guard)
