@@ -297,3 +297,53 @@ def test_a_worker_killed_from_outside_fails_the_roll_without_a_hang(
     again = cli(*ROLL, "--data-dir", str(demo.data_dir), "--runtime", "none")
     assert again.returncode == 0, again.stderr
     _assert_whole(demo, demo.data_dir, leak_guard)
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        timeout=30,
+    )
+
+
+def test_once_stopping_a_second_signal_asks_to_wait_and_a_third_ends_it() -> None:
+    code = (
+        "import os, signal, time\n"
+        "from coolify_migrate.core import interrupts\n"
+        "interrupts.install()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+        "except interrupts.Interrupted as sig:\n"
+        "    print('stopping', sig.exit_code, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(0.1)\n"
+        "    print('still unwinding', flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(5)\n"
+        "    print('not reached')\n"
+    )
+    done = _python(code)
+    assert done.stdout.split("\n")[:2] == ["stopping 143", "still unwinding"], done.stdout
+    assert "not reached" not in done.stdout
+    assert "SIGINT: stopping, please wait" in done.stderr
+    assert done.returncode == 130 and "Traceback" not in done.stderr
+
+
+def test_a_deferred_block_finishes_and_sigint_ignored_at_start_stays_ignored() -> None:
+    code = (
+        "import os, signal, time\n"
+        "from coolify_migrate.core import interrupts\n"
+        "interrupts.install()\n"
+        "with interrupts.deferred('reverting'):\n"
+        "    os.kill(os.getpid(), signal.SIGINT); time.sleep(0.1)\n"
+        "    print('finished the block', flush=True)\n"
+        "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "interrupts.install()\n"
+        "os.kill(os.getpid(), signal.SIGINT); time.sleep(0.1)\n"
+        "print('ignored', flush=True)\n"
+    )
+    done = _python(code)
+    assert done.stdout.split() == ["finished", "the", "block", "ignored"], done.stderr
+    assert "SIGINT: reverting, please wait" in done.stderr
+    assert done.returncode == 0
