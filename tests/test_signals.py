@@ -9,6 +9,7 @@ the run finishes by itself (exit 0) and its log says how it ended.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -195,10 +196,14 @@ def test_the_line_names_what_to_run(tmp_path: Path, cli: CliRunner, leak_guard: 
     """Stopped with a journal open: resume; stopped before any record: the same command again."""
     demo = make_demo(tmp_path / "a", leak_guard, rows=1)
     code, out, err = _signal_at(
-        demo.data_dir, UPGRADE, "backup:copied#1", signal.SIGTERM, tmp_path, leak_guard
+        demo.data_dir, (*UPGRADE, "--json"), "backup:copied#1", signal.SIGTERM, tmp_path, leak_guard
     )
     assert code == 143
+    told = json.loads(out.splitlines()[-1])  # with --json, the same line as a JSON object
+    assert told["error"] == "Interrupted" and told["signal"] == "SIGTERM"
+    assert told["exit_code"] == 143
     line = _interrupted_then_next(cli, demo, UPGRADE, code, out, err)
+    assert told["message"] == line.removeprefix("error: ")
     assert "the upgrade run upgrade-" in line and "stopped at 'stop'" in line, line
     demo = make_demo(tmp_path / "b", leak_guard, rows=1)
     code, out, err = _signal_at(

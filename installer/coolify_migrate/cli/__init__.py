@@ -167,5 +167,5 @@ def _interrupted(sig: interrupts.Interrupted) -> NoReturn:
         from coolify_migrate.engine import stopped
 
         line = stopped.state_line(ctx, sig)
-    common.print_error_line(f"error: {line}")
+    common.report_interrupt(sig.name, line, sig.exit_code)
     sys.exit(sig.exit_code)

@@ -84,6 +84,14 @@ def report_error(err: MigrateError, *, debug: bool) -> None:
     print_error_line(f"error: {err.message} (hint: {err.hint})")
 
 
+def report_interrupt(signal_name: str, line: str, exit_code: int) -> None:
+    """The last line of a command stopped by a signal (with --json, also as a JSON object)."""
+    if _STATE.get("json"):
+        fields = {"error": "Interrupted", "signal": signal_name, "message": line}
+        write_out(sys.stdout, redact(json.dumps({**fields, "exit_code": exit_code})) + "\n")
+    print_error_line(f"error: {line}")
+
+
 _STATE: dict[str, Any] = {}
 
 
