@@ -9,12 +9,14 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import NoReturn
 
 import click
 import typer
 
 from coolify_migrate.apps import NAMES
 from coolify_migrate.cli import common
+from coolify_migrate.core import interrupts
 from coolify_migrate.core.errors import ExitCode, MigrateError
 
 app = typer.Typer(
@@ -134,6 +136,7 @@ def _tidy(command: click.Command) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
+    interrupts.install()
     try:
         common.reset()
         args = _globals_last(_take_app(list(args)))
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except click.exceptions.Exit as err:
         sys.exit(err.exit_code)
+    except interrupts.Interrupted as err:
+        _interrupted(err)
     except KeyboardInterrupt:
         common.print_error_line("error: interrupted")
         sys.exit(130)
@@ -168,3 +173,17 @@ def main(argv: list[str] | None = None) -> None:
             " (hint: run again with --debug and report the traceback)"
         )
         sys.exit(int(ExitCode.UNEXPECTED))
+
+
+def _interrupted(sig: interrupts.Interrupted) -> NoReturn:
+    """SIGINT or SIGTERM: the run has unwound (transaction rolled back, lock released); one line
+    says where the instance stands and what to run next. Exit 128 + the signal (130, 143)."""
+    ctx = common.current_ctx()
+    if ctx is None:
+        line = f"interrupted by {sig.name}: no change was made"
+    else:
+        from coolify_migrate.engine import stopped
+
+        line = stopped.state_line(ctx, sig)
+    common.report_interrupt(sig.name, line, sig.exit_code)
+    sys.exit(sig.exit_code)

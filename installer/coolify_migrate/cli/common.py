@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
+from coolify_migrate.core import interrupts
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import MigrateError, Refused, UsageError
@@ -73,9 +74,17 @@ def redact(text: str) -> str:
     return _REDACTOR.redact(text)
 
 
+def write_out(stream: Any, text: str) -> None:
+    """Write and flush; a terminal gone (EIO, EPIPE) makes the output /dev/null, never an error."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except OSError:
+        interrupts.detach_terminal()
+
+
 def print_error_line(text: str) -> None:
-    sys.stderr.write(redact(text).rstrip("\n") + "\n")
-    sys.stderr.flush()
+    write_out(sys.stderr, redact(text).rstrip("\n") + "\n")
 
 
 def report_error(err: MigrateError, *, debug: bool) -> None:
@@ -86,6 +95,14 @@ def report_error(err: MigrateError, *, debug: bool) -> None:
     if _STATE.get("json"):
         sys.stdout.write(redact(json.dumps(err.as_dict())) + "\n")
     print_error_line(f"error: {err.message} (hint: {err.hint})")
+
+
+def report_interrupt(signal_name: str, line: str, exit_code: int) -> None:
+    """The last line of a command stopped by a signal (with --json, also as a JSON object)."""
+    if _STATE.get("json"):
+        fields = {"error": "Interrupted", "signal": signal_name, "message": line}
+        write_out(sys.stdout, redact(json.dumps({**fields, "exit_code": exit_code})) + "\n")
+    print_error_line(f"error: {line}")
 
 
 _STATE: dict[str, Any] = {}
@@ -104,14 +121,13 @@ class _TerminalProgress:
             pct = int(100 * self.done / self.total)
             if pct != self._last:
                 self._last = pct
-                sys.stderr.write(f"\r{self.phase}: {pct:3d}% ({self.done}/{self.total})")
-                sys.stderr.flush()
+                write_out(sys.stderr, f"\r{self.phase}: {pct:3d}% ({self.done}/{self.total})")
 
     def close(self) -> None:
         if self.out.json_mode:
             self.out.event("progress", phase=self.phase, done=self.done, total=self.total)
         elif self._last >= 0:
-            sys.stderr.write("\n")
+            write_out(sys.stderr, "\n")
 
 
 class TerminalOutput:
@@ -122,8 +138,7 @@ class TerminalOutput:
         self.events = events
 
     def _write(self, stream: Any, text: str) -> None:
-        stream.write(redact(text) + "\n")
-        stream.flush()
+        write_out(stream, redact(text) + "\n")
 
     def info(self, msg: str) -> None:
         if self.json_mode:
@@ -146,6 +161,12 @@ class TerminalOutput:
 def reset() -> None:
     """Forget the previous command's choices (the CLI may run more than once in a process)."""
     _STATE.clear()
+
+
+def current_ctx() -> Context | None:
+    """The context of the command running now, once it made one."""
+    ctx = _STATE.get("ctx")
+    return ctx if isinstance(ctx, Context) else None
 
 
 def choose_app(name: str) -> None:
@@ -229,6 +250,7 @@ def make_ctx(
         assume_yes=yes,
     )
     ctx.confirm = lambda question: confirm(ctx, question)
+    _STATE["ctx"] = ctx  # for the line an interrupted command ends with (``cli.main``)
     if changes and picked.engine_silent:
         _engine_guard(ctx, picked)
     if key_file is not None:
@@ -242,11 +264,11 @@ def make_ctx(
 
 def emit(json_mode: bool, result: dict[str, Any], lines: list[str]) -> None:
     if json_mode:
-        sys.stdout.write(redact(json.dumps(result, default=str, sort_keys=True)) + "\n")
+        write_out(sys.stdout, redact(json.dumps(result, default=str, sort_keys=True)) + "\n")
     else:
         for line in lines:
-            sys.stdout.write(redact(line) + "\n")
-    sys.stdout.flush()
+            write_out(sys.stdout, redact(line) + "\n")
+    write_out(sys.stdout, "")
 
 
 def confirm(ctx: Context, question: str) -> bool:

@@ -7,6 +7,8 @@ import ctypes
 import os
 import signal
 
+from coolify_migrate.core import interrupts
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -14,8 +16,10 @@ def die_with_parent(parent: int) -> None:
     """Call first thing in a worker: Linux sends it SIGKILL when the parent dies.
 
     A killed ``secrets roll`` must leave no worker behind still holding the lock file descriptor
-    it inherited (and still computing with a key in memory).
+    it inherited (and still computing with a key in memory). Signals are the parent's business
+    too: the worker ignores SIGINT and SIGHUP and dies quietly on SIGTERM (``core.interrupts``).
     """
+    interrupts.in_worker()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the call took effect

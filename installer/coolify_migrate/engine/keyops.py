@@ -11,6 +11,7 @@ from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import repair as repairing
 from coolify_migrate.secrets import roll, signing
 from coolify_migrate.secrets.roll_result import RollResult
+from coolify_migrate.state.runlog import logged
 
 
 def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
@@ -21,13 +22,23 @@ def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
 
 
 def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> RollResult:
-    """``secrets roll``: the caller holds the lock unless ``dry_run``."""
-    return roll.roll(ctx, force=force, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+    """``secrets roll``: the caller holds the lock unless ``dry_run``. A roll that changes
+    anything has a run log (``state.runlog``): its outcome is there even after a hangup."""
+    if dry_run:
+        return roll.roll(ctx, force=force, dry_run=True)
+    with logged(ctx, "roll") as log:
+        result = roll.roll(ctx, force=force, take_backup=_pre_roll_backup(ctx))
+        if result.rolled:
+            log.write(f"outcome: {result.outcome}, new key {result.new_fingerprint}")
+        return result
 
 
 def repair(ctx: Context, *, dry_run: bool = False) -> repairing.RepairReport:
-    """``secrets repair``: the caller holds the lock unless ``dry_run``."""
-    return repairing.repair(ctx, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+    """``secrets repair``: the caller holds the lock unless ``dry_run``; logged like a roll."""
+    if dry_run:
+        return repairing.repair(ctx, dry_run=True, take_backup=_pre_roll_backup(ctx))
+    with logged(ctx, "repair"):
+        return repairing.repair(ctx, take_backup=_pre_roll_backup(ctx))
 
 
 def roll_secret(ctx: Context, name: str) -> signing.SigningRoll:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from coolify_migrate import instance
-from coolify_migrate.core import durable, faults
+from coolify_migrate.core import durable, faults, interrupts
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.engine import hooks
@@ -51,7 +51,17 @@ def _put_files_back(snap: dict[str, Any]) -> None:
             durable.write_atomic(Path(original), Path(copy).read_bytes(), checkpoint="revert:file")
 
 
+PLEASE_WAIT = "reverting: the instance is being put back as it was"
+
+
 def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    """SIGINT and SIGTERM wait for it (``core.interrupts.deferred``): a revert stopped half-way
+    would only leave more for ``resume`` to do."""
+    with interrupts.deferred(PLEASE_WAIT):
+        return _revert(ctx, doc, reason=reason)
+
+
+def _revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
     data = doc["data"]
     if doc["phase"] != "rolling-back":
         journal.advance(ctx, doc, "rolling-back", error=reason)

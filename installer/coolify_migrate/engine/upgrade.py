@@ -19,6 +19,7 @@ from coolify_migrate import backups, instance
 from coolify_migrate.backups import BackupInfo
 from coolify_migrate.config import signing
 from coolify_migrate.config.manifest import Manifest
+from coolify_migrate.core import interrupts
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, DiskFull, MigrateError, Refused
@@ -29,7 +30,7 @@ from coolify_migrate.engine.plan import Plan, PlannedStep, make_plan
 from coolify_migrate.engine.steps import StepContext, applied_steps, load, record_for
 from coolify_migrate.secrets import host_key, verdicts
 from coolify_migrate.state import journal, lock
-from coolify_migrate.state.runlog import RunLog
+from coolify_migrate.state.runlog import logged
 
 DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[3] / "versions.json")  # a checkout
 
@@ -102,108 +103,96 @@ def upgrade(
     trusted_key: Path | None = None,
     hook_timeout: float = hooks.DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
-    log = RunLog(ctx, "upgrade")
-    outer, ctx.out = ctx.out, log
-    try:
-        with lock.acquire(ctx, "upgrade"):
-            running = journal.current(ctx)
-            if running is not None:
-                raise Refused(
-                    f"an interrupted {running['kind']} run ({running['run_id']}) stopped at '{running['phase']}'",
-                    hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
-                )
-            prep = prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key)
-            p = prep.plan
-            if p.is_noop:
-                ctx.out.info(f"already at {p.installed}: nothing to do")
-                return {"outcome": "noop", "version": str(p.installed), "log": str(log.path)}
-            store = ctx.store()
-            env = instance.load_env(ctx)
-            live = None
-            if store.exists():
-                conn = store.connect(readonly=True)
-                try:
-                    live = verdicts.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
-                finally:
-                    conn.close()
-                _check_room(ctx)
-            runtime = ctx.runtime()
-            runtime.check()
-            image = runtime.ensure_images(p.target)  # before anything is stopped
-            for line in p.lines():
-                ctx.out.info(line)
-            ids = [s.step.id for s in p.steps]
-            prechecks = {s.step.id: s.step.precheck(ctx, ids) for s in p.steps if s.step.precheck}
-            if ctx.runtime_name != "none":
-                ctx.agree(
-                    f"upgrade to {p.target.version}? {ctx.profile.title} is stopped during the "
-                    "upgrade (and a weak data key rolled on the way logs every user out)",
-                    what="the upgrade did not start",
-                )
-            doc = journal.begin(
-                ctx,
-                "upgrade",
-                from_version=str(p.installed),
-                to_version=str(p.target.version),
-                target=p.target.as_dict(),
-                image=image,
-                stops=[str(s) for s in p.stops],
-                steps=[{"id": s.step.id, "stop": str(s.stop)} for s in p.steps],
-                manifest=prep.manifest.source,
-                log=str(log.path),
-                done=[],
-                live_key=live.key.fingerprint if live and live.key else None,
-                prechecks=prechecks,
+    with logged(ctx, "upgrade") as log, lock.acquire(ctx, "upgrade"):
+        running = journal.current(ctx)
+        if running is not None:
+            raise Refused(
+                f"an interrupted {running['kind']} run ({running['run_id']}) stopped at '{running['phase']}'",
+                hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
             )
-            result = _drive(ctx, doc, hook_timeout=hook_timeout)
-            if prep.verified:
-                signing.record_seen(ctx, prep.manifest)
-            return result
-    finally:
-        ctx.out = outer
-        log.close()
+        prep = prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key)
+        p = prep.plan
+        if p.is_noop:
+            ctx.out.info(f"already at {p.installed}: nothing to do")
+            return {"outcome": "noop", "version": str(p.installed), "log": str(log.path)}
+        store = ctx.store()
+        env = instance.load_env(ctx)
+        live = None
+        if store.exists():
+            conn = store.connect(readonly=True)
+            try:
+                live = verdicts.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
+            finally:
+                conn.close()
+            _check_room(ctx)
+        runtime = ctx.runtime()
+        runtime.check()
+        image = runtime.ensure_images(p.target)  # before anything is stopped
+        for line in p.lines():
+            ctx.out.info(line)
+        ids = [s.step.id for s in p.steps]
+        prechecks = {s.step.id: s.step.precheck(ctx, ids) for s in p.steps if s.step.precheck}
+        if ctx.runtime_name != "none":
+            ctx.agree(
+                f"upgrade to {p.target.version}? {ctx.profile.title} is stopped during the "
+                "upgrade (and a weak data key rolled on the way logs every user out)",
+                what="the upgrade did not start",
+            )
+        doc = journal.begin(
+            ctx,
+            "upgrade",
+            from_version=str(p.installed),
+            to_version=str(p.target.version),
+            target=p.target.as_dict(),
+            image=image,
+            stops=[str(s) for s in p.stops],
+            steps=[{"id": s.step.id, "stop": str(s.stop)} for s in p.steps],
+            manifest=prep.manifest.source,
+            log=str(log.path),
+            done=[],
+            live_key=live.key.fingerprint if live and live.key else None,
+            prechecks=prechecks,
+        )
+        result = _drive(ctx, doc, hook_timeout=hook_timeout)
+        if prep.verified:
+            signing.record_seen(ctx, prep.manifest)
+        return result
 
 
 def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict[str, Any]:
-    log = RunLog(ctx, "resume")
-    outer, ctx.out = ctx.out, log
-    try:
-        with lock.acquire(ctx, "resume"):
-            doc = journal.current(ctx)
-            if doc is None:
-                from coolify_migrate.secrets import roll
+    with logged(ctx, "resume"), lock.acquire(ctx, "resume"):
+        doc = journal.current(ctx)
+        if doc is None:
+            from coolify_migrate.secrets import roll
 
-                recovered = roll.recover(ctx)
-                if recovered is not None:
-                    return {"outcome": "roll-completed", **recovered.as_dict()}
-                ctx.out.info("nothing to resume: no interrupted run")
-                return {"outcome": "nothing-to-resume"}
-            ctx.out.info(f"resuming {doc['kind']} {doc['run_id']} from '{doc['phase']}'")
-            if doc["kind"] == "upgrade":
-                if doc["phase"] == "rolling-back":
-                    return revert.revert(ctx, doc, reason=doc["data"].get("error", "interrupted"))
-                return _drive(ctx, doc, hook_timeout=hook_timeout)
-            if doc["kind"] in ("roll", "repair"):
-                from coolify_migrate.secrets import roll
+            recovered = roll.recover(ctx)
+            if recovered is not None:
+                return {"outcome": "roll-completed", **recovered.as_dict()}
+            ctx.out.info("nothing to resume: no interrupted run")
+            return {"outcome": "nothing-to-resume"}
+        ctx.out.info(f"resuming {doc['kind']} {doc['run_id']} from '{doc['phase']}'")
+        if doc["kind"] == "upgrade":
+            if doc["phase"] == "rolling-back":
+                return revert.revert(ctx, doc, reason=doc["data"].get("error", "interrupted"))
+            return _drive(ctx, doc, hook_timeout=hook_timeout)
+        if doc["kind"] in ("roll", "repair"):
+            from coolify_migrate.secrets import roll
 
-                recovered = roll.recover(ctx)
-                journal.finish(ctx, doc, "completed by resume")
-                return {"outcome": "roll-completed", **(recovered.as_dict() if recovered else {})}
-            if doc["kind"] == "rollback":
-                from coolify_migrate.backups import rollback
+            recovered = roll.recover(ctx)
+            journal.finish(ctx, doc, "completed by resume")
+            return {"outcome": "roll-completed", **(recovered.as_dict() if recovered else {})}
+        if doc["kind"] == "rollback":
+            from coolify_migrate.backups import rollback
 
-                info = backups.find(ctx, doc["data"]["backup"])
-                ctx.runtime().stop()
-                out = rollback.restore(ctx, info, journal_doc=doc)
-                ctx.runtime().rollback_to(info.version or doc["data"].get("from_version") or "")
-                journal.finish(ctx, doc, "completed by resume")
-                return {"outcome": "rollback-completed", **out}
-            raise Refused(
-                f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json"
-            )
-    finally:
-        ctx.out = outer
-        log.close()
+            info = backups.find(ctx, doc["data"]["backup"])
+            ctx.runtime().stop()
+            out = rollback.restore(ctx, info, journal_doc=doc)
+            ctx.runtime().rollback_to(info.version or doc["data"].get("from_version") or "")
+            journal.finish(ctx, doc, "completed by resume")
+            return {"outcome": "rollback-completed", **out}
+        raise Refused(
+            f"unknown run kind {doc['kind']!r} in the journal", hint="inspect journal.json"
+        )
 
 
 class _PreChangeAbort(MigrateError):
@@ -331,8 +320,9 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
             mark("post-hooks")
     except Exception as err:
         message = err.message if isinstance(err, MigrateError) else f"{type(err).__name__}: {err}"
-        ctx.out.warn(f"upgrade failed: {ctx.redactor.redact(message)}; rolling back")
-        revert.revert(ctx, doc, reason=message)
+        with interrupts.deferred(revert.PLEASE_WAIT):
+            ctx.out.warn(f"upgrade failed: {ctx.redactor.redact(message)}; rolling back")
+            revert.revert(ctx, doc, reason=message)
         raise ChangeFailed(
             f"upgrade to {data['to_version']} failed ({ctx.redactor.redact(message)}); "
             f"the instance was rolled back to {data['from_version']}",

@@ -25,6 +25,8 @@ import multiprocessing
 import os
 from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -251,6 +253,10 @@ def _init_worker(parent: int) -> None:
     procs.die_with_parent(parent)
 
 
+def _ready() -> None:
+    """The first task: the executor has forked its workers once it ran."""
+
+
 def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
     columns, rows = task
     assert _job is not None
@@ -263,7 +269,12 @@ def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Fai
 
 
 class _Crypto:
-    """Runs ``_batch`` here, or on ``workers`` forked processes with a bounded window of work."""
+    """Runs ``_batch`` here, or on ``workers`` forked processes with a bounded window of work.
+
+    ``concurrent.futures`` rather than ``multiprocessing.Pool``: when a worker dies (a signal to
+    the process group, the OOM killer), the executor fails the pending tasks with
+    ``BrokenProcessPool`` and cleans up, while ``Pool`` loses the task for good and its
+    ``terminate`` can block forever on a queue lock the dead worker held."""
 
     def __init__(
         self,
@@ -276,14 +287,19 @@ class _Crypto:
         self.codecs, self.order, self.new, self.leave = codecs, order, new, leave
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
-        self.pool: Any = None
+        self.pool: ProcessPoolExecutor | None = None
 
     def __enter__(self) -> _Crypto:
         global _job
         if self.workers > 1:
             _job = (self.codecs, self.order, self.new, self.leave)
-            mp = multiprocessing.get_context("fork")
-            self.pool = mp.Pool(self.workers, initializer=_init_worker, initargs=(os.getpid(),))
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_init_worker,
+                initargs=(os.getpid(),),
+            )
+            self._wait(self.pool.submit(_ready))  # every worker forks now, before BEGIN
         return self
 
     def __exit__(
@@ -291,9 +307,8 @@ class _Crypto:
     ) -> None:
         global _job
         _job = None
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        if self.pool is not None:  # the tasks in flight are short: let them end, drop the rest
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
     def run(self, columns: list[EncryptedColumn], batches: Iterator[_Rows]) -> Iterator[_Done]:
         if self.pool is None:
@@ -304,13 +319,24 @@ class _Crypto:
                 )
                 yield len(rows), updates, counts
             return
-        pending: deque[Any] = deque()
+        pending: deque[Future[Any]] = deque()
         for rows in batches:
-            pending.append(self.pool.apply_async(_work, ((columns, rows),)))
+            pending.append(self.pool.submit(_work, (columns, rows)))
             if len(pending) >= 2 * self.workers:
-                yield _result(pending.popleft().get())
+                yield _result(self._wait(pending.popleft()))
         while pending:
-            yield _result(pending.popleft().get())
+            yield _result(self._wait(pending.popleft()))
+
+    @staticmethod
+    def _wait(task: Future[Any]) -> Any:
+        try:
+            return task.result()
+        except BrokenProcessPool as err:
+            raise ChangeFailed(
+                "a re-encryption worker process died; the transaction was rolled back, "
+                "nothing was changed",
+                hint="run the command again; see the system log if a worker was killed",
+            ) from err
 
 
 def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:

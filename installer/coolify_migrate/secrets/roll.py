@@ -311,7 +311,7 @@ def _roll(
         new = ctx.profile.new_key()
         ctx.redactor.add(new)
         keyring.remember(new, status="pending", source="roll", checkpoint="roll:keyring-pending")
-    except Exception:
+    except BaseException:  # an error, or SIGINT/SIGTERM (``core.interrupts``)
         if run.own:  # the database was not touched: close the journal, start the app again
             run.finish("failed before any change", failed=True)
             _start_app(ctx, result)

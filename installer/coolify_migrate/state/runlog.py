@@ -1,7 +1,9 @@
 """One log per run in the state directory (``upgrade-<epoch-ms>.log``), redacted like all output.
 
 ``RunLog`` wraps the context's output: everything said to the user is also appended to the log,
-with a timestamp, plus events that the terminal does not show (hook output).
+with a timestamp, plus events that the terminal does not show (hook output). ``logged`` puts one
+around a run and writes how the run ended (the error, or the signal that stopped it): after a
+hangup (SIGHUP) the terminal is gone, and the log is where the outcome is found.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from coolify_migrate.core import interrupts
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import MigrateError
 from coolify_migrate.core.output import Output, Progress
 
 
@@ -37,12 +43,16 @@ class RunLog:
         self.inner: Output = ctx.out
         self.path: Path = ctx.state_dir / f"{kind}-{ctx.now_ms()}.log"
         self._fh: TextIO | None = None
+        self._hangup_noted = False
 
     def write(self, text: str) -> None:
         if self._fh is None:
             self.ctx.ensure_state_dir()
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             self._fh = os.fdopen(fd, "a", encoding="utf-8")
+        if interrupts.hung_up() and not self._hangup_noted:
+            self._hangup_noted = True
+            self.write("the terminal hung up (SIGHUP): the run goes on to its end, told only here")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ctx.clock()))
         self._fh.write(f"{stamp} {self.ctx.redactor.redact(text)}\n")
         self._fh.flush()
@@ -67,9 +77,37 @@ class RunLog:
         self.write(f"{phase}: started ({total if total is not None else '?'} items)")
         return _LoggedProgress(self, self.inner.progress(phase, total), phase)
 
+    def ending(self, how: str) -> None:
+        if self._fh is not None or interrupts.hung_up():
+            self.write(f"ended: {how}")
+
     def close(self) -> None:
         if self._fh is None:
             return
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self._fh.close()
+
+
+@contextmanager
+def logged(ctx: Context, kind: str) -> Iterator[RunLog]:
+    """A run with its log as the context's output; how it ended is the log's last line (a run
+    refused before it said anything still leaves no log, unless the terminal hung up)."""
+    log = RunLog(ctx, kind)
+    outer, ctx.out = ctx.out, log
+    try:
+        yield log
+    except MigrateError as err:
+        log.ending(f"error: {err.message} (hint: {err.hint})")
+        raise
+    except interrupts.Interrupted as sig:
+        log.ending(f"stopped by {sig.name}")
+        raise
+    except BaseException as err:
+        log.ending(f"unexpected {type(err).__name__}")
+        raise
+    else:
+        log.ending("done")
+    finally:
+        ctx.out = outer
+        log.close()
