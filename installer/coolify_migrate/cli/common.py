@@ -1,8 +1,7 @@
-"""Shared option types, the context factory, and printing (always redacted)."""
+"""Shared option types and the context factory; printing is ``coolify_migrate.cli.output``."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -11,11 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
+from coolify_migrate.cli.output import _REDACTOR, TerminalOutput
+from coolify_migrate.cli.output import emit as emit  # the commands import these from here
+from coolify_migrate.cli.output import print_error_line as print_error_line
+from coolify_migrate.cli.output import redact as redact
+from coolify_migrate.cli.output import report_error as report_error
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import MigrateError, UsageError
-from coolify_migrate.core.output import Progress
-from coolify_migrate.core.secret import Redactor
+from coolify_migrate.core.errors import UsageError
 from coolify_migrate.runtimes import make_runtime
 
 DataDirOpt = Annotated[
@@ -53,81 +55,7 @@ KeyFileOpt = Annotated[
     ),
 ]
 
-_REDACTOR = Redactor()
-
-
-def redact(text: str) -> str:
-    return _REDACTOR.redact(text)
-
-
-def print_error_line(text: str) -> None:
-    sys.stderr.write(redact(text).rstrip("\n") + "\n")
-    sys.stderr.flush()
-
-
-def report_error(err: MigrateError, *, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        print_error_line("".join(traceback.format_exception(err)))
-    if _STATE.get("json"):
-        sys.stdout.write(redact(json.dumps(err.as_dict())) + "\n")
-    print_error_line(f"error: {err.message} (hint: {err.hint})")
-
-
 _STATE: dict[str, Any] = {}
-
-
-class _TerminalProgress:
-    def __init__(self, out: TerminalOutput, phase: str, total: int | None) -> None:
-        self.out, self.phase, self.total, self.done = out, phase, total, 0
-        self._last = -1
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        if self.out.json_mode:
-            return
-        if self.total and sys.stderr.isatty():
-            pct = int(100 * self.done / self.total)
-            if pct != self._last:
-                self._last = pct
-                sys.stderr.write(f"\r{self.phase}: {pct:3d}% ({self.done}/{self.total})")
-                sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.out.json_mode:
-            self.out.event("progress", phase=self.phase, done=self.done, total=self.total)
-        elif self._last >= 0:
-            sys.stderr.write("\n")
-
-
-class TerminalOutput:
-    """Human lines on stdout; with --json, JSON events on stdout (mutating commands only)."""
-
-    def __init__(self, *, json_mode: bool, events: bool) -> None:
-        self.json_mode = json_mode
-        self.events = events
-
-    def _write(self, stream: Any, text: str) -> None:
-        stream.write(redact(text) + "\n")
-        stream.flush()
-
-    def info(self, msg: str) -> None:
-        if self.json_mode:
-            if self.events:
-                self._write(sys.stdout, json.dumps({"event": "info", "message": msg}))
-        else:
-            self._write(sys.stdout, msg)
-
-    def warn(self, msg: str) -> None:
-        self._write(sys.stderr, f"warning: {msg}")
-
-    def event(self, kind: str, **fields: Any) -> None:
-        if self.json_mode and self.events:
-            self._write(sys.stdout, json.dumps({"event": kind, **fields}, default=str))
-
-    def progress(self, phase: str, total: int | None) -> Progress:
-        return _TerminalProgress(self, phase, total)
 
 
 def resolve_runtime(name: str) -> str:
@@ -192,7 +120,6 @@ def make_ctx(
     events: bool = False,
     key_file: Path | None = None,
 ) -> Context:
-    _STATE["json"] = json_mode
     profile, directory = app_and_dir(data_dir)
     ctx = Context(
         data_dir=directory,
@@ -211,15 +138,6 @@ def make_ctx(
         for cand in ctx.extra_keys:
             _REDACTOR.add(cand.key)
     return ctx
-
-
-def emit(json_mode: bool, result: dict[str, Any], lines: list[str]) -> None:
-    if json_mode:
-        sys.stdout.write(redact(json.dumps(result, default=str, sort_keys=True)) + "\n")
-    else:
-        for line in lines:
-            sys.stdout.write(redact(line) + "\n")
-    sys.stdout.flush()
 
 
 def confirm(ctx: Context, question: str) -> bool:

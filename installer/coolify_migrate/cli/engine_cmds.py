@@ -94,8 +94,9 @@ def upgrade_cmd(
     )
     emit(
         json,
-        {"event": "result", **result},
-        [f"log: {result.get('log')}"] if result.get("log") else [],
+        result,
+        # an upgrade's last line is the engine's: the versions, total time and downtime
+        [f"log: {result['log']}"] if result.get("log") and result["outcome"] != "upgraded" else [],
     )
 
 

@@ -22,7 +22,13 @@ def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
 
 def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> RollResult:
     """``secrets roll``: the caller holds the lock unless ``dry_run``."""
-    return roll.roll(ctx, force=force, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+    started_ms = ctx.now_ms()
+    result = roll.roll(ctx, force=force, dry_run=dry_run, take_backup=_pre_roll_backup(ctx))
+    if not dry_run:
+        result.elapsed_s = (ctx.now_ms() - started_ms) / 1000
+        if result.outcome == "strong":
+            result.downtime_s = 0.0  # nothing to roll: the app was never stopped
+    return result
 
 
 def repair(ctx: Context, *, dry_run: bool = False) -> repairing.RepairReport:
