@@ -259,6 +259,7 @@ def _drive(
     def mark(phase: str, **extra: Any) -> None:
         done.append(phase)
         journal.advance(ctx, doc, phase, done=done, **extra)
+        ctx.out.event("phase", phase=phase, elapsed_s=(ctx.now_ms() - started_ms) / 1000)
 
     def hook(phase: str) -> hooks.HookFailure | None:
         return hooks.run(
