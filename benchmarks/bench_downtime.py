@@ -10,7 +10,8 @@ runtime. The times come from the run's own output, stamped as it happens:
 
 - downtime: the old container reported stopped -> the new one reported healthy;
 - backup: stopped -> the backup's report line (the engine backs up right after the stop);
-- re-encryption: the ``re-encrypting`` progress opened -> closed.
+- re-encryption: the ``re-encrypting`` progress opened -> the ``reading back`` one closed (the
+  values re-encrypted, then every one read back before the commit).
 
 Goal: downtime <= backup + re-encryption + 5 s. The padding sits in a table without encrypted
 columns (like v3's build logs), so it weighs on the backup, not on the re-encryption. The padded
@@ -74,7 +75,7 @@ class TimedOutput:
     def event(self, kind: str, **fields: Any) -> None:
         self._mark(kind, **fields)
 
-    def progress(self, phase: str, total: int | None) -> Progress:
+    def progress(self, phase: str, total: int | None, unit: str = "items") -> Progress:
         self._mark("progress-open", phase=phase)
         out = self
 
@@ -210,7 +211,7 @@ def run_once(label: str, rows: int, pad_mib: int, work: Path) -> dict[str, float
     healthy = out.runtime_at("healthy", last=True)
     backup_done = out.first("info", lambda f: str(f.get("msg", "")).startswith("backup "))
     re_open = out.first("progress-open", lambda f: f.get("phase") == "re-encrypting")
-    re_close = out.first("progress-close", lambda f: f.get("phase") == "re-encrypting")
+    re_close = out.first("progress-close", lambda f: f.get("phase") == "reading back")
     clean()
     return {
         "db_mib": size / (1 << 20),

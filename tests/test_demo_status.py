@@ -86,7 +86,7 @@ def test_demo_prints_no_secret(tmp_path: Path, cli: Any, leak_guard: Any) -> Non
         proc = cli("demo", "--data-dir", str(target), "--installed-at", INSTALLED_AT, *args)
         assert proc.returncode == 0, proc.stderr
         assert KNOWN_KEY not in proc.stdout + proc.stderr
-    shown = json.loads(proc.stdout)
+    shown = json.loads(proc.stdout.splitlines()[-1])  # the result ends the events
     assert shown["installed_at_ms"] == INSTALLED_MS
     assert shown["encrypted_values"] > 0
     assert len(shown["key_fingerprint"]) == 16

@@ -175,7 +175,7 @@ def _params() -> list[object]:
     for command, point in CASES:
         for sig in SIGNALS:
             marks = () if (command, point, sig) in FAST else (pytest.mark.slow,)
-            name = f"{command[-1] if command == ROLL else 'upgrade'}-{point}-{sig.name}"
+            name = f"{command[1] if command == ROLL else 'upgrade'}-{point}-{sig.name}"
             out.append(pytest.param(command, point, sig, marks=marks, id=name))
     return out
 

@@ -38,6 +38,7 @@ from coolify_migrate.core.errors import (
     MigrateError,
     UsageError,
 )
+from coolify_migrate.core.output import Null, Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.secrets import keys, verdicts
@@ -196,11 +197,10 @@ def create(
     env = load_env_quietly(ctx)
     ms, partial = backup_copy.reserve(ctx.now_ms, directory, base)
     final: Path | None = None
-    # one SQLite step cannot report progress inside itself: the bar moves per phase
-    bar = ctx.out.progress(f"backing up {_mib(store.size())}", 3)
+    bar: Progress = Null().progress("", None)
     try:
-        dumped = store.backup(partial)
-        bar.advance(2)
+        dumped = store.backup(partial, ctx.out)
+        bar = ctx.out.progress("describing the backup", 3, "steps")
         checked, digest = dumped.integrity, dumped.sha256
         if checked != "ok":
             raise DatabaseError(
@@ -211,7 +211,9 @@ def create(
         fingerprint, key_check, key_status, version = _describe_copy(
             ctx, partial, env, key, version
         )
+        bar.advance()
         absent = _absent_in(ctx, partial)
+        bar.advance()
         final = backup_copy.publish(partial, directory, base, ms)
         faults.checkpoint("backup:renamed")
         size = final.stat().st_size
@@ -501,7 +503,15 @@ def check(info: BackupInfo, *, full: bool = False, ctx: Context | None = None) -
 def verify(ctx: Context, name: str | None = None, *, full: bool = False) -> list[dict[str, Any]]:
     """Check one backup (by name) or all of them. Read-only."""
     infos = [find(ctx, name)] if name is not None else list_backups(ctx)
-    return [check(info, full=full, ctx=ctx) for info in infos]
+    bar = ctx.out.progress("verifying backups", sum(i.size for i in infos), "bytes")
+    results = []
+    try:
+        for info in infos:
+            results.append(check(info, full=full, ctx=ctx))
+            bar.advance(info.size)
+    finally:
+        bar.close()
+    return results
 
 
 # -- prune ---------------------------------------------------------------------------------------

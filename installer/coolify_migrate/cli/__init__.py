@@ -17,7 +17,7 @@ import typer
 from coolify_migrate.apps import NAMES
 from coolify_migrate.cli import common
 from coolify_migrate.core import interrupts
-from coolify_migrate.core.errors import ExitCode, MigrateError
+from coolify_migrate.core.errors import ExitCode, MigrateError, UsageError
 
 app = typer.Typer(
     name="coolify-migrate",
@@ -146,14 +146,14 @@ def main(argv: list[str] | None = None) -> None:
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)
     except MigrateError as err:
-        common.report_error(err, debug=debug)
+        common.report_error(err, debug=debug, json_mode="--json" in args)
         sys.exit(int(err.exit_code))
     except click.exceptions.NoArgsIsHelpError:
         sys.exit(int(ExitCode.USAGE))  # the help is already printed (once)
     except click.UsageError as err:
-        msg = err.format_message()
         hint = f"see '{err.ctx.command_path} --help'" if err.ctx else "see --help"
-        common.print_error_line(f"error: {msg} (hint: {hint})")
+        usage = UsageError(err.format_message(), hint=hint)
+        common.report_error(usage, debug=False, json_mode="--json" in args)
         sys.exit(int(ExitCode.USAGE))
     except click.exceptions.Abort:
         common.print_error_line("error: aborted")

@@ -99,7 +99,13 @@ def create_cmd(
 ) -> None:
     """Take a consistent backup of the database beside it, with a manifest naming its key."""
     ctx = make_ctx(
-        changes=True, data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file
+        changes=True,
+        data_dir=data_dir,
+        db=db,
+        json_mode=json,
+        runtime=runtime,
+        key_file=key_file,
+        events=True,
     )
     with lock.acquire(ctx, "backup create"):
         info = backups.create(ctx, reason=reason, pinned=pin)

@@ -1,8 +1,7 @@
-"""Shared option types, the context factory, and printing (always redacted)."""
+"""Shared option types and the context factory; printing is ``coolify_migrate.cli.output``."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from enum import StrEnum
@@ -12,12 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
-from coolify_migrate.core import interrupts
+from coolify_migrate.cli import output
+from coolify_migrate.cli.output import _REDACTOR, TerminalOutput
+from coolify_migrate.cli.output import emit as emit  # the commands import these from here
+from coolify_migrate.cli.output import print_error_line as print_error_line
+from coolify_migrate.cli.output import redact as redact
+from coolify_migrate.cli.output import report_error as report_error
+from coolify_migrate.cli.output import write_out as write_out
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import MigrateError, Refused, UsageError
-from coolify_migrate.core.output import Progress
-from coolify_migrate.core.secret import Redactor
+from coolify_migrate.core.errors import Refused, UsageError
 from coolify_migrate.runtimes import choice, make_runtime
 
 DataDirOpt = Annotated[
@@ -67,95 +70,11 @@ KeyFileOpt = Annotated[
     ),
 ]
 
-_REDACTOR = Redactor()
-
-
-def redact(text: str) -> str:
-    return _REDACTOR.redact(text)
-
-
-def write_out(stream: Any, text: str) -> None:
-    """Write and flush; a terminal gone (EIO, EPIPE) makes the output /dev/null, never an error."""
-    try:
-        stream.write(text)
-        stream.flush()
-    except OSError:
-        interrupts.detach_terminal()
-
-
-def print_error_line(text: str) -> None:
-    write_out(sys.stderr, redact(text).rstrip("\n") + "\n")
-
-
-def report_error(err: MigrateError, *, debug: bool) -> None:
-    if debug:
-        import traceback
-
-        print_error_line("".join(traceback.format_exception(err)))
-    if _STATE.get("json"):
-        sys.stdout.write(redact(json.dumps(err.as_dict())) + "\n")
-    print_error_line(f"error: {err.message} (hint: {err.hint})")
-
-
-def report_interrupt(signal_name: str, line: str, exit_code: int) -> None:
-    """The last line of a command stopped by a signal (with --json, also as a JSON object)."""
-    if _STATE.get("json"):
-        fields = {"error": "Interrupted", "signal": signal_name, "message": line}
-        write_out(sys.stdout, redact(json.dumps({**fields, "exit_code": exit_code})) + "\n")
-    print_error_line(f"error: {line}")
-
-
 _STATE: dict[str, Any] = {}
 
 
-class _TerminalProgress:
-    def __init__(self, out: TerminalOutput, phase: str, total: int | None) -> None:
-        self.out, self.phase, self.total, self.done = out, phase, total, 0
-        self._last = -1
-
-    def advance(self, n: int = 1) -> None:
-        self.done += n
-        if self.out.json_mode:
-            return
-        if self.total and sys.stderr.isatty():
-            pct = int(100 * self.done / self.total)
-            if pct != self._last:
-                self._last = pct
-                write_out(sys.stderr, f"\r{self.phase}: {pct:3d}% ({self.done}/{self.total})")
-
-    def close(self) -> None:
-        if self.out.json_mode:
-            self.out.event("progress", phase=self.phase, done=self.done, total=self.total)
-        elif self._last >= 0:
-            write_out(sys.stderr, "\n")
-
-
-class TerminalOutput:
-    """Human lines on stdout; with --json, JSON events on stdout (mutating commands only)."""
-
-    def __init__(self, *, json_mode: bool, events: bool) -> None:
-        self.json_mode = json_mode
-        self.events = events
-
-    def _write(self, stream: Any, text: str) -> None:
-        write_out(stream, redact(text) + "\n")
-
-    def info(self, msg: str) -> None:
-        if self.json_mode:
-            if self.events:
-                self._write(sys.stdout, json.dumps({"event": "info", "message": msg}))
-        else:
-            self._write(sys.stdout, msg)
-
-    def warn(self, msg: str) -> None:
-        self._write(sys.stderr, f"warning: {msg}")
-
-    def event(self, kind: str, **fields: Any) -> None:
-        if self.json_mode and self.events:
-            self._write(sys.stdout, json.dumps({"event": kind, **fields}, default=str))
-
-    def progress(self, phase: str, total: int | None) -> Progress:
-        return _TerminalProgress(self, phase, total)
+def report_interrupt(signal_name: str, line: str, exit_code: int) -> None:
+    output.report_interrupt(signal_name, line, exit_code, json_mode=bool(_STATE.get("json")))
 
 
 def reset() -> None:
@@ -260,15 +179,6 @@ def make_ctx(
         for cand in ctx.extra_keys:
             _REDACTOR.add(cand.key)
     return ctx
-
-
-def emit(json_mode: bool, result: dict[str, Any], lines: list[str]) -> None:
-    if json_mode:
-        write_out(sys.stdout, redact(json.dumps(result, default=str, sort_keys=True)) + "\n")
-    else:
-        for line in lines:
-            write_out(sys.stdout, redact(line) + "\n")
-    write_out(sys.stdout, "")
 
 
 def confirm(ctx: Context, question: str) -> bool:

@@ -70,7 +70,7 @@ def demo_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """Create a legacy Coolify v3 instance with a date-seeded key, to try the tool on."""
-    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json)
+    ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, events=True)
     made = demo.create(ctx, version=version, installed_at=installed_at, rows=rows)
     result = {
         "data_dir": str(made.data_dir),

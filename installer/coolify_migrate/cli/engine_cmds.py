@@ -93,8 +93,9 @@ def upgrade_cmd(
     )
     emit(
         json,
-        {"event": "result", **result},
-        [f"log: {result.get('log')}"] if result.get("log") else [],
+        result,
+        # an upgrade's last line is the engine's: the versions, total time and downtime
+        [f"log: {result['log']}"] if result.get("log") and result["outcome"] != "upgraded" else [],
     )
 
 
@@ -121,7 +122,9 @@ def resume_cmd(
         events=True,
     )
     result = upgrade.resume(ctx, hook_timeout=hook_timeout)
-    emit(json, {"event": "result", **result}, [f"resume: {result.get('outcome')}"])
+    # a finished upgrade's last line is the engine's: the versions, total time and downtime
+    done = result.get("outcome") == "upgraded"
+    emit(json, result, [] if done else [f"resume: {result.get('outcome')}"])
 
 
 @manifest_app.command("keygen")

@@ -15,6 +15,7 @@ from packaging.version import Version
 
 from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.errors import UsageError
+from coolify_migrate.core.output import Output
 from coolify_migrate.core.secret import Secret
 
 if TYPE_CHECKING:
@@ -400,7 +401,14 @@ class Profile:
         raise NotImplementedError
 
     def create_demo(
-        self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int
+        self,
+        data_dir: Path,
+        db_path: Path,
+        *,
+        version: str,
+        installed_at_ms: int,
+        rows: int,
+        out: Output | None = None,
     ) -> Any:
         """Write a realistic legacy instance (see ``coolify-migrate demo``)."""
         raise UsageError(f"the {self.name} profile has no demo instance")

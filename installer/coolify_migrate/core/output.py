@@ -2,6 +2,9 @@
 
 The CLI supplies one that draws on a terminal or prints JSON events; tests use ``Recording``.
 Every text passes through the context's redactor before it leaves the process.
+
+A progress counts in the unit the phase's summary uses (``values``, ``rows``, ``bytes``...), so
+the bar and the summary agree; ``total`` is None when it is not known in advance.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ class Output(Protocol):
 
     def event(self, kind: str, **fields: Any) -> None: ...
 
-    def progress(self, phase: str, total: int | None) -> Progress: ...
+    def progress(self, phase: str, total: int | None, unit: str = "items") -> Progress: ...
 
 
 class _NoProgress:
@@ -44,7 +47,7 @@ class Null:
     def event(self, kind: str, **fields: Any) -> None:
         pass
 
-    def progress(self, phase: str, total: int | None) -> Progress:
+    def progress(self, phase: str, total: int | None, unit: str = "items") -> Progress:
         return _NoProgress()
 
 
@@ -62,6 +65,20 @@ class Recording:
     def event(self, kind: str, **fields: Any) -> None:
         self.events.append({"event": kind, **fields})
 
-    def progress(self, phase: str, total: int | None) -> Progress:
-        self.events.append({"event": "progress", "phase": phase, "total": total})
-        return _NoProgress()
+    def progress(self, phase: str, total: int | None, unit: str = "items") -> Progress:
+        record = {"event": "progress", "phase": phase, "total": total, "unit": unit, "done": 0}
+        self.events.append(record)
+        return _Counted(record)
+
+
+class _Counted:
+    """``Recording``'s progress: the count lands in the recorded event."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    def advance(self, n: int = 1) -> None:
+        self.record["done"] += n
+
+    def close(self) -> None:
+        self.record["closed"] = True

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from coolify_migrate.core.app import EncryptedColumn
+from coolify_migrate.core.output import Output
 
 META_TABLE = "_coolify_migrate"
 
@@ -148,8 +149,9 @@ class Store(Protocol):
         """Where backups go and the base of their names (``prod.db`` -> ``prod.db_<ms>``)."""
         ...
 
-    def backup(self, dest: Path) -> Dumped:
-        """A consistent copy of everything in ``dest`` (a new file), checked."""
+    def backup(self, dest: Path, out: Output | None = None) -> Dumped:
+        """A consistent copy of everything in ``dest`` (a new file), checked; ``out`` shows the
+        progress of the copy and of its check, in bytes."""
         ...
 
     def check_copy(self, path: Path, *, full: bool = False) -> str:

@@ -31,7 +31,12 @@ def create(
             )
     at_ms = parse_time(installed_at) if installed_at else ctx.now_ms()
     demo = ctx.profile.create_demo(
-        ctx.data_dir, db_path, version=normalize(version), installed_at_ms=at_ms, rows=rows
+        ctx.data_dir,
+        db_path,
+        version=normalize(version),
+        installed_at_ms=at_ms,
+        rows=rows,
+        out=ctx.out,
     )
     ctx.redactor.add(demo.key)
     return demo

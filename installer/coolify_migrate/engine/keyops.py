@@ -26,8 +26,12 @@ def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> Rol
     anything has a run log (``state.runlog``): its outcome is there even after a hangup."""
     if dry_run:
         return roll.roll(ctx, force=force, dry_run=True)
+    started_ms = ctx.now_ms()
     with logged(ctx, "roll") as log:
         result = roll.roll(ctx, force=force, take_backup=_pre_roll_backup(ctx))
+        result.elapsed_s = (ctx.now_ms() - started_ms) / 1000
+        if result.outcome == "strong":
+            result.downtime_s = 0.0  # nothing to roll: the app was never stopped
         if result.rolled:
             log.write(f"outcome: {result.outcome}, new key {result.new_fingerprint}")
         return result

@@ -103,6 +103,7 @@ def upgrade(
     trusted_key: Path | None = None,
     hook_timeout: float = hooks.DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
+    started_ms = ctx.now_ms()
     with logged(ctx, "upgrade") as log, lock.acquire(ctx, "upgrade"):
         running = journal.current(ctx)
         if running is not None:
@@ -114,7 +115,13 @@ def upgrade(
         p = prep.plan
         if p.is_noop:
             ctx.out.info(f"already at {p.installed}: nothing to do")
-            return {"outcome": "noop", "version": str(p.installed), "log": str(log.path)}
+            return {
+                "outcome": "noop",
+                "version": str(p.installed),
+                "log": str(log.path),
+                "elapsed_s": (ctx.now_ms() - started_ms) / 1000,
+                "downtime_s": 0.0,
+            }
         store = ctx.store()
         env = instance.load_env(ctx)
         live = None
@@ -153,13 +160,14 @@ def upgrade(
             live_key=live.key.fingerprint if live and live.key else None,
             prechecks=prechecks,
         )
-        result = _drive(ctx, doc, hook_timeout=hook_timeout)
+        result = _drive(ctx, doc, hook_timeout=hook_timeout, started_ms=started_ms)
         if prep.verified:
             signing.record_seen(ctx, prep.manifest)
         return result
 
 
 def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict[str, Any]:
+    started_ms = ctx.now_ms()
     with logged(ctx, "resume"), lock.acquire(ctx, "resume"):
         doc = journal.current(ctx)
         if doc is None:
@@ -174,7 +182,7 @@ def resume(ctx: Context, *, hook_timeout: float = hooks.DEFAULT_TIMEOUT) -> dict
         if doc["kind"] == "upgrade":
             if doc["phase"] == "rolling-back":
                 return revert.revert(ctx, doc, reason=doc["data"].get("error", "interrupted"))
-            return _drive(ctx, doc, hook_timeout=hook_timeout)
+            return _drive(ctx, doc, hook_timeout=hook_timeout, started_ms=started_ms)
         if doc["kind"] in ("roll", "repair"):
             from coolify_migrate.secrets import roll
 
@@ -224,7 +232,19 @@ def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list
     return release, planned
 
 
-def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[str, Any]:
+def downtime_ms(doc: dict[str, Any]) -> int | None:
+    """From the run's start (the app is stopped first) to the new app healthy (``runtime``),
+    from the journal, so a resumed run counts the time it spent interrupted too. With
+    ``--runtime none`` it is the time the app must not run: backup, steps, record, ``.env``."""
+    at = {h["phase"]: h["at_ms"] for h in doc.get("history", [])}
+    if "runtime" not in at or not doc.get("history"):
+        return None
+    return int(at["runtime"] - doc["history"][0]["at_ms"])
+
+
+def _drive(
+    ctx: Context, doc: dict[str, Any], *, hook_timeout: float, started_ms: int
+) -> dict[str, Any]:
     data = doc["data"]
     done: list[str] = data["done"]
     release, planned = _plan_from_journal(ctx, doc)
@@ -234,6 +254,7 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
     def mark(phase: str, **extra: Any) -> None:
         done.append(phase)
         journal.advance(ctx, doc, phase, done=done, **extra)
+        ctx.out.event("phase", phase=phase, elapsed_s=(ctx.now_ms() - started_ms) / 1000)
 
     def hook(phase: str) -> hooks.HookFailure | None:
         return hooks.run(
@@ -331,7 +352,13 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
 
     runtime.finish()
     journal.finish(ctx, doc, "upgraded")
-    ctx.out.info(f"upgraded {data['from_version']} -> {data['to_version']}")
+    elapsed, down = (ctx.now_ms() - started_ms) / 1000, downtime_ms(doc)
+    downtime = down / 1000 if down is not None else None
+    ctx.out.info(f"log: {data.get('log')}")
+    ctx.out.info(
+        f"upgraded {data['from_version']} -> {data['to_version']} in {elapsed:.1f} s, "
+        f"downtime {downtime or 0:.1f} s (app stopped -> started)"
+    )
     return {
         "outcome": "upgraded",
         "from": data["from_version"],
@@ -339,6 +366,8 @@ def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[st
         "backup": data.get("backup"),
         "steps": [p.step.id for p in planned],
         "log": data.get("log"),
+        "elapsed_s": elapsed,
+        "downtime_s": downtime,
     }
 
 

@@ -65,11 +65,15 @@ def ensure(client: Any, release: Release, *, out: Output, event: Callable[..., N
     for ref in release.images:
         repo, tag = split_reference(ref)
         out.info(f"pulling {ref}")
+        bar = out.progress("pulling the image", 1, "images")  # one call: the elapsed time moves
         try:
             client.images.pull(repo, tag=tag)
+            bar.advance()
         except DockerException as err:
             failures.append(f"{ref}: {reason(err)}")
             continue
+        finally:
+            bar.close()
         event("image-pulled", image=ref)
         return ref
     raise RuntimeProblem(

@@ -95,9 +95,15 @@ class Snapshot:
         conn = store.connect(readonly=True)
         try:
             digests = {}
-            for column in conn.fields(ctx.profile.encrypted_columns).present:
-                last = conn.last_key(column.table)
-                digests[column.label] = (last, conn.digest(column.table, column.column, last))
+            present = conn.fields(ctx.profile.encrypted_columns).present
+            bar = ctx.out.progress("digesting every encrypted field", len(present), "fields")
+            try:
+                for column in present:
+                    last = conn.last_key(column.table)
+                    digests[column.label] = (last, conn.digest(column.table, column.column, last))
+                    bar.advance()
+            finally:
+                bar.close()
             return cls(digests)
         finally:
             conn.close()
@@ -107,10 +113,16 @@ class Snapshot:
         conn = ctx.store().connect(readonly=True)
         try:
             out = []
-            for column in conn.fields(ctx.profile.encrypted_columns).present:
-                last, digest = self.digests.get(column.label, (0, ""))
-                if digest and conn.digest(column.table, column.column, last) != digest:
-                    out.append(column.label)
+            present = conn.fields(ctx.profile.encrypted_columns).present
+            bar = ctx.out.progress("comparing every encrypted field", len(present), "fields")
+            try:
+                for column in present:
+                    last, digest = self.digests.get(column.label, (0, ""))
+                    if digest and conn.digest(column.table, column.column, last) != digest:
+                        out.append(column.label)
+                    bar.advance()
+            finally:
+                bar.close()
             return out
         finally:
             conn.close()

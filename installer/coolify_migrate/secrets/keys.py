@@ -30,6 +30,7 @@ from typing import Any
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.app import EncryptedColumn, KeyCandidate, Profile
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.output import Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import Codec, DecryptError
@@ -228,12 +229,20 @@ def analyse(
 
 
 def stored_values(
-    ctx: Context, conn: Connection, found: values.Fields, *, limit: int | None
+    ctx: Context,
+    conn: Connection,
+    found: values.Fields,
+    *,
+    limit: int | None,
+    bar: Progress | None = None,
 ) -> Iterator[tuple[EncryptedColumn, Any, Any]]:
-    """(field, row id, stored value) of every present field, table by table."""
+    """(field, row id, stored value) of every present field, table by table; ``bar`` counts
+    the rows read."""
     for table, columns in found.by_table().items():
         names = [c.column for c in columns]
         for rows in conn.rows(table, names, id_column=ctx.profile.id_column, limit=limit):
+            if bar is not None:
+                bar.advance(len(rows))
             for row in rows:
                 for i, column in enumerate(columns):
                     yield column, row[1], row[2 + i]
@@ -358,9 +367,26 @@ def _attribute_all(
 ) -> None:
     """Every value of every field: which established key it is under, or none."""
     codecs = FieldCodecs(ctx.profile)
-    counts = analysis.counts
     leftovers: list[tuple[str, str, bytes, bytes]] = []  # (field, label, iv, content)
-    for column, row_id, stored in stored_values(ctx, conn, analysis.fields, limit=None):
+    tables = analysis.fields.by_table()
+    bar = ctx.out.progress("checking every value's key", sum(conn.count(t) for t in tables), "rows")
+    try:
+        _attribute_rows(ctx, conn, analysis, codecs, leftovers, bar)
+    finally:
+        bar.close()
+    _second_look(codecs, analysis, cands, leftovers, ctx.leave)
+
+
+def _attribute_rows(
+    ctx: Context,
+    conn: Connection,
+    analysis: Analysis,
+    codecs: FieldCodecs,
+    leftovers: list[tuple[str, str, bytes, bytes]],
+    bar: Progress,
+) -> None:
+    counts = analysis.counts
+    for column, row_id, stored in stored_values(ctx, conn, analysis.fields, limit=None, bar=bar):
         codec = codecs.of(column.label)
         parts = _classify(codec, column, row_id, stored, counts, analysis.text, None)
         if parts is None:
@@ -373,7 +399,6 @@ def _attribute_all(
             leftovers.append((column.label, values.label(column, row_id), *parts))
         else:
             _unread(analysis, column.label, values.label(column, row_id), ctx.leave)
-    _second_look(codecs, analysis, cands, leftovers, ctx.leave)
 
 
 def _unread(analysis: Analysis, field_: str, where: str, leave: frozenset[str]) -> None:

@@ -108,7 +108,8 @@ def reencrypt(
     """
     found = analysis.fields
     total = sum(conn.count(t) for t in found.by_table())  # b-tree walks, never the values
-    bar = ctx.out.progress("re-encrypting", total)
+    # counted in ciphertext values, as the summary counts them (rows hold several, or none)
+    bar = ctx.out.progress("re-encrypting", analysis.cipher_values, "values")
     counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
     for column in found.absent:
         counts[column.label].absent = True
@@ -123,9 +124,9 @@ def reencrypt(
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                for rows_seen, updates, done in crypto.run(columns, batches):
+                for _rows, updates, done in crypto.run(columns, batches):
                     _add(counts, done)
-                    bar.advance(rows_seen)
+                    bar.advance(sum(c.reencrypted + c.left for c in done.values()))
                     if updates:
                         written = conn.update(table, names, updates)
                         if written != len(updates):
@@ -133,6 +134,7 @@ def reencrypt(
                                 f"{table}: {written} of {len(updates)} rows "
                                 "updated; the transaction was rolled back"
                             )
+            bar.close()
             _read_back(ctx, conn, codecs, found, new, counts)
             conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
@@ -152,18 +154,29 @@ def _read_back(
     every ciphertext value in it decrypts under ``new``, value for value as many as were
     written; values left as asked are the only exception."""
     seen: dict[str, int] = {label: 0 for label in counts}
-    for column, row_id, stored in keys.stored_values(ctx, conn, found, limit=None):
-        codec = codecs.of(column.label)
-        if values.kind(codec, stored) != "cipher":
-            continue
-        if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is not None:
-            seen[column.label] += 1
-        elif values.label(column, row_id) not in ctx.leave:
-            raise ChangeFailed(
-                f"{values.label(column, row_id)} does not decrypt under the new key when read "
-                "back; the transaction was rolled back, nothing was changed",
-                hint="run 'coolify-migrate secrets verify' and report this",
-            )
+    total = sum(c.values + c.left for c in counts.values())
+    bar = ctx.out.progress("reading back", total, "values")
+    pending = 0  # told in batches: a call per value would cost more than the check
+    try:
+        for column, row_id, stored in keys.stored_values(ctx, conn, found, limit=None):
+            codec = codecs.of(column.label)
+            if values.kind(codec, stored) != "cipher":
+                continue
+            pending += 1
+            if pending == 1000:
+                bar.advance(pending)
+                pending = 0
+            if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is not None:
+                seen[column.label] += 1
+            elif values.label(column, row_id) not in ctx.leave:
+                raise ChangeFailed(
+                    f"{values.label(column, row_id)} does not decrypt under the new key when "
+                    "read back; the transaction was rolled back, nothing was changed",
+                    hint="run 'coolify-migrate secrets verify' and report this",
+                )
+        bar.advance(pending)
+    finally:
+        bar.close()
     for label, c in counts.items():
         if not c.absent and seen[label] != c.values:
             raise ChangeFailed(

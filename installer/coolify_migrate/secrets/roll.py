@@ -282,6 +282,7 @@ def _roll(
     kind: str = "roll",
     held: list[KeyCandidate] | None = None,
 ) -> RollResult:
+    stopped_ms = ctx.now_ms()
     if run.own:
         ctx.runtime().check()
         ctx.runtime().stop()  # nothing may write secrets under the old key once we start
@@ -325,6 +326,8 @@ def _roll(
     result.rolled, result.outcome = True, "rolled"
     result.notes.append("sessions signed with the old key end: users log in again")
     _finalize(ctx, new, run, result, old)
+    if run.own:  # _finalize started the app again
+        result.downtime_s = (ctx.now_ms() - stopped_ms) / 1000
     return result
 
 

@@ -21,6 +21,8 @@ class RollResult:
     notes: list[str] = field(default_factory=list)
     not_ciphertext: values.Named = field(default_factory=values.Named)
     left: values.Named = field(default_factory=values.Named)
+    elapsed_s: float | None = None  # the whole command (set by the command, not by a dry run)
+    downtime_s: float | None = None  # app stopped -> started again; None when it never stopped
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +40,8 @@ class RollResult:
             "left_as_asked": self.left.as_dict(),
             "weak_reasons": list(self.weak_reasons),
             "notes": list(self.notes),
+            "elapsed_s": self.elapsed_s,
+            "downtime_s": self.downtime_s,
         }
 
     def lines(self) -> list[str]:
@@ -81,4 +85,7 @@ class RollResult:
                 "unchanged and still unreadable: " + self.left.shown()
             )
         out.extend(f"  note: {n}" for n in self.notes)
+        if self.elapsed_s is not None:
+            down = f"{self.downtime_s:.1f} s" if self.downtime_s is not None else "not measured"
+            out.append(f"done in {self.elapsed_s:.1f} s, downtime {down} (app stopped -> started)")
         return out

@@ -23,8 +23,9 @@ from coolify_migrate.core.output import Output, Progress
 
 
 class _LoggedProgress:
-    def __init__(self, log: RunLog, inner: Progress, phase: str) -> None:
-        self.log, self.inner, self.phase, self.done = log, inner, phase, 0
+    def __init__(self, log: RunLog, inner: Progress, phase: str, unit: str) -> None:
+        self.log, self.inner, self.phase, self.unit, self.done = log, inner, phase, unit, 0
+        self.started = time.monotonic()
 
     def advance(self, n: int = 1) -> None:
         self.done += n
@@ -32,7 +33,8 @@ class _LoggedProgress:
 
     def close(self) -> None:
         self.inner.close()
-        self.log.write(f"{self.phase}: {self.done} done")
+        took = time.monotonic() - self.started
+        self.log.write(f"{self.phase}: {self.done} {self.unit} done in {took:.1f} s")
 
 
 class RunLog:
@@ -73,9 +75,9 @@ class RunLog:
             self.write(f"event {kind} {json.dumps(fields, default=str, sort_keys=True)}")
         self.inner.event(kind, **fields)
 
-    def progress(self, phase: str, total: int | None) -> Progress:
-        self.write(f"{phase}: started ({total if total is not None else '?'} items)")
-        return _LoggedProgress(self, self.inner.progress(phase, total), phase)
+    def progress(self, phase: str, total: int | None, unit: str = "items") -> Progress:
+        self.write(f"{phase}: started ({total if total is not None else '?'} {unit})")
+        return _LoggedProgress(self, self.inner.progress(phase, total, unit), phase, unit)
 
     def ending(self, how: str) -> None:
         if self._fh is not None or interrupts.hung_up():

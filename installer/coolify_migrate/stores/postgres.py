@@ -33,6 +33,7 @@ from typing import IO, Any
 from coolify_migrate.core import faults
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseError
+from coolify_migrate.core.output import Null, Output
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 from coolify_migrate.stores.pg_server import LocalRunner, Runner, Server, driver
 
@@ -312,20 +313,31 @@ class PostgresStore:
     def check_copy(self, path: Path, *, full: bool = False) -> str:
         return self._listable(path)
 
-    def backup(self, dest: Path) -> Dumped:
-        """``pg_dump -Fc`` streamed into ``dest`` (hashed on the way), then read back whole."""
+    def backup(self, dest: Path, out: Output | None = None) -> Dumped:
+        """``pg_dump -Fc`` into ``dest``, then hashed and read back whole."""
+        out = out or Null()
         digest, size = hashlib.sha256(), 0
-        with open(dest, "wb") as out:
-            proc = self._dump_into(out)
+        bar = out.progress("dumping the database", None, "bytes")
+        try:
+            with open(dest, "wb") as fh:
+                proc = self._dump_into(fh)
+            bar.advance(dest.stat().st_size if dest.exists() else 0)
+        finally:
+            bar.close()
         if proc.returncode != 0:
             dest.unlink(missing_ok=True)
             raise DatabaseError(f"pg_dump failed: {_first_line(proc.stderr)}")
-        with open(dest, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-            os.fsync(fh.fileno())
-        return Dumped(size, digest.hexdigest(), self._listable(dest))
+        bar = out.progress("checking and hashing the dump", dest.stat().st_size, "bytes")
+        try:
+            with open(dest, "rb") as fh:
+                while chunk := fh.read(_CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    bar.advance(len(chunk))
+                os.fsync(fh.fileno())
+            return Dumped(size, digest.hexdigest(), self._listable(dest))
+        finally:
+            bar.close()
 
     def _dump_into(self, out: IO[bytes]) -> subprocess.CompletedProcess[bytes]:
         args = ["--format=custom", "--no-owner", "--no-privileges", "--compress=6"]

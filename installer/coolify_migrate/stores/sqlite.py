@@ -27,6 +27,7 @@ from urllib.parse import quote
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseError
+from coolify_migrate.core.output import Null, Output
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
@@ -345,19 +346,29 @@ class SQLiteStore:
 
         return sqlite_copy.integrity(path, full=full)
 
-    def backup(self, dest: Path) -> Dumped:
+    def backup(self, dest: Path, out: Output | None = None) -> Dumped:
         """SQLite's backup API in one step, then checked, hashed and fsynced (``sqlite_copy``).
         A full disk raises ``OSError(ENOSPC)``; other SQLite errors ``DatabaseError``."""
         from coolify_migrate.stores import sqlite_copy
 
+        out = out or Null()
+        bar = out.progress("copying the database", self.size(), "bytes")
         try:
             sqlite_copy.snapshot_copy(self.path, dest)
+            bar.advance(dest.stat().st_size)  # one step: SQLite reports nothing inside it
         except sqlite3.Error as err:
             if getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
                 raise OSError(errno.ENOSPC, "database or disk is full") from err
             raise DatabaseError(f"cannot copy {self.path}: {err}") from err
-        checked, digest = sqlite_copy.seal(dest)
-        return Dumped(dest.stat().st_size, digest, checked)
+        finally:
+            bar.close()
+        size = dest.stat().st_size
+        bar = out.progress("checking and hashing the copy", size, "bytes")
+        try:
+            checked, digest = sqlite_copy.seal(dest, bar.advance)
+        finally:
+            bar.close()
+        return Dumped(size, digest, checked)
 
     def restore(self, src: Path) -> None:
         """The backup file atomically replaces the database; stale -wal/-shm go first."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -95,19 +96,22 @@ def integrity(path: Path, *, full: bool = False) -> str:
     return "ok" if found == ["ok"] else "; ".join(found)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, read: Callable[[int], None] | None = None) -> str:
+    """The file's SHA-256; ``read`` is told how many bytes each chunk had."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
+            if read is not None:
+                read(len(chunk))
     return digest.hexdigest()
 
 
-def seal(partial: Path) -> tuple[str, str]:
+def seal(partial: Path, read: Callable[[int], None] | None = None) -> tuple[str, str]:
     """Integrity check, SHA-256 and fsync, overlapped: each reads the same (cached) file."""
     with ThreadPoolExecutor(max_workers=2) as pool:
         checked = pool.submit(integrity, partial)
         synced = pool.submit(durable.fsync_file, partial)
-        digest = sha256_file(partial)
+        digest = sha256_file(partial, read)
         synced.result()
         return checked.result(), digest

@@ -39,6 +39,7 @@ from coolify_migrate.apps.coolify_v3.demo_services import (
 )
 from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
+from coolify_migrate.core.output import Null, Output, Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
 
@@ -290,8 +291,9 @@ class _Builder:
     def link(self, table: str, a: str, b: str) -> None:
         self.tables[table].append({"A": a, "B": b})
 
-    def write(self, conn: sqlite3.Connection) -> None:
+    def write(self, conn: sqlite3.Connection, bar: Progress) -> None:
         for table, rows in self.tables.items():
+            bar.advance()
             if not rows:
                 continue
             cols = self.columns[table]
@@ -1128,8 +1130,10 @@ def create(
     rows: int = 5,
     seed: int | None = None,
     db_path: Path | None = None,
+    out: Output | None = None,
 ) -> DemoInstance:
     """Write the instance. The caller checks that the directory holds no instance yet."""
+    out = out or Null()
     codec = AesCtrJsonCodec()
     key = Secret(date_seeded_key(installed_at_ms))
     rng = random.Random(seed if seed is not None else installed_at_ms)
@@ -1147,11 +1151,20 @@ def create(
         builder = _Builder(conn, rng, demo, codec)
         instance = _Instance(builder, installed_at_ms)
         instance.base()
-        for u in range(max(rows, 1)):
-            instance.unit(u)
-        conn.execute("BEGIN")
-        builder.write(conn)
-        conn.execute("COMMIT")
+        bar = out.progress("building the demo's rows", max(rows, 1), "rows")
+        try:
+            for u in range(max(rows, 1)):
+                instance.unit(u)
+                bar.advance()
+        finally:
+            bar.close()
+        bar = out.progress("writing the demo's tables", len(builder.tables), "tables")
+        try:
+            conn.execute("BEGIN")
+            builder.write(conn, bar)
+            conn.execute("COMMIT")
+        finally:
+            bar.close()
     except BaseException:
         conn.close()
         tmp.unlink(missing_ok=True)

@@ -29,6 +29,7 @@ from coolify_migrate.core.app import (
     SecretSpec,
 )
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.output import Output
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Store
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
@@ -226,12 +227,24 @@ class CoolifyV3(Profile):
         return SQLiteStore(instance.database_path(ctx))
 
     def create_demo(
-        self, data_dir: Path, db_path: Path, *, version: str, installed_at_ms: int, rows: int
+        self,
+        data_dir: Path,
+        db_path: Path,
+        *,
+        version: str,
+        installed_at_ms: int,
+        rows: int,
+        out: Output | None = None,
     ) -> Any:
         from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
 
         return coolify_v3_demo.create(
-            data_dir, version=version, installed_at_ms=installed_at_ms, rows=rows, db_path=db_path
+            data_dir,
+            version=version,
+            installed_at_ms=installed_at_ms,
+            rows=rows,
+            db_path=db_path,
+            out=out,
         )
 
     def container_spec(self) -> ContainerSpec:

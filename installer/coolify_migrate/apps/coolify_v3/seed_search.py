@@ -102,7 +102,7 @@ def search(
     """Find the ms whose date-seeded key has this digest prefix, or prove none in the windows."""
     chunks = plan_chunks(centres, window_ms)
     total = sum(hi - lo for lo, hi in chunks)
-    bar = out.progress("searching date-seeded keys", total)
+    bar = out.progress("searching date-seeded keys", total, "seeds")
     try:
         if workers <= 1 or total <= MAX_CHUNK:
             searched = 0
