@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from coolify_migrate.core import interrupts
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import MigrateError
+from coolify_migrate.core.errors import ExitCode, MigrateError
 from coolify_migrate.core.output import Output, Progress
 
 
@@ -83,6 +83,13 @@ class RunLog:
         if self._fh is not None or interrupts.hung_up():
             self.write(f"ended: {how}")
 
+    def discard(self) -> None:
+        """A run refused before any change: the error line said everything; no log is left."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+            self.path.unlink(missing_ok=True)
+
     def close(self) -> None:
         if self._fh is None:
             return
@@ -93,14 +100,17 @@ class RunLog:
 
 @contextmanager
 def logged(ctx: Context, kind: str) -> Iterator[RunLog]:
-    """A run with its log as the context's output; how it ended is the log's last line (a run
-    refused before it said anything still leaves no log, unless the terminal hung up)."""
+    """A run with its log as the context's output; how it ended is the log's last line. A run
+    refused before any change (exit 3) leaves no log, unless the terminal hung up."""
     log = RunLog(ctx, kind)
     outer, ctx.out = ctx.out, log
     try:
         yield log
     except MigrateError as err:
-        log.ending(f"error: {err.message} (hint: {err.hint})")
+        if err.exit_code == ExitCode.REFUSED and not interrupts.hung_up():
+            log.discard()
+        else:
+            log.ending(f"error: {err.message} (hint: {err.hint})")
         raise
     except interrupts.Interrupted as sig:
         log.ending(f"stopped by {sig.name}")
