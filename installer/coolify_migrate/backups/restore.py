@@ -37,7 +37,7 @@ from coolify_migrate import backups, instance
 from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.config.envfile import EnvFile
-from coolify_migrate.core import durable, faults
+from coolify_migrate.core import durable, faults, private
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import (
@@ -102,7 +102,7 @@ class Restoration:
         self._env_before = ctx.env_path.read_bytes()
         self._env_base = self._journal_env_snapshot() or self._env_before
         ring = Keyring(ctx)  # unreadable keyring: refused here, before any change
-        self._ring_before = ring.path.read_bytes() if ring.path.exists() else None
+        self._ring_before = private.read_bytes(ring.path) if ctx.has_state_dir() else None
         self.key = self._needed_key(env)
         needed = backups.SLACK + (info.size if self.db_path is not None else 0)
         if self.store.exists():
@@ -419,7 +419,7 @@ class Restoration:
             if self._ring_before is None:
                 self._ring_path.unlink(missing_ok=True)
             else:
-                durable.write_atomic(self._ring_path, self._ring_before, mode=0o600)
+                durable.write_atomic(self._ring_path, self._ring_before, private=True)
         if self.safety is not None:  # everything is back: the safety copy says nothing new
             self.safety.path.unlink(missing_ok=True)
             self.safety.path.with_name(names.manifest_name(self.safety.name)).unlink(

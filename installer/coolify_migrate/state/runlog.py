@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
+from coolify_migrate.core import private
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.output import Output, Progress
 
@@ -41,7 +42,7 @@ class RunLog:
     def write(self, text: str) -> None:
         if self._fh is None:
             self.ctx.ensure_state_dir()
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = private.open_file(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             self._fh = os.fdopen(fd, "a", encoding="utf-8")
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.ctx.clock()))
         self._fh.write(f"{stamp} {self.ctx.redactor.redact(text)}\n")
