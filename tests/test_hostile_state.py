@@ -7,6 +7,7 @@ Each refusal is checked for its exit code (3), its one-line message, and a tree 
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -136,3 +137,73 @@ def test_a_lock_that_is_a_directory_is_refused(demo: DemoInstance, cli: CliRunne
     before = snapshot(demo.data_dir)
     refused(upgrade(cli, demo), "lock")
     assert snapshot(demo.data_dir) == before
+
+
+# -- modes of what the tool writes ----------------------------------------------------------------
+
+
+def test_every_copy_of_the_database_a_restore_makes_is_owner_only(
+    demo: DemoInstance, cli: CliRunner
+) -> None:
+    os.chmod(demo.db_path, 0o644)  # as Coolify left it
+    made = run(cli, demo, "backup", "create", "--json")
+    assert made.returncode == 0, made.stderr
+    name = json.loads(made.stdout)["name"]
+    # killed with the current file set aside and the backup staged: both hold encrypted data
+    r = run(
+        cli,
+        demo,
+        "rollback",
+        "--to",
+        name,
+        "--yes",
+        env={"COOLIFY_MIGRATE_CRASH_AT": "restore:set-aside"},
+    )
+    assert r.returncode == -9, r.stderr
+    staged = demo.db_path.with_name(".prod.db.restoring")
+    undo = demo.db_path.with_name(".prod.db.undo")
+    assert mode(staged) == 0o600
+    assert mode(undo) == 0o600
+    finished = run(cli, demo, "rollback", "--last", "--yes")
+    assert finished.returncode == 0, finished.stderr
+    assert mode(demo.db_path) == 0o600  # the restored database
+    assert not staged.exists() and not undo.exists()
+
+
+def test_a_failed_restore_gives_the_database_its_mode_back(demo: DemoInstance, ctx: Any) -> None:
+    from coolify_migrate import backups
+    from coolify_migrate.backups.restore import Restoration
+
+    info = backups.create(ctx)
+    os.chmod(demo.db_path, 0o644)
+    ctx.ensure_state_dir()
+    before = snapshot(demo.data_dir)
+    plan = Restoration(ctx, info)
+    plan.prepare()
+    plan._verify_values = lambda: (_ for _ in ()).throw(RuntimeError("injected"))  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="as they were"):
+        plan.apply()
+    assert snapshot(demo.data_dir) == before
+    assert mode(demo.db_path) == 0o644
+
+
+def test_a_kept_damaged_database_is_owner_only(demo: DemoInstance, ctx: Any) -> None:
+    from coolify_migrate import backups
+    from coolify_migrate.backups import rollback
+
+    info = backups.create(ctx)
+    demo.db_path.write_bytes(b"SQLite format 3\x00" + os.urandom(8192))
+    os.chmod(demo.db_path, 0o644)
+    result = rollback.restore(ctx, info)
+    assert mode(Path(result["damaged_database_kept"])) == 0o600
+    assert mode(demo.db_path) == 0o600
+
+
+def test_a_readable_env_is_tightened_with_a_warning_when_the_tool_writes_it(
+    demo: DemoInstance, cli: CliRunner
+) -> None:
+    os.chmod((demo.data_dir / ".env"), 0o644)
+    r = upgrade(cli, demo)  # writes TAG and the new key into .env
+    assert r.returncode == 0, r.stderr
+    assert "readable by group or others (mode 0644): tightened to 0600" in r.stderr
+    assert mode((demo.data_dir / ".env")) == 0o600

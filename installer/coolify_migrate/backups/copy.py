@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from coolify_migrate.core import durable
 from coolify_migrate.core.store import Store
-from coolify_migrate.stores import names
+from coolify_migrate.stores import names, sqlite_copy
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
 from coolify_migrate.stores.sqlite_copy import (
     integrity as integrity,
@@ -83,16 +82,9 @@ def check(info: BackupInfo, *, full: bool = False, store: Store | None = None) -
 
 
 def stage(backup: Path, db_path: Path) -> Path:
-    """Copy a backup to a hidden file beside the database, with the database's mode and owner,
-    fsynced: ready to be renamed over it atomically (restore and the upgrade's revert)."""
-    tmp = db_path.with_name(f".{db_path.name}.restoring")
-    shutil.copyfile(backup, tmp)
-    st = db_path.stat() if db_path.exists() else None
-    os.chmod(tmp, st.st_mode & 0o7777 if st else 0o644)
-    if st is not None and os.geteuid() == 0:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    durable.fsync_file(tmp)
-    return tmp
+    """Copy a backup to a hidden file beside the database, with the database's owner and a mode
+    only its owner can read, fsynced: ready to be renamed over it atomically."""
+    return sqlite_copy.stage(backup, db_path)
 
 
 # -- naming and publishing a copy ------------------------------------------------------------

@@ -53,7 +53,7 @@ from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
-from coolify_migrate.stores import names
+from coolify_migrate.stores import names, sqlite_copy
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -82,6 +82,7 @@ class Restoration:
         self._set_aside: list[tuple[Path, Path]] = []  # (live path, undo path)
         self._db_replaced = self._env_written = self._ring_written = False
         self._stale_undo: list[Path] = []
+        self._mode_before: int | None = None  # the live file's mode, when it had to be tightened
         self._failure: ChangeFailed | None = None
         self._touched = False
         self.counts: list[verdicts.ColumnCount] = []
@@ -250,6 +251,8 @@ class Restoration:
                 os.replace(live, aside)
                 self._set_aside.append((live, aside))
         if db_path.exists():
+            # the set-aside link shares the live file's mode: owner-only before it is made
+            self._mode_before = sqlite_copy.make_private(db_path)
             aside = self.directory / names.undo_name(db_path.name)
             os.link(db_path, aside)
             self._set_aside.append((db_path, aside))
@@ -401,6 +404,9 @@ class Restoration:
                 db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         for live, aside in reversed(self._set_aside):
             os.replace(aside, live)
+        if self._mode_before is not None and db_path.exists():
+            os.chmod(db_path, self._mode_before)  # a failed restore changes nothing, modes too
+            self._mode_before = None
         if self._db_replaced and not any(live == db_path for live, _ in self._set_aside):
             db_path.unlink(missing_ok=True)  # there was no database before
         self.directory.joinpath(f".{db_path.name}.restoring").unlink(missing_ok=True)
