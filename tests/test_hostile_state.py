@@ -206,4 +206,4 @@ def test_a_readable_env_is_tightened_with_a_warning_when_the_tool_writes_it(
     r = upgrade(cli, demo)  # writes TAG and the new key into .env
     assert r.returncode == 0, r.stderr
     assert "readable by group or others (mode 0644): tightened to 0600" in r.stderr
-    assert mode((demo.data_dir / ".env")) == 0o600
+    assert mode(demo.data_dir / ".env") == 0o600
