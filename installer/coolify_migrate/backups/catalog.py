@@ -41,6 +41,7 @@ from coolify_migrate.core.errors import (
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.secrets import keys, verdicts
+from coolify_migrate.state import made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
 
@@ -71,6 +72,8 @@ class BackupInfo:
     fields_absent: list[str] | None = None  # declared encrypted fields this copy does not have
     files: dict[str, str] | None = None  # the app's settings files kept with it: name -> copy
     image_tag: str | None = None  # the app's image tag when it was taken
+    seq: int | None = None  # its place in the order the tool made backups (``state.made``)
+    note: str | None = None  # what else the listing should say about it
 
     @property
     def time_iso(self) -> str:
@@ -97,6 +100,8 @@ class BackupInfo:
             "fields_absent": self.fields_absent,
             "files": self.files,
             "image_tag": self.image_tag,
+            "seq": self.seq,
+            "note": self.note,
         }
 
 
@@ -194,7 +199,10 @@ def create(
             f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
         )
     env = load_env_quietly(ctx)
-    ms, partial = backup_copy.reserve(ctx.now_ms, directory, base)
+    leftovers = backup_copy.remove_partials(directory, base)  # we hold the lock: all dead runs'
+    if leftovers:
+        ctx.out.info(f"removed {len(leftovers)} partial copies left by interrupted runs")
+    ms, partial, claim = backup_copy.reserve(ctx.now_ms, directory, base)
     final: Path | None = None
     # one SQLite step cannot report progress inside itself: the bar moves per phase
     bar = ctx.out.progress(f"backing up {_mib(store.size())}", 3)
@@ -212,7 +220,11 @@ def create(
             ctx, partial, env, key, version
         )
         absent = _absent_in(ctx, partial)
+        # numbered before it is named: the order of backups, and the proof it is ours
+        seq = made.record(ctx, names.backup_name(base, ms))
         final = backup_copy.publish(partial, directory, base, ms)
+        if final.name != names.backup_name(base, ms):
+            seq = made.record(ctx, final.name)
         faults.checkpoint("backup:renamed")
         size = final.stat().st_size
         files = _keep_files(ctx, final)
@@ -221,6 +233,7 @@ def create(
             "name": final.name,
             "time_ms": int(final.name.rsplit("_", 1)[1]),
             "created_ms": ctx.now_ms(),
+            "seq": seq,
             "reason": reason,
             "pinned": pinned,
             "app": ctx.profile.name,
@@ -255,8 +268,10 @@ def create(
             raise BackupRefused(f"cannot write a backup in {directory}: {err.strerror}") from err
         raise
     finally:
+        os.close(claim)
         bar.close()
     info = _from_manifest(final, doc, size, [])
+    info.seq = seq
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)
     ctx.out.info(
         f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
@@ -390,12 +405,20 @@ def _from_manifest(
 
 
 def describe(
-    ctx: Context, path: Path, parsed: names.ParsedName, cands: list[KeyCandidate]
+    ctx: Context,
+    path: Path,
+    parsed: names.ParsedName,
+    cands: list[KeyCandidate],
+    order: dict[str, int] | None = None,
 ) -> BackupInfo:
+    """What ``path`` is; ``order`` is ``state.made.order`` (read once by a listing)."""
+    seq = (made.order(ctx) if order is None else order).get(path.name)
     size = os.lstat(path).st_size
     doc, problem = _read_manifest(path.with_name(names.manifest_name(path.name)), path.name)
     if doc is not None and parsed.shape == "ms":
-        return _from_manifest(path, doc, size, cands)
+        info = _from_manifest(path, doc, size, cands)
+        info.seq = seq
+        return info
     info = BackupInfo(
         name=path.name,
         path=path,
@@ -403,7 +426,11 @@ def describe(
         time_ms=parsed.time_ms,
         version=parsed.version,
         size=size,
+        seq=seq,
     )
+    if seq is not None and problem is None:
+        info.kind = OURS  # recorded before it was named: a run stopped before its manifest
+        info.note = "made by coolify-migrate; its run stopped before the manifest was written"
     if problem is not None and parsed.shape == "ms":
         info.kind, info.has_manifest, info.manifest_error, info.verified = (
             OURS,
@@ -458,6 +485,7 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
         return []
     base = db_name(ctx)
     cands = known_keys(ctx, load_env_quietly(ctx))
+    order = made.order(ctx)
     found = []
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -467,8 +495,19 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
             if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 ctx.out.warn(f"ignored {entry.name}: not a regular file (a backup is never a link)")
                 continue
-            found.append(describe(ctx, directory / entry.name, parsed, cands))
-    return sorted(found, key=lambda b: (b.time_ms, b.name), reverse=True)
+            found.append(describe(ctx, directory / entry.name, parsed, cands, order))
+    return newest_first(found)
+
+
+def newest_first(found: list[BackupInfo]) -> list[BackupInfo]:
+    """By the time in their names, except that the tool's own backups, wherever they fall,
+    follow the order it made them in (a clock set back must not make an older one "newest")."""
+    ordered = sorted(found, key=lambda b: (b.time_ms, b.name), reverse=True)
+    slots = [i for i, b in enumerate(ordered) if b.seq is not None]
+    by_seq = sorted((ordered[i] for i in slots), key=lambda b: b.seq or 0, reverse=True)
+    for i, b in zip(slots, by_seq, strict=True):
+        ordered[i] = b
+    return ordered
 
 
 def find(ctx: Context, name: str) -> BackupInfo:

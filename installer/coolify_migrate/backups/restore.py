@@ -51,7 +51,7 @@ from coolify_migrate.core.errors import (
 )
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import keys, verdicts
-from coolify_migrate.state import journal
+from coolify_migrate.state import journal, made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names, sqlite_copy
 
@@ -432,6 +432,7 @@ class Restoration:
                 missing_ok=True
             )
             durable.fsync_dir(self.directory)
+            made.forget(self.ctx, [self.safety.name])
             self.safety = None
 
     def commit(self) -> dict[str, Any]:
