@@ -25,6 +25,7 @@ from typing import Any
 
 from coolify_migrate import __version__, instance
 from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import identity
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import KeyCandidate
@@ -74,6 +75,9 @@ class BackupInfo:
     image_tag: str | None = None  # the app's image tag when it was taken
     seq: int | None = None  # its place in the order the tool made backups (``state.made``)
     note: str | None = None  # what else the listing should say about it
+    instance: dict[str, Any] | None = None  # the instance its manifest says it belongs to
+    foreign: str | None = None  # why it belongs to another instance (``backups.identity``)
+    sealed: bool = False  # its manifest is this installation's, unchanged since written
 
     @property
     def time_iso(self) -> str:
@@ -102,6 +106,9 @@ class BackupInfo:
             "image_tag": self.image_tag,
             "seq": self.seq,
             "note": self.note,
+            "instance": self.instance,
+            "foreign": self.foreign,
+            "sealed": self.sealed,
         }
 
 
@@ -250,7 +257,11 @@ def create(
             "image_tag": _image_tag(ctx),
             "app_facts": ctx.profile.backup_facts(ctx),
             "tool": __version__,
+            identity.FIELD: identity.here(ctx, env),
         }
+        seal_key = made.seal_key(ctx)
+        if seal_key is not None:
+            doc[identity.SEAL] = identity.seal(doc, seal_key)
         durable.write_json(
             directory / names.manifest_name(final.name), doc, checkpoint="backup:manifest"
         )
@@ -271,7 +282,7 @@ def create(
         os.close(claim)
         bar.close()
     info = _from_manifest(final, doc, size, [])
-    info.seq = seq
+    info.seq, info.instance, info.sealed = seq, doc[identity.FIELD], seal_key is not None
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)
     ctx.out.info(
         f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
@@ -404,20 +415,35 @@ def _from_manifest(
     return info
 
 
-def describe(
-    ctx: Context,
-    path: Path,
-    parsed: names.ParsedName,
-    cands: list[KeyCandidate],
-    order: dict[str, int] | None = None,
-) -> BackupInfo:
-    """What ``path`` is; ``order`` is ``state.made.order`` (read once by a listing)."""
-    seq = (made.order(ctx) if order is None else order).get(path.name)
+@dataclass
+class Known:
+    """What describing backups needs to know about this instance, read once per command."""
+
+    cands: list[KeyCandidate]  # every key it knows
+    order: dict[str, int]  # the order the tool made its backups in (``state.made``)
+    mine: dict[str, str]  # its identity (``backups.identity.here``)
+    seal_key: bytes | None
+
+
+def known(ctx: Context) -> Known:
+    env = load_env_quietly(ctx)
+    return Known(known_keys(ctx, env), made.order(ctx), identity.here(ctx, env), made.seal_key(ctx))
+
+
+def describe(ctx: Context, path: Path, parsed: names.ParsedName, here: Known) -> BackupInfo:
+    """What the backup file ``path`` is (read-only)."""
+    cands, seq = here.cands, here.order.get(path.name)
     size = os.lstat(path).st_size
     doc, problem = _read_manifest(path.with_name(names.manifest_name(path.name)), path.name)
     if doc is not None and parsed.shape == "ms":
         info = _from_manifest(path, doc, size, cands)
         info.seq = seq
+        found = identity.judge(doc, here.mine, here.seal_key)
+        recorded = doc.get(identity.FIELD)
+        info.instance = recorded if isinstance(recorded, dict) else None
+        info.sealed, info.foreign, info.note = found.sealed, found.foreign, found.note
+        if found.error is not None:
+            info.manifest_error, info.verified = found.error, False
         return info
     info = BackupInfo(
         name=path.name,
@@ -484,8 +510,7 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
     if not directory.is_dir():
         return []
     base = db_name(ctx)
-    cands = known_keys(ctx, load_env_quietly(ctx))
-    order = made.order(ctx)
+    here = known(ctx)
     found = []
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -495,7 +520,7 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
             if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 ctx.out.warn(f"ignored {entry.name}: not a regular file (a backup is never a link)")
                 continue
-            found.append(describe(ctx, directory / entry.name, parsed, cands, order))
+            found.append(describe(ctx, directory / entry.name, parsed, here))
     return newest_first(found)
 
 
@@ -526,7 +551,7 @@ def find(ctx: Context, name: str) -> BackupInfo:
         )
     if not stat.S_ISREG(st.st_mode):
         raise BackupRefused(f"{name} is not a regular file")
-    return describe(ctx, path, parsed, known_keys(ctx, load_env_quietly(ctx)))
+    return describe(ctx, path, parsed, known(ctx))
 
 
 # -- verify --------------------------------------------------------------------------------------

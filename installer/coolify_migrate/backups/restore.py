@@ -62,9 +62,15 @@ class Restoration:
     """One restore: ``prepare`` (guards only), ``apply`` (changes), ``fail`` (undo), ``commit``."""
 
     def __init__(
-        self, ctx: Context, info: BackupInfo, *, journal_doc: dict[str, Any] | None = None
+        self,
+        ctx: Context,
+        info: BackupInfo,
+        *,
+        journal_doc: dict[str, Any] | None = None,
+        force: bool = False,
     ):
         self.ctx, self.info, self.journal_doc = ctx, info, journal_doc
+        self.force = force  # restore a backup of another instance
         self.store = ctx.store()
         # a file store's database path; None for a database server (restored by name)
         self.db_path: Path | None = (
@@ -98,6 +104,7 @@ class Restoration:
                 f"backup {info.name} failed verification: {verdict['problems'][0]}",
                 hint="restore another backup; 'backup verify' checks them all",
             )
+        self._check_origin()
         self._check_leftovers()
         env = instance.load_env(ctx)
         self._env_before = ctx.env_path.read_bytes()
@@ -113,6 +120,31 @@ class Restoration:
             raise DiskFull(
                 f"not enough room to restore {info.name} in {self.directory}: "
                 f"{needed >> 20} MiB needed (safety copy and restored file), {free >> 20} MiB free"
+            )
+
+    def _check_origin(self) -> None:
+        """A backup of another instance only with ``force``; a manifest this installation did
+        not seal must at least agree with the record inside the file."""
+        info = self.info
+        if info.foreign is not None and not self.force:
+            raise BackupRefused(
+                f"backup {info.name} belongs to another instance ({info.foreign})",
+                hint="check that it is the backup you mean, then run again with --force",
+            )
+        if info.note is not None:
+            self.ctx.out.warn(f"backup {info.name}: {info.note}")
+        if not info.has_manifest or info.sealed or self.db_path is None:
+            return
+        conn = self.store.snapshot(info.path)
+        try:
+            recorded = conn.read_meta().get("version")
+        finally:
+            conn.close()
+        if recorded and info.version and recorded != info.version:
+            raise BackupRefused(
+                f"the manifest of backup {info.name} says version {info.version}, "
+                f"the backup's own record says {recorded}",
+                hint="the manifest was changed or belongs to another file; do not restore it",
             )
 
     def _check_leftovers(self) -> None:

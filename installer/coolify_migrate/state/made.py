@@ -4,7 +4,10 @@ A backup's name carries the wall-clock time it was taken, and clocks go backward
 host clock, a restored VM): "newest" must not depend on them. So every backup the tool makes is
 given the next number of a sequence kept here, durably, *before* it gets its name. That record
 also tells a copy the tool made but never wrote a manifest for (a run killed right after the
-rename) from one Coolify made itself with ``cp``: the name is here, the manifest is not.
+rename) from one Coolify made itself with ``cp``: the name is here, the manifest is not. It
+holds as well the random id this installation's backups record (``instance``), by which a
+backup brought over from another installation is told apart, and the key its manifests are
+sealed with (``seal_key``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import secrets
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -44,7 +49,28 @@ def _load(ctx: Context) -> dict[str, Any]:
     nxt = doc.get("next")
     if not isinstance(nxt, int):
         nxt = max(made.values(), default=0) + 1
-    return {"next": max(nxt, max(made.values(), default=0) + 1), "made": made}
+    loaded = {"next": max(nxt, max(made.values(), default=0) + 1), "made": made}
+    for field in ("instance", "seal_key"):
+        if isinstance(doc.get(field), str):
+            loaded[field] = doc[field]
+    return loaded
+
+
+def instance_id(ctx: Context) -> str | None:
+    """The random id the tool gave this installation with its first backup (None before).
+    Read-only."""
+    found = _load(ctx).get("instance")
+    return found if isinstance(found, str) else None
+
+
+def seal_key(ctx: Context) -> bytes | None:
+    """The key manifests are sealed with (an HMAC: a manifest edited afterwards no longer
+    matches its seal). Made with the first backup; it encrypts nothing. Read-only."""
+    found = _load(ctx).get("seal_key")
+    try:
+        return bytes.fromhex(found) if isinstance(found, str) else None
+    except ValueError:
+        return None
 
 
 def order(ctx: Context) -> dict[str, int]:
@@ -72,6 +98,8 @@ def _updating(ctx: Context) -> Iterator[dict[str, Any]]:
 def record(ctx: Context, name: str) -> int:
     """Give ``name`` the next number, durably; returns it."""
     with _updating(ctx) as doc:
+        doc.setdefault("instance", str(uuid.uuid4()))
+        doc.setdefault("seal_key", secrets.token_hex(32))
         seq = int(doc["next"])
         doc["made"][name] = seq
         doc["next"] = seq + 1
