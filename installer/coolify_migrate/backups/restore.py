@@ -131,21 +131,20 @@ class Restoration:
                 f"backup {info.name} belongs to another instance ({info.foreign})",
                 hint="check that it is the backup you mean, then run again with --force",
             )
+        if info.has_manifest and not info.sealed and self.db_path is not None:
+            conn = self.store.snapshot(info.path)
+            try:
+                recorded = conn.read_meta().get("version")
+            finally:
+                conn.close()
+            if recorded and info.version and recorded != info.version:
+                raise BackupRefused(
+                    f"the manifest of backup {info.name} says version {info.version}, "
+                    f"the backup's own record says {recorded}",
+                    hint="the manifest was changed or belongs to another file; do not restore it",
+                )
         if info.note is not None:
             self.ctx.out.warn(f"backup {info.name}: {info.note}")
-        if not info.has_manifest or info.sealed or self.db_path is None:
-            return
-        conn = self.store.snapshot(info.path)
-        try:
-            recorded = conn.read_meta().get("version")
-        finally:
-            conn.close()
-        if recorded and info.version and recorded != info.version:
-            raise BackupRefused(
-                f"the manifest of backup {info.name} says version {info.version}, "
-                f"the backup's own record says {recorded}",
-                hint="the manifest was changed or belongs to another file; do not restore it",
-            )
 
     def _check_leftovers(self) -> None:
         if self.db_path is None:
