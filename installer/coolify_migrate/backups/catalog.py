@@ -4,7 +4,9 @@ A backup is ``<db>_<epoch-ms>`` beside the database (the name Coolify's docs tel
 for), mode 0600, made in one consistent step (``coolify_migrate.backups.copy``), checked, fsynced and
 only then given its name. Its manifest ``<db>_<epoch-ms>.json`` is written last, durably: it is
 the commit marker, and it names the key the backup's encrypted values need (fingerprint and
-key-check HMAC, never the key), the app version, the size and the SHA-256.
+key-check HMAC, never the key), the app version, the size and the SHA-256, the instance it belongs
+to and its place in the order the tool made backups (``state.made``); it is sealed
+(``backups.identity``).
 
 Backups Coolify made itself (``<db>_<ms>``, ``<db>_<version>_<ms>``) and the docs' manual copies
 (``<db>_<YYYYmmddHHMMSS>``) have no manifest: their key is found by trying the keys this instance
@@ -233,6 +235,7 @@ def create(
         if final.name != names.backup_name(base, ms):
             seq = made.record(ctx, final.name)
         faults.checkpoint("backup:renamed")
+        mine = identity.here(ctx, env)  # the installation's id exists once a backup is numbered
         size = final.stat().st_size
         files = _keep_files(ctx, final)
         doc = {
@@ -257,7 +260,7 @@ def create(
             "image_tag": _image_tag(ctx),
             "app_facts": ctx.profile.backup_facts(ctx),
             "tool": __version__,
-            identity.FIELD: identity.here(ctx, env),
+            identity.FIELD: mine,
         }
         seal_key = made.seal_key(ctx)
         if seal_key is not None:
@@ -282,7 +285,7 @@ def create(
         os.close(claim)
         bar.close()
     info = _from_manifest(final, doc, size, [])
-    info.seq, info.instance, info.sealed = seq, doc[identity.FIELD], seal_key is not None
+    info.seq, info.instance, info.sealed = seq, mine, seal_key is not None
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)
     ctx.out.info(
         f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
