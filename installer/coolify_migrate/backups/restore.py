@@ -1,7 +1,9 @@
 """The mechanics of putting a backup back: ``Restoration`` (prepare, apply, fail, commit).
 
 Before any change (exit 3 when one fails, nothing touched): the name is a backup of this instance,
-the backup verifies (integrity, and size plus SHA-256 against its manifest), the key it needs is
+the backup verifies (integrity, and size plus SHA-256 against its sealed manifest), it belongs to
+this instance (another's only with ``force``), a manifest that is not sealed here agrees with the
+record inside the file (``coolify_migrate.backups.identity``), the key it needs is
 one this instance still knows (the ``.env`` or the keyring; refused naming the fingerprint
 otherwise), and there is room for a safety copy and the restored file.
 
