@@ -141,3 +141,21 @@ class ProcWatch:
             for s in secrets
             if s and s in line
         ]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Relative path -> what is there (mode and SHA-256 of a file, a link's target, a directory's
+    mode) for every entry under ``root``, links never followed: equal snapshots mean nothing in
+    the tree changed, its modes included."""
+    result = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        st = p.lstat()
+        if p.is_symlink():
+            result[rel] = "symlink:" + os.readlink(p)
+        elif p.is_dir():
+            result[rel] = f"dir {st.st_mode & 0o7777:04o}"
+        else:
+            digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            result[rel] = f"{st.st_mode & 0o7777:04o} {digest}"
+    return result

@@ -280,14 +280,23 @@ def test_missing_and_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
         EnvFile.load(tmp_path / "dir.env")
 
 
-@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644])
-def test_the_mode_is_kept(tmp_path: Path, mode: int) -> None:
+@pytest.mark.parametrize(
+    ("mode", "after"), [(0o600, 0o600), (0o400, 0o400), (0o640, 0o600), (0o666, 0o600)]
+)
+def test_the_mode_is_kept_minus_what_lets_others_read_the_keys(
+    tmp_path: Path, mode: int, after: int
+) -> None:
     path = write(tmp_path, "TAG=3.12.32\n")
     path.chmod(mode)
     env = EnvFile.load(path)
+    told: list[str] = []
+    env.on_tighten = told.append
+    assert any("others may read" in n for n in env.warnings()) == (mode != after)
     env.set("TAG", "3.12.33")
     env.save()
-    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert stat.S_IMODE(path.stat().st_mode) == after
+    assert len(told) == (1 if mode != after else 0)
+    assert all(f"mode {mode:04o}" in t and "tightened to 0600" in t for t in told)
 
 
 def test_a_new_file_is_private(tmp_path: Path) -> None:
@@ -322,7 +331,7 @@ def test_a_symlinked_env_is_written_through_to_its_target(tmp_path: Path) -> Non
     assert link.is_symlink()
     assert os.readlink(link) == os.path.relpath(target, tmp_path)
     assert target.read_text() == "TAG=3.12.33\n"
-    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600  # was 0640: others lose read access
     assert sorted(p.name for p in real_dir.iterdir()) == ["coolify.env"]  # no temp file left
 
 

@@ -34,6 +34,7 @@ def database_path(ctx: Context) -> Path:
 
 def load_env(ctx: Context) -> EnvFile:
     env = EnvFile.load(ctx.env_path)
+    env.on_tighten = ctx.out.warn
     for value in ctx.profile.secret_values(env):
         ctx.redactor.add(value)
     return env

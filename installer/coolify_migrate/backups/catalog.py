@@ -4,7 +4,9 @@ A backup is ``<db>_<epoch-ms>`` beside the database (the name Coolify's docs tel
 for), mode 0600, made in one consistent step (``coolify_migrate.backups.copy``), checked, fsynced and
 only then given its name. Its manifest ``<db>_<epoch-ms>.json`` is written last, durably: it is
 the commit marker, and it names the key the backup's encrypted values need (fingerprint and
-key-check HMAC, never the key), the app version, the size and the SHA-256.
+key-check HMAC, never the key), the app version, the size and the SHA-256, the instance it belongs
+to and its place in the order the tool made backups (``state.made``); it is sealed
+(``backups.identity``).
 
 Backups Coolify made itself (``<db>_<ms>``, ``<db>_<version>_<ms>``) and the docs' manual copies
 (``<db>_<YYYYmmddHHMMSS>``) have no manifest: their key is found by trying the keys this instance
@@ -25,6 +27,7 @@ from typing import Any
 
 from coolify_migrate import __version__, instance
 from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import identity
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import KeyCandidate
@@ -42,6 +45,7 @@ from coolify_migrate.core.output import Null, Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.secrets import keys, verdicts
+from coolify_migrate.state import made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
 
@@ -72,6 +76,11 @@ class BackupInfo:
     fields_absent: list[str] | None = None  # declared encrypted fields this copy does not have
     files: dict[str, str] | None = None  # the app's settings files kept with it: name -> copy
     image_tag: str | None = None  # the app's image tag when it was taken
+    seq: int | None = None  # its place in the order the tool made backups (``state.made``)
+    note: str | None = None  # what else the listing should say about it
+    instance: dict[str, Any] | None = None  # the instance its manifest says it belongs to
+    foreign: str | None = None  # why it belongs to another instance (``backups.identity``)
+    sealed: bool = False  # its manifest is this installation's, unchanged since written
 
     @property
     def time_iso(self) -> str:
@@ -98,6 +107,11 @@ class BackupInfo:
             "fields_absent": self.fields_absent,
             "files": self.files,
             "image_tag": self.image_tag,
+            "seq": self.seq,
+            "note": self.note,
+            "instance": self.instance,
+            "foreign": self.foreign,
+            "sealed": self.sealed,
         }
 
 
@@ -195,7 +209,10 @@ def create(
             f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
         )
     env = load_env_quietly(ctx)
-    ms, partial = backup_copy.reserve(ctx.now_ms, directory, base)
+    leftovers = backup_copy.remove_partials(directory, base)  # we hold the lock: all dead runs'
+    if leftovers:
+        ctx.out.info(f"removed {len(leftovers)} partial copies left by interrupted runs")
+    ms, partial, claim = backup_copy.reserve(ctx.now_ms, directory, base)
     final: Path | None = None
     bar: Progress = Null().progress("", None)
     try:
@@ -214,8 +231,13 @@ def create(
         bar.advance()
         absent = _absent_in(ctx, partial)
         bar.advance()
+        # numbered before it is named: the order of backups, and the proof it is ours
+        seq = made.record(ctx, names.backup_name(base, ms))
         final = backup_copy.publish(partial, directory, base, ms)
+        if final.name != names.backup_name(base, ms):
+            seq = made.record(ctx, final.name)
         faults.checkpoint("backup:renamed")
+        mine = identity.here(ctx, env)  # the installation's id exists once a backup is numbered
         size = final.stat().st_size
         files = _keep_files(ctx, final)
         doc = {
@@ -223,6 +245,7 @@ def create(
             "name": final.name,
             "time_ms": int(final.name.rsplit("_", 1)[1]),
             "created_ms": ctx.now_ms(),
+            "seq": seq,
             "reason": reason,
             "pinned": pinned,
             "app": ctx.profile.name,
@@ -239,7 +262,11 @@ def create(
             "image_tag": _image_tag(ctx),
             "app_facts": ctx.profile.backup_facts(ctx),
             "tool": __version__,
+            identity.FIELD: mine,
         }
+        seal_key = made.seal_key(ctx)
+        if seal_key is not None:
+            doc[identity.SEAL] = identity.seal(doc, seal_key)
         durable.write_json(
             directory / names.manifest_name(final.name), doc, checkpoint="backup:manifest"
         )
@@ -257,8 +284,10 @@ def create(
             raise BackupRefused(f"cannot write a backup in {directory}: {err.strerror}") from err
         raise
     finally:
+        os.close(claim)
         bar.close()
     info = _from_manifest(final, doc, size, [])
+    info.seq, info.instance, info.sealed = seq, mine, seal_key is not None
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)
     ctx.out.info(
         f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
@@ -391,13 +420,36 @@ def _from_manifest(
     return info
 
 
-def describe(
-    ctx: Context, path: Path, parsed: names.ParsedName, cands: list[KeyCandidate]
-) -> BackupInfo:
+@dataclass
+class Known:
+    """What describing backups needs to know about this instance, read once per command."""
+
+    cands: list[KeyCandidate]  # every key it knows
+    order: dict[str, int]  # the order the tool made its backups in (``state.made``)
+    mine: dict[str, str]  # its identity (``backups.identity.here``)
+    seal_key: bytes | None
+
+
+def known(ctx: Context) -> Known:
+    env = load_env_quietly(ctx)
+    return Known(known_keys(ctx, env), made.order(ctx), identity.here(ctx, env), made.seal_key(ctx))
+
+
+def describe(ctx: Context, path: Path, parsed: names.ParsedName, here: Known) -> BackupInfo:
+    """What the backup file ``path`` is (read-only)."""
+    cands, seq = here.cands, here.order.get(path.name)
     size = os.lstat(path).st_size
     doc, problem = _read_manifest(path.with_name(names.manifest_name(path.name)), path.name)
     if doc is not None and parsed.shape == "ms":
-        return _from_manifest(path, doc, size, cands)
+        info = _from_manifest(path, doc, size, cands)
+        info.seq = seq
+        found = identity.judge(doc, here.mine, here.seal_key)
+        recorded = doc.get(identity.FIELD)
+        info.instance = recorded if isinstance(recorded, dict) else None
+        info.sealed, info.foreign, info.note = found.sealed, found.foreign, found.note
+        if found.error is not None:
+            info.manifest_error, info.verified = found.error, False
+        return info
     info = BackupInfo(
         name=path.name,
         path=path,
@@ -405,7 +457,11 @@ def describe(
         time_ms=parsed.time_ms,
         version=parsed.version,
         size=size,
+        seq=seq,
     )
+    if seq is not None and problem is None:
+        info.kind = OURS  # recorded before it was named: a run stopped before its manifest
+        info.note = "made by coolify-migrate; its run stopped before the manifest was written"
     if problem is not None and parsed.shape == "ms":
         info.kind, info.has_manifest, info.manifest_error, info.verified = (
             OURS,
@@ -459,7 +515,7 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
     if not directory.is_dir():
         return []
     base = db_name(ctx)
-    cands = known_keys(ctx, load_env_quietly(ctx))
+    here = known(ctx)
     found = []
     with os.scandir(directory) as entries:
         for entry in entries:
@@ -469,8 +525,19 @@ def list_backups(ctx: Context) -> list[BackupInfo]:
             if entry.is_symlink() or not entry.is_file(follow_symlinks=False):
                 ctx.out.warn(f"ignored {entry.name}: not a regular file (a backup is never a link)")
                 continue
-            found.append(describe(ctx, directory / entry.name, parsed, cands))
-    return sorted(found, key=lambda b: (b.time_ms, b.name), reverse=True)
+            found.append(describe(ctx, directory / entry.name, parsed, here))
+    return newest_first(found)
+
+
+def newest_first(found: list[BackupInfo]) -> list[BackupInfo]:
+    """By the time in their names, except that the tool's own backups, wherever they fall,
+    follow the order it made them in (a clock set back must not make an older one "newest")."""
+    ordered = sorted(found, key=lambda b: (b.time_ms, b.name), reverse=True)
+    slots = [i for i, b in enumerate(ordered) if b.seq is not None]
+    by_seq = sorted((ordered[i] for i in slots), key=lambda b: b.seq or 0, reverse=True)
+    for i, b in zip(slots, by_seq, strict=True):
+        ordered[i] = b
+    return ordered
 
 
 def find(ctx: Context, name: str) -> BackupInfo:
@@ -489,7 +556,7 @@ def find(ctx: Context, name: str) -> BackupInfo:
         )
     if not stat.S_ISREG(st.st_mode):
         raise BackupRefused(f"{name} is not a regular file")
-    return describe(ctx, path, parsed, known_keys(ctx, load_env_quietly(ctx)))
+    return describe(ctx, path, parsed, known(ctx))
 
 
 # -- verify --------------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import glob
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from coolify_migrate.core import durable
 from coolify_migrate.core.store import Store
-from coolify_migrate.stores import names
+from coolify_migrate.stores import names, sqlite_copy
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
 from coolify_migrate.stores.sqlite_copy import (
     integrity as integrity,
@@ -83,23 +84,18 @@ def check(info: BackupInfo, *, full: bool = False, store: Store | None = None) -
 
 
 def stage(backup: Path, db_path: Path) -> Path:
-    """Copy a backup to a hidden file beside the database, with the database's mode and owner,
-    fsynced: ready to be renamed over it atomically (restore and the upgrade's revert)."""
-    tmp = db_path.with_name(f".{db_path.name}.restoring")
-    shutil.copyfile(backup, tmp)
-    st = db_path.stat() if db_path.exists() else None
-    os.chmod(tmp, st.st_mode & 0o7777 if st else 0o644)
-    if st is not None and os.geteuid() == 0:
-        os.chown(tmp, st.st_uid, st.st_gid)
-    durable.fsync_file(tmp)
-    return tmp
+    """Copy a backup to a hidden file beside the database, with the database's owner and a mode
+    only its owner can read, fsynced: ready to be renamed over it atomically."""
+    return sqlite_copy.stage(backup, db_path)
 
 
 # -- naming and publishing a copy ------------------------------------------------------------
 
 
-def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int, Path]:
-    """Claim ``<db>_<ms>``: its hidden partial file is created exclusively (never shared)."""
+def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int, Path, int]:
+    """Claim ``<db>_<ms>``: its hidden partial file is created exclusively (never shared) and
+    held with ``flock`` until the caller closes the returned descriptor, so that
+    ``remove_partials`` tells a copy being written from one a killed run left."""
     ms = now_ms()
     while True:
         taken = any(
@@ -109,10 +105,12 @@ def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int,
         if not taken:
             partial = directory / names.partial_name(base, ms)
             try:
-                os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-                return ms, partial
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             except FileExistsError:
                 pass
+            else:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                return ms, partial, fd
         # the name exists: wait a millisecond (and move on even under a frozen test clock)
         time.sleep(0.001)
         ms = max(ms + 1, now_ms())
@@ -135,6 +133,39 @@ def publish(partial: Path, directory: Path, base: str, ms: int) -> Path:
     partial.unlink(missing_ok=True)
     durable.fsync_dir(directory)
     return final
+
+
+def remove_partials(directory: Path, base: str) -> list[str]:
+    """Remove the hidden partial copies (and their SQLite companions) killed runs left beside the
+    database; one still held by its writer (``reserve``) is left alone."""
+    removed = []
+    for path in directory.glob(f".{glob.escape(base)}_*{names.PARTIAL_SUFFIX}*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        main = path.with_name(
+            path.name[: path.name.index(names.PARTIAL_SUFFIX)] + names.PARTIAL_SUFFIX
+        )
+        if _being_written(main):
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path.name)
+    if removed:
+        durable.fsync_dir(directory)
+    return sorted(removed)
+
+
+def _being_written(partial: Path) -> bool:
+    try:
+        fd = os.open(partial, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False  # gone, or a companion whose main file is gone: a leftover
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def discard(partial: Path, final: Path | None) -> None:

@@ -8,6 +8,8 @@ Keep the ``keep`` newest; of the rest, never delete (unless ``force``):
   encrypted under that key;
 - a backup whose key could not be identified (it may be the only copy under a lost key).
 
+Nothing is pruned while a run is interrupted (its backup is its way back), ``--force`` or not.
+
 Backups Coolify made itself and the docs' manual copies are treated like manual backups: the same
 rules apply, so they are pruned oldest first like any other.
 """
@@ -27,9 +29,11 @@ from coolify_migrate.backups import (
     list_backups,
     load_env_quietly,
 )
+from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import UsageError
+from coolify_migrate.core.errors import Refused, UsageError
+from coolify_migrate.state import journal, made
 from coolify_migrate.stores import names
 
 
@@ -65,6 +69,13 @@ def prune(
     """Delete all but the ``keep`` newest backups, minus the protected ones (unless ``force``)."""
     if keep < 0:
         raise UsageError("--keep must be 0 or more")
+    running = journal.current(ctx)
+    if running is not None:  # its backup is its way back: even --force must not take it
+        raise Refused(
+            f"an interrupted {running.get('kind', 'unknown')} run ({running.get('run_id', '?')}) "
+            f"stopped at '{running.get('phase', '?')}': nothing is pruned until it is resolved",
+            hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
+        )
     directory = backup_dir(ctx)
     backups = list_backups(ctx)
     doomed = backups[keep:]
@@ -92,22 +103,22 @@ def prune(
         durable.fsync_dir(directory)
         faults.checkpoint("prune:deleted")
         result["deleted"].append(b.name)
+    made.forget(ctx, result["deleted"])
     result["cleaned"] = clean_leftovers(directory, db_name(ctx))
     return result
 
 
 def clean_leftovers(directory: Path, base: str) -> list[str]:
     """Partial copies left by crashed runs, and manifests whose backup is gone (under the lock)."""
-    removed = []
+    removed = backup_copy.remove_partials(directory, base)
     for path in directory.iterdir():
         n = path.name
-        partial = n.startswith(f".{base}_") and names.PARTIAL_SUFFIX in n
         orphan = (
             n.endswith(names.MANIFEST_SUFFIX)
             and names.parse(base, n[: -len(names.MANIFEST_SUFFIX)]) is not None
             and not os.path.lexists(directory / n[: -len(names.MANIFEST_SUFFIX)])
         )
-        if (partial or orphan) and not path.is_symlink():
+        if orphan and not path.is_symlink():
             path.unlink(missing_ok=True)
             removed.append(n)
     if removed:

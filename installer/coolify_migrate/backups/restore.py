@@ -1,7 +1,9 @@
 """The mechanics of putting a backup back: ``Restoration`` (prepare, apply, fail, commit).
 
 Before any change (exit 3 when one fails, nothing touched): the name is a backup of this instance,
-the backup verifies (integrity, and size plus SHA-256 against its manifest), the key it needs is
+the backup verifies (integrity, and size plus SHA-256 against its sealed manifest), it belongs to
+this instance (another's only with ``force``), a manifest that is not sealed here agrees with the
+record inside the file (``coolify_migrate.backups.identity``), the key it needs is
 one this instance still knows (the ``.env`` or the keyring; refused naming the fingerprint
 otherwise), and there is room for a safety copy and the restored file.
 
@@ -37,7 +39,7 @@ from coolify_migrate import backups, instance
 from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.config.envfile import EnvFile
-from coolify_migrate.core import durable, faults
+from coolify_migrate.core import durable, faults, private
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import (
@@ -51,9 +53,9 @@ from coolify_migrate.core.errors import (
 )
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import keys, verdicts
-from coolify_migrate.state import journal
+from coolify_migrate.state import journal, made
 from coolify_migrate.state.keyring import Keyring
-from coolify_migrate.stores import names
+from coolify_migrate.stores import names, sqlite_copy
 
 _COMPANIONS = ("-wal", "-shm", "-journal")
 
@@ -62,9 +64,15 @@ class Restoration:
     """One restore: ``prepare`` (guards only), ``apply`` (changes), ``fail`` (undo), ``commit``."""
 
     def __init__(
-        self, ctx: Context, info: BackupInfo, *, journal_doc: dict[str, Any] | None = None
+        self,
+        ctx: Context,
+        info: BackupInfo,
+        *,
+        journal_doc: dict[str, Any] | None = None,
+        force: bool = False,
     ):
         self.ctx, self.info, self.journal_doc = ctx, info, journal_doc
+        self.force = force  # restore a backup of another instance
         self.store = ctx.store()
         # a file store's database path; None for a database server (restored by name)
         self.db_path: Path | None = (
@@ -82,6 +90,7 @@ class Restoration:
         self._set_aside: list[tuple[Path, Path]] = []  # (live path, undo path)
         self._db_replaced = self._env_written = self._ring_written = False
         self._stale_undo: list[Path] = []
+        self._mode_before: int | None = None  # the live file's mode, when it had to be tightened
         self._failure: ChangeFailed | None = None
         self._touched = False
         self.counts: list[verdicts.ColumnCount] = []
@@ -97,12 +106,13 @@ class Restoration:
                 f"backup {info.name} failed verification: {verdict['problems'][0]}",
                 hint="restore another backup; 'backup verify' checks them all",
             )
+        self._check_origin()
         self._check_leftovers()
         env = instance.load_env(ctx)
         self._env_before = ctx.env_path.read_bytes()
         self._env_base = self._journal_env_snapshot() or self._env_before
         ring = Keyring(ctx)  # unreadable keyring: refused here, before any change
-        self._ring_before = ring.path.read_bytes() if ring.path.exists() else None
+        self._ring_before = private.read_bytes(ring.path) if ctx.has_state_dir() else None
         self.key = self._needed_key(env)
         needed = backups.SLACK + (info.size if self.db_path is not None else 0)
         if self.store.exists():
@@ -113,6 +123,30 @@ class Restoration:
                 f"not enough room to restore {info.name} in {self.directory}: "
                 f"{needed >> 20} MiB needed (safety copy and restored file), {free >> 20} MiB free"
             )
+
+    def _check_origin(self) -> None:
+        """A backup of another instance only with ``force``; a manifest this installation did
+        not seal must at least agree with the record inside the file."""
+        info = self.info
+        if info.foreign is not None and not self.force:
+            raise BackupRefused(
+                f"backup {info.name} belongs to another instance ({info.foreign})",
+                hint="check that it is the backup you mean, then run again with --force",
+            )
+        if info.has_manifest and not info.sealed and self.db_path is not None:
+            conn = self.store.snapshot(info.path)
+            try:
+                recorded = conn.read_meta().get("version")
+            finally:
+                conn.close()
+            if recorded and info.version and recorded != info.version:
+                raise BackupRefused(
+                    f"the manifest of backup {info.name} says version {info.version}, "
+                    f"the backup's own record says {recorded}",
+                    hint="the manifest was changed or belongs to another file; do not restore it",
+                )
+        if info.note is not None:
+            self.ctx.out.warn(f"backup {info.name}: {info.note}")
 
     def _check_leftovers(self) -> None:
         if self.db_path is None:
@@ -250,6 +284,8 @@ class Restoration:
                 os.replace(live, aside)
                 self._set_aside.append((live, aside))
         if db_path.exists():
+            # the set-aside link shares the live file's mode: owner-only before it is made
+            self._mode_before = sqlite_copy.make_private(db_path)
             aside = self.directory / names.undo_name(db_path.name)
             os.link(db_path, aside)
             self._set_aside.append((db_path, aside))
@@ -401,6 +437,9 @@ class Restoration:
                 db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         for live, aside in reversed(self._set_aside):
             os.replace(aside, live)
+        if self._mode_before is not None and db_path.exists():
+            os.chmod(db_path, self._mode_before)  # a failed restore changes nothing, modes too
+            self._mode_before = None
         if self._db_replaced and not any(live == db_path for live, _ in self._set_aside):
             db_path.unlink(missing_ok=True)  # there was no database before
         self.directory.joinpath(f".{db_path.name}.restoring").unlink(missing_ok=True)
@@ -419,13 +458,14 @@ class Restoration:
             if self._ring_before is None:
                 self._ring_path.unlink(missing_ok=True)
             else:
-                durable.write_atomic(self._ring_path, self._ring_before, mode=0o600)
+                durable.write_atomic(self._ring_path, self._ring_before, private=True)
         if self.safety is not None:  # everything is back: the safety copy says nothing new
             self.safety.path.unlink(missing_ok=True)
             self.safety.path.with_name(names.manifest_name(self.safety.name)).unlink(
                 missing_ok=True
             )
             durable.fsync_dir(self.directory)
+            made.forget(self.ctx, [self.safety.name])
             self.safety = None
 
     def commit(self) -> dict[str, Any]:

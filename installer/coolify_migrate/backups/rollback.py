@@ -24,10 +24,15 @@ ROLLBACK_REASONS = ("pre-upgrade", "pre-roll")
 
 
 def restore(
-    ctx: Context, info: BackupInfo, *, journal_doc: dict[str, Any] | None = None
+    ctx: Context,
+    info: BackupInfo,
+    *,
+    journal_doc: dict[str, Any] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """Restore ``info`` with the key it needs; the caller holds the lock and handles the runtime."""
-    plan = Restoration(ctx, info, journal_doc=journal_doc)
+    """Restore ``info`` with the key it needs; the caller holds the lock and handles the runtime.
+    ``force``: even a backup of another instance."""
+    plan = Restoration(ctx, info, journal_doc=journal_doc, force=force)
     plan.prepare()
     plan.apply()
     return plan.commit()
@@ -70,10 +75,12 @@ def rollback(
     to: str | None = None,
     last: bool = False,
     confirm: Callable[[BackupInfo], bool] | None = None,
+    force: bool = False,
 ) -> dict[str, Any]:
-    """The ``rollback`` command: the caller holds the lock."""
+    """The ``rollback`` command: the caller holds the lock. ``force``: even a backup of another
+    instance (refused otherwise, naming it)."""
     info, resolving = choose(ctx, to=to, last=last)
-    plan = Restoration(ctx, info, journal_doc=resolving)
+    plan = Restoration(ctx, info, journal_doc=resolving, force=force)
     plan.prepare()
     if confirm is not None and not confirm(info):
         raise Refused("rollback not confirmed: nothing was changed", hint="run again with --yes")

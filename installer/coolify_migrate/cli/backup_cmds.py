@@ -46,6 +46,9 @@ KeepOpt = Annotated[
     ),
 ]
 ForceOpt = Annotated[bool, typer.Option("--force", help="Also delete protected backups")]
+ForeignOpt = Annotated[
+    bool, typer.Option("--force", help="Restore even a backup made by another instance")
+]
 ToOpt = Annotated[str | None, typer.Option("--to", help="The backup to restore (its file name)")]
 LastOpt = Annotated[
     bool,
@@ -133,6 +136,7 @@ def list_cmd(
         f"{'NAME':<34} {'TIME (UTC)':<24} {'KIND':<17} {'REASON':<11} {'VERSION':<9} "
         f"{'SIZE':>10}  {'KEY':<18} {'FIELDS':<6} VERIFIED"
     ] + [_line(b, declared) for b in found]
+    lines += [f"  {b.name}: {b.note}" for b in found if b.note]
     if not found:
         lines = [f"no backups in {backups.backup_dir(ctx)}"]
     emit(
@@ -265,6 +269,7 @@ def rollback_cmd(
     yes: YesOpt = False,
     runtime: RuntimeOpt = RuntimeName.auto,
     key_file: KeyFileOpt = None,
+    force: ForeignOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """Restore a backup together with the key it needs, and start the app at its version."""
@@ -278,7 +283,9 @@ def rollback_cmd(
         key_file=key_file,
     )
     with lock.acquire(ctx, "rollback"):
-        result = rollback.rollback(ctx, to=to, last=last, confirm=_ask_rollback(ctx, json))
+        result = rollback.rollback(
+            ctx, to=to, last=last, confirm=_ask_rollback(ctx, json), force=force
+        )
     emit(
         json,
         result,

@@ -25,8 +25,10 @@ is written through to its target; the link stays a link.
 from __future__ import annotations
 
 import io
+import os
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +66,9 @@ class EnvFile:
             for b in parse_stream(io.StringIO(text))
         ]
         self._original = text
+        # told when ``save`` takes group and other bits off the file (``instance.load_env``
+        # points it at the command's output)
+        self.on_tighten: Callable[[str], None] | None = None
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -124,6 +129,12 @@ class EnvFile:
 
     def warnings(self) -> list[str]:
         notes = []
+        loose = self.loose_mode()
+        if loose is not None:
+            notes.append(
+                f"mode {loose:04o}: others may read the keys; "
+                "tightened the next time the tool writes it"
+            )
         for key, lines in self.duplicates().items():
             notes.append(f"{key} is defined on lines {', '.join(map(str, lines))}")
         if self.had_crlf:
@@ -192,8 +203,25 @@ class EnvFile:
     def changed(self) -> bool:
         return self.render() != self._original or self.had_bom
 
+    def loose_mode(self) -> int | None:
+        """The file's mode when group or others may read or write it (it holds keys), else None."""
+        try:
+            mode = stat.S_IMODE(os.stat(self.path).st_mode)
+        except OSError:
+            return None
+        return mode if mode & 0o077 else None
+
     def save(self, *, checkpoint: str | None = None) -> None:
-        durable.write_atomic(self.path, self.render().encode("utf-8"), checkpoint=checkpoint)
+        """Write the file back; one others could read is tightened to 0600 (owner kept)."""
+        loose = self.loose_mode()
+        durable.write_atomic(
+            self.path, self.render().encode("utf-8"), checkpoint=checkpoint, tighten=True
+        )
+        if loose is not None and self.on_tighten is not None:
+            self.on_tighten(
+                f"{self.path} was readable by group or others (mode {loose:04o}): "
+                f"tightened to {loose & 0o7700:04o}"
+            )
         self._original = self.render()
         self.had_bom = False
         self.had_crlf = False

@@ -157,6 +157,8 @@ class Profile:
     app_env_pattern: re.Pattern[str] = re.compile(r"$^")
 
     env_file: str = ".env"  # the settings file in the install directory
+    # the settings key naming this installation (Coolify: COOLIFY_APP_ID), recorded with backups
+    instance_key: str | None = None
     default_dir: str = "~/coolify"  # the install directory when none is given
 
     def recognises(self, directory: Path) -> bool:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coolify_migrate.core import output
+from coolify_migrate.core import output, private
 from coolify_migrate.core.app import KeyCandidate, Profile
 from coolify_migrate.core.errors import Refused, UsageError
 from coolify_migrate.core.runtime import NoneRuntime, Runtime
@@ -70,8 +70,15 @@ class Context:
         return int(self.clock() * 1000)
 
     def ensure_state_dir(self) -> Path:
-        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return self.state_dir
+        """The state directory, created 0700 or checked before the tool writes in it: a link, a
+        file, someone else's directory or one others can write in is refused (exit 3); one others
+        can only read is tightened to 0700 (``coolify_migrate.core.private``)."""
+        return private.ensure_dir(self.state_dir, self.out)
+
+    def has_state_dir(self) -> bool:
+        """Whether there is a state directory, checked like ``ensure_state_dir`` but never
+        changed (read-only commands call this)."""
+        return private.check_dir(self.state_dir)
 
     def runtime(self) -> Runtime:
         """The runtime, built once by ``runtime_factory`` (the CLI passes

@@ -2,17 +2,22 @@
 
 Write a temporary file in the same directory, fsync it, ``os.replace`` it over the target, then
 fsync the directory, so a crash leaves either the old file or the new one, never a torn one.
-A symlinked target is written through to the file it points at (the link itself stays).
+A symlinked target is written through to the file it points at (the link itself stays), except
+for the tool's private files (``private=True``: its state), which are never reached by a link.
+The temporary file is always created afresh (``O_EXCL | O_NOFOLLOW``): a link planted under its
+name is removed, never written through.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from coolify_migrate.core import faults, procs
+from coolify_migrate.core import private as private_files
 
 
 def fsync_dir(directory: Path) -> None:
@@ -32,25 +37,39 @@ def fsync_file(path: Path) -> None:
 
 
 def write_atomic(
-    path: Path, data: bytes, *, mode: int = 0o600, checkpoint: str | None = None
+    path: Path,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    checkpoint: str | None = None,
+    private: bool = False,
+    tighten: bool = False,
 ) -> None:
     """Durably replace ``path`` with ``data``.
 
-    An existing file keeps its mode and owner; a new one gets ``mode``. ``checkpoint`` names this
-    write for the crash tests (see ``coolify_migrate.core.faults``).
+    An existing file keeps its mode and owner (``tighten``: minus any group and other bits); a
+    new one gets ``mode``. A ``private`` file (the tool's state) always gets ``mode`` and is
+    refused (exit 3) when a link or anything but a regular file sits at ``path``. ``checkpoint``
+    names this write for the crash tests (see ``coolify_migrate.core.faults``).
     """
-    target = Path(os.path.realpath(path))
+    if private:
+        private_files.refuse_link(path)
+        target = Path(path)
+    else:
+        target = Path(os.path.realpath(path))
     directory = target.parent
     keep_owner: tuple[int, int] | None = None
     try:
         st = target.stat()
-        mode = st.st_mode & 0o7777
+        if not private:
+            mode = st.st_mode & (0o7700 if tighten else 0o7777)
         keep_owner = (st.st_uid, st.st_gid)
     except FileNotFoundError:
         pass
     _remove_stale_temps(directory, target.name)
     tmp = directory / f".{target.name}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp.unlink(missing_ok=True)  # never ours (a dead writer's were removed): maybe a planted link
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -80,11 +99,24 @@ def _remove_stale_temps(directory: Path, name: str) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def write_json(path: Path, obj: Any, *, mode: int = 0o600, checkpoint: str | None = None) -> None:
+def write_json(
+    path: Path,
+    obj: Any,
+    *,
+    mode: int = 0o600,
+    checkpoint: str | None = None,
+    private: bool = False,
+) -> None:
     data = (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode()
-    write_atomic(path, data, mode=mode, checkpoint=checkpoint)
+    write_atomic(path, data, mode=mode, checkpoint=checkpoint, private=private)
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, *, private: bool = False) -> Any:
+    """A JSON file; a ``private`` one (the tool's state) is never read through a link."""
+    if private:
+        data = private_files.read_bytes(path)
+        if data is None:
+            raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+        return json.loads(data.decode("utf-8"))
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from coolify_migrate.core import durable
+from coolify_migrate.core import durable, private
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import Refused
 
@@ -20,10 +20,12 @@ FILENAME = "journal.json"
 
 def current(ctx: Context) -> dict[str, Any] | None:
     path = ctx.state_dir / FILENAME
-    if not path.exists():
+    if not ctx.has_state_dir():
         return None
     try:
-        doc: dict[str, Any] = durable.read_json(path)
+        doc: dict[str, Any] = durable.read_json(path, private=True)
+    except FileNotFoundError:
+        return None
     except (OSError, ValueError) as err:
         raise Refused(
             f"the run journal {path} is unreadable",
@@ -50,7 +52,9 @@ def begin(ctx: Context, kind: str, **data: Any) -> dict[str, Any]:
         "data": data,
     }
     ctx.ensure_state_dir()
-    durable.write_json(ctx.state_dir / FILENAME, doc, checkpoint=f"journal:{kind}:started")
+    durable.write_json(
+        ctx.state_dir / FILENAME, doc, checkpoint=f"journal:{kind}:started", private=True
+    )
     return doc
 
 
@@ -58,15 +62,16 @@ def advance(ctx: Context, doc: dict[str, Any], phase: str, **data: Any) -> dict[
     doc["phase"] = phase
     doc["history"].append({"phase": phase, "at_ms": ctx.now_ms()})
     doc["data"].update(data)
-    durable.write_json(ctx.state_dir / FILENAME, doc, checkpoint=f"journal:{doc['kind']}:{phase}")
+    durable.write_json(
+        ctx.state_dir / FILENAME, doc, checkpoint=f"journal:{doc['kind']}:{phase}", private=True
+    )
     return doc
 
 
 def finish(ctx: Context, doc: dict[str, Any], outcome: str) -> None:
     doc["outcome"] = outcome
     doc["finished_ms"] = ctx.now_ms()
-    runs = ctx.state_dir / "runs"
-    runs.mkdir(mode=0o700, exist_ok=True)
-    durable.write_json(runs / f"{doc['run_id']}.json", doc)
+    runs = private.ensure_dir(ctx.state_dir / "runs", ctx.out)
+    durable.write_json(runs / f"{doc['run_id']}.json", doc, private=True)
     (ctx.state_dir / FILENAME).unlink(missing_ok=True)
     durable.fsync_dir(ctx.state_dir)

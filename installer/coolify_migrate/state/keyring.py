@@ -45,15 +45,17 @@ class Keyring:
         self.ctx = ctx
         self.path: Path = ctx.state_dir / self.FILENAME
         self.entries: list[KeyEntry] = []
-        if self.path.exists():
+        if ctx.has_state_dir():
             try:
-                doc = durable.read_json(self.path)
+                doc = durable.read_json(self.path, private=True)
                 for item in doc.get("keys", []):
                     entry = KeyEntry(
                         Secret(item["key"]), item["status"], item["source"], item["added_ms"]
                     )
                     ctx.redactor.add(entry.key)
                     self.entries.append(entry)
+            except FileNotFoundError:
+                pass
             except (ValueError, KeyError, TypeError, OSError) as err:
                 raise EnvFileError(
                     f"the keyring {self.path} is unreadable",
@@ -99,4 +101,4 @@ class Keyring:
     def save(self, *, checkpoint: str | None = None) -> None:
         self.ctx.ensure_state_dir()
         doc = {"keys": [{**e.public(), "key": e.key.reveal()} for e in self.entries]}
-        durable.write_json(self.path, doc, mode=0o600, checkpoint=checkpoint)
+        durable.write_json(self.path, doc, mode=0o600, checkpoint=checkpoint, private=True)

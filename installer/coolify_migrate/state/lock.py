@@ -14,22 +14,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from coolify_migrate.core import procs
+from coolify_migrate.core import private, procs
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import LockHeld
 
 
 def holder(ctx: Context) -> dict[str, Any] | None:
     """Who holds the lock now (None when free); ``stale`` is set for a dead holder's record."""
-    path = ctx.state_dir / "lock"
-    if not path.exists():
+    if not ctx.has_state_dir():
         return None
     try:
-        info: dict[str, Any] = json.loads(path.read_text() or "{}")
-    except (OSError, ValueError):
-        info = {}
-    fd = os.open(path, os.O_RDONLY)
+        fd = private.open_file(ctx.state_dir / "lock", os.O_RDONLY)
+    except FileNotFoundError:
+        return None
     try:
+        try:
+            info: dict[str, Any] = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            info = {}
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -45,8 +47,8 @@ def holder(ctx: Context) -> dict[str, Any] | None:
 @contextmanager
 def acquire(ctx: Context, command: str) -> Iterator[None]:
     ctx.ensure_state_dir()
-    path = ctx.state_dir / "lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    # never through a link: the tool runs as root, and truncates this file
+    fd = private.open_file(ctx.state_dir / "lock", os.O_RDWR | os.O_CREAT)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
-from coolify_migrate.core import interrupts
+from coolify_migrate.core import interrupts, private
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ExitCode, MigrateError
 from coolify_migrate.core.output import Output, Progress
@@ -50,7 +50,7 @@ class RunLog:
     def write(self, text: str) -> None:
         if self._fh is None:
             self.ctx.ensure_state_dir()
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fd = private.open_file(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
             self._fh = os.fdopen(fd, "a", encoding="utf-8")
         if interrupts.hung_up() and not self._hangup_noted:
             self._hangup_noted = True

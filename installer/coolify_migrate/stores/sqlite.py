@@ -16,7 +16,6 @@ import errno
 import functools
 import hashlib
 import os
-import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -377,13 +376,7 @@ class SQLiteStore:
         verdict = sqlite_copy.integrity(src)
         if verdict != "ok":
             raise DatabaseError(f"{src.name} fails its integrity check: {verdict}")
-        tmp = self.path.with_name(f".{self.path.name}.restoring")
-        shutil.copyfile(src, tmp)
-        st = self.path.stat() if self.path.exists() else None
-        os.chmod(tmp, st.st_mode & 0o7777 if st else 0o600)
-        if st is not None and os.geteuid() == 0:
-            os.chown(tmp, st.st_uid, st.st_gid)
-        durable.fsync_file(tmp)
+        tmp = sqlite_copy.stage(src, self.path)  # 0600: it holds encrypted data
         for suffix in ("-wal", "-shm", "-journal"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
         os.replace(tmp, self.path)

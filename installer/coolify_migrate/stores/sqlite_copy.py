@@ -19,6 +19,8 @@ never leaving ``-wal``/``-shm`` files behind beside a backup that carries the WA
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -115,3 +117,41 @@ def seal(partial: Path, read: Callable[[int], None] | None = None) -> tuple[str,
         digest = sha256_file(partial, read)
         synced.result()
         return checked.result(), digest
+
+
+def stage(source: Path, db_path: Path) -> Path:
+    """Copy ``source`` to ``.<db>.restoring`` beside ``db_path``, fsynced, ready to be renamed
+    over it: a fresh file (a link planted under that name is removed, never written through)
+    with the database's owner and its mode minus group and other bits (0600 for a new one): it
+    holds encrypted data."""
+    tmp = db_path.with_name(f".{db_path.name}.restoring")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, _CHUNK)
+            st = db_path.stat() if db_path.exists() else None
+            os.fchmod(out.fileno(), private_mode(st.st_mode) if st else 0o600)
+            if st is not None and os.geteuid() == 0:
+                os.fchown(out.fileno(), st.st_uid, st.st_gid)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def private_mode(mode: int) -> int:
+    """``mode`` without group and other bits: encrypted data is for its owner only."""
+    return mode & 0o7700
+
+
+def make_private(path: Path) -> int | None:
+    """Take group and other bits off ``path`` (the live database, before a restore links or
+    renames it aside); returns the mode it had when that changed it, else None."""
+    mode = os.lstat(path).st_mode & 0o7777
+    if mode == private_mode(mode):
+        return None
+    os.chmod(path, private_mode(mode))
+    return mode

@@ -140,6 +140,7 @@ class CoolifyV3(Profile):
     )
     min_version = Version("3.0.0")
     app_env_pattern = re.compile(r"TAG|COOLIFY_[A-Z0-9_]*")
+    instance_key = "COOLIFY_APP_ID"
 
     # The key printed in public write-ups of the date-seeded scheme (the example).
     compromised_keys = ("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",)
