@@ -14,7 +14,7 @@ import click
 import typer
 
 from coolify_migrate.cli import common
-from coolify_migrate.core.errors import ExitCode, MigrateError
+from coolify_migrate.core.errors import ExitCode, MigrateError, from_os_error
 
 app = typer.Typer(
     name="coolify-migrate",
@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         common.print_error_line("error: interrupted")
         sys.exit(130)
+    except OSError as err:  # a file-system refusal no guard caught: structured, never exit 1
+        structured = from_os_error(err)
+        common.report_error(structured, debug=debug)
+        sys.exit(int(structured.exit_code))
     except Exception as err:  # the one place an unexpected error becomes exit 1
         if debug:
             common.print_error_line(common.redact("".join(traceback.format_exception(err))))

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import EncryptedColumn
-from coolify_migrate.core.errors import ChangeFailed, DatabaseError
+from coolify_migrate.core.errors import ChangeFailed, DatabaseBusy, DatabaseError
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
@@ -41,6 +41,78 @@ def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sql
     except sqlite3.DatabaseError as err:
         raise DatabaseError(f"cannot open {path} as SQLite: {err}") from err
     return conn
+
+
+LOCK_WAIT = 10.0  # seconds to wait for another process's lock before refusing
+_LOCK_WAIT_ENV = "COOLIFY_MIGRATE_DB_LOCK_WAIT"  # tests shorten the wait
+HEADER = b"SQLite format 3\x00"
+
+
+def lock_wait() -> float:
+    try:
+        wait = float(os.environ.get(_LOCK_WAIT_ENV, LOCK_WAIT))
+    except ValueError:
+        return LOCK_WAIT
+    return wait if 0 <= wait <= 600 else LOCK_WAIT
+
+
+def holders(path: Path) -> list[str]:
+    """``pid N (name)`` of every other process with the database (or its journal or WAL) open,
+    as far as /proc shows them (another user's processes only to root)."""
+    names = {str(path), *(f"{path}{s}" for s in ("-journal", "-wal", "-shm"))}
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with suppress(OSError):
+            if any(os.readlink(fd) in names for fd in (entry / "fd").iterdir()):
+                comm = (entry / "comm").read_text().strip()
+                found.append(f"pid {entry.name} ({comm})")
+    return found
+
+
+def check_unlocked(path: Path, *, wait: float | None = None) -> None:
+    """Refuse (``DatabaseBusy``) when another process holds a lock on the database that outlasts
+    a bounded wait: a change or a file replaced under it would be lost or torn. Opening a file
+    that is not SQLite is left to the checks that say so."""
+    if not path.is_file():
+        return
+    wait = lock_wait() if wait is None else wait
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=wait)
+    except sqlite3.Error:
+        return
+    try:
+        conn.isolation_level = None
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        code = getattr(err, "sqlite_errorcode", None)
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(err):
+            who = holders(path)
+            raise DatabaseBusy(
+                f"{path} is locked by another process"
+                + (f" ({', '.join(who[:3])})" if who else "")
+                + f"; waited {wait:g} s, nothing was changed"
+            ) from err
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+
+
+def check_looks_like_sqlite(path: Path) -> None:
+    """A database file the app wrote starts with SQLite's header; an empty or foreign file is
+    refused before anything treats it as the instance."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(HEADER))
+    except OSError as err:
+        raise DatabaseError(f"cannot read {path}: {err.strerror}") from err
+    if not head:
+        raise DatabaseError(f"{path} is empty (0 bytes), not the app's database")
+    if head != HEADER:
+        raise DatabaseError(f"{path} is not an SQLite database")
 
 
 @contextmanager
@@ -366,6 +438,7 @@ class SQLiteStore:
         verdict = sqlite_copy.integrity(src)
         if verdict != "ok":
             raise DatabaseError(f"{src.name} fails its integrity check: {verdict}")
+        check_unlocked(self.path)  # never replace the file under a process that holds it
         tmp = self.path.with_name(f".{self.path.name}.restoring")
         shutil.copyfile(src, tmp)
         st = self.path.stat() if self.path.exists() else None
@@ -377,6 +450,22 @@ class SQLiteStore:
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
         os.replace(tmp, self.path)
         durable.fsync_dir(self.path.parent)
+
+    def check_ready(self, declared: tuple[EncryptedColumn, ...]) -> None:
+        """Before a change: the file is SQLite, holds at least one of the app's tables, and no
+        other process holds it locked (``DatabaseError``/``DatabaseBusy``, nothing changed)."""
+        check_looks_like_sqlite(self.path)
+        tables = {c.table for c in declared}
+        if tables:
+            conn = connect(self.path, readonly=True)
+            try:
+                if not any(table_exists(conn, t) for t in tables):
+                    raise DatabaseError(
+                        f"{self.path} holds none of the app's tables ({', '.join(sorted(tables))})"
+                    )
+            finally:
+                conn.close()
+        check_unlocked(self.path)
 
     def integrity(self) -> str:
         from coolify_migrate.stores import sqlite_copy
