@@ -224,7 +224,21 @@ class _PreChangeAbort(MigrateError):
 
 
 def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
+    try:
+        return _read_plan(ctx, doc)
+    except (KeyError, TypeError, ValueError) as err:  # a journal edited by hand
+        raise Refused(
+            f"the run journal of {doc.get('run_id')} lacks or garbles {err}; nothing was changed",
+            hint="'rollback --last' restores the pre-upgrade backup",
+        ) from err
+
+
+def _read_plan(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
     data = doc["data"]
+    if not isinstance(data["done"], list) or not all(
+        isinstance(data[k], str) for k in ("from_version", "to_version")
+    ):
+        raise TypeError("done, from_version or to_version")
     t = data["target"]
     release = Release(
         parse_version(t["version"]),
@@ -247,9 +261,9 @@ def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list
 
 
 def _drive(ctx: Context, doc: dict[str, Any], *, hook_timeout: float) -> dict[str, Any]:
+    release, planned = _plan_from_journal(ctx, doc)
     data = doc["data"]
     done: list[str] = data["done"]
-    release, planned = _plan_from_journal(ctx, doc)
     runtime = ctx.runtime()
     store = ctx.store()
 
@@ -369,11 +383,25 @@ def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -
         ctx.runtime().start()
     except MigrateError as start_err:  # never hide the original error behind this one
         ctx.out.warn(f"could not start the app again: {start_err.message}")
+    _discard_backup(ctx, doc["data"].get("backup_path"))
     journal.finish(ctx, doc, f"aborted: {err.message}")
     hooks.run(
         ctx,
         "on-failure",
         from_version=doc["data"]["from_version"],
         to_version=doc["data"]["to_version"],
-        backup=doc["data"].get("backup_path"),
+        backup=None,
     )
+
+
+def _discard_backup(ctx: Context, path: str | None) -> None:
+    """The pre-upgrade backup of a run that changed nothing is this run's own litter: removed
+    (with its manifest and kept files), so "nothing was changed" is true of the directory too."""
+    if not path:
+        return
+    made = Path(path)
+    for leftover in (made, *made.parent.glob(f"{made.name}.*")):
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError as err:
+            ctx.out.warn(f"could not remove this run's backup {leftover.name}: {err.strerror}")

@@ -73,7 +73,16 @@ def live_key(
     env: EnvFile,
     extra: list[KeyCandidate] | tuple[KeyCandidate, ...] = (),
 ) -> Verdict:
-    return identify(ctx, conn, candidates(ctx, env, extra))
+    cands = candidates(ctx, env, extra)
+    if not cands:  # say which line is missing, not that "no key decrypts"
+        spec = ctx.profile.data_secret
+        raise KeyProblem(
+            f"{env.path} names no data key: {' / '.join(spec.env_keys)} has no value (missing, "
+            "empty, or a line without '='); nothing was changed",
+            hint=f"restore the line {spec.env_keys[-1]}=<the key> in .env from your backup, or "
+            "give the key with --key-file FILE",
+        )
+    return identify(ctx, conn, cands)
 
 
 @dataclass

@@ -30,17 +30,38 @@ from coolify_migrate.core.errors import ChangeFailed, DatabaseBusy, DatabaseErro
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
-def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
+def connect(
+    path: Path, *, readonly: bool = False, timeout: float | None = None
+) -> sqlite3.Connection:
+    """Open the database; another process's lock is waited for at most ``timeout`` seconds
+    (``lock_wait()``), then refused naming the holder (``DatabaseBusy``)."""
     if not path.is_file():
         raise DatabaseError(f"no database at {path}")
+    wait = lock_wait() if timeout is None else timeout
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=wait)
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as err:
+        if _is_busy(err):
+            raise busy(path, wait) from err
         raise DatabaseError(f"cannot open {path} as SQLite: {err}") from err
     return conn
+
+
+def _is_busy(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(err)
+
+
+def busy(path: Path, wait: float) -> DatabaseBusy:
+    who = holders(path)
+    return DatabaseBusy(
+        f"{path} is locked by another process"
+        + (f" ({', '.join(who[:3])})" if who else "")
+        + f"; waited {wait:g} s for it"
+    )
 
 
 LOCK_WAIT = 10.0  # seconds to wait for another process's lock before refusing
@@ -87,14 +108,8 @@ def check_unlocked(path: Path, *, wait: float | None = None) -> None:
         conn.execute("BEGIN EXCLUSIVE")
         conn.execute("ROLLBACK")
     except sqlite3.OperationalError as err:
-        code = getattr(err, "sqlite_errorcode", None)
-        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(err):
-            who = holders(path)
-            raise DatabaseBusy(
-                f"{path} is locked by another process"
-                + (f" ({', '.join(who[:3])})" if who else "")
-                + f"; waited {wait:g} s, nothing was changed"
-            ) from err
+        if _is_busy(err):
+            raise busy(path, wait) from err
     except sqlite3.Error:
         return
     finally:
