@@ -141,3 +141,9 @@ class ProcWatch:
             for s in secrets
             if s and s in line
         ]
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file under ``root`` (symlinks by their target), for
+    'nothing was changed' checks: compare the snapshot before a command with the one after."""
+    return tree_hash(root)

@@ -54,6 +54,7 @@ KeyFileOpt = Annotated[
     ),
 ]
 
+
 def positive_seconds(value: float) -> float:
     """A duration option: a finite number above zero (``-5``, ``0``, ``nan``, ``inf`` refused)."""
     if not math.isfinite(value) or value <= 0:

@@ -118,7 +118,9 @@ def from_os_error(err: OSError) -> MigrateError:
 
     cause = err.strerror or type(err).__name__
     if err.errno == errno.ENOSPC:
-        return DiskFull(f"the disk is full: {cause}" + (f" ({err.filename})" if err.filename else ""))
+        return DiskFull(
+            f"the disk is full: {cause}" + (f" ({err.filename})" if err.filename else "")
+        )
     hints = {
         errno.EACCES: "run as the user that owns the install directory",
         errno.EPERM: "check the file's attributes ('lsattr'; chattr -i) and its owner",

@@ -114,6 +114,10 @@ def check_room(ctx: Context, store: Store, *, journal: bool) -> None:
         raise DiskFull(
             f"{free >> 20} MiB free next to the database, the pre-upgrade backup needs "
             f"{backup >> 20} MiB"
-            + (f" and SQLite's rollback journal up to {rollback_journal >> 20} MiB" if journal else "")
+            + (
+                f" and SQLite's rollback journal up to {rollback_journal >> 20} MiB"
+                if journal
+                else ""
+            )
         )
     backups.check_writable(where, "write the pre-upgrade backup")
