@@ -32,8 +32,7 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
-from coolify_migrate.config import bounded
-from coolify_migrate.core import durable
+from coolify_migrate.core import bounded, durable
 from coolify_migrate.core.errors import EnvFileError
 from coolify_migrate.core.secret import Secret
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
-from coolify_migrate.config import bounded
+from coolify_migrate.core import bounded
 from coolify_migrate.core.errors import ManifestError, UsageError
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version

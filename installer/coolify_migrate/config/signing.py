@@ -20,9 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from coolify_migrate.config import bounded
 from coolify_migrate.config.manifest import Manifest, disagreements, fetch, parse
-from coolify_migrate.core import durable
+from coolify_migrate.core import bounded, durable
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ManifestError, UsageError

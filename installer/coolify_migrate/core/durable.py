@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from coolify_migrate.core import faults, procs
+from coolify_migrate.core import bounded, faults, procs
 
 
 def fsync_dir(directory: Path) -> None:
@@ -85,6 +85,12 @@ def write_json(path: Path, obj: Any, *, mode: int = 0o600, checkpoint: str | Non
     write_atomic(path, data, mode=mode, checkpoint=checkpoint)
 
 
-def read_json(path: Path) -> Any:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+def read_json(path: Path, *, limit: int = bounded.STATE_JSON_BYTES) -> Any:
+    """A JSON file the tool wrote (journal, keyring, a backup's manifest): one larger than
+    ``limit`` or nested deeper than ``bounded.JSON_DEPTH`` raises ``ValueError``, as bad JSON
+    does, so a crafted file is refused by the caller's own handling, never read without end."""
+    with open(path, "rb") as fh:
+        raw = fh.read(limit + 1)
+    if len(raw) > limit or bounded.too_deep(raw):
+        raise ValueError(f"{path.name} is larger than {limit >> 20} MiB or nests too deep")
+    return json.loads(raw.decode("utf-8"))

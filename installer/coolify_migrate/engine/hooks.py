@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from coolify_migrate.config import bounded
+from coolify_migrate.core import bounded
 from coolify_migrate.core.context import Context
 
 PHASES = ("pre-upgrade", "post-upgrade", "on-failure")

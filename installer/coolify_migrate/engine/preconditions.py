@@ -20,25 +20,15 @@ from contextlib import suppress
 from pathlib import Path
 
 from coolify_migrate import backups
-from coolify_migrate.config.envfile import SAFE_VALUE
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import DiskFull, KeyProblem, StorageProblem
+from coolify_migrate.core.errors import DiskFull, StorageProblem
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Store
+from coolify_migrate.secrets import verdicts
 
 _FS_IOC_GETFLAGS = 0x80086601
 _FS_IMMUTABLE_FL = 0x10
 _APPEND_FL = 0x20
-
-# characters that make a value read differently by Compose (``$`` expansion, `` #`` comments),
-# dotenv (quotes, ``#``), ``docker --env-file`` and ``sh``; named, never the value itself
-_HAZARDS = (
-    ("$", "'$' (Compose expands it)"),
-    ("#", "'#' (dotenv and Compose read a comment)"),
-    ("'\"`", "quotes"),
-    ("\\", "a backslash"),
-    (" \t", "blanks"),
-)
 
 
 def check_database(ctx: Context, store: Store) -> None:
@@ -54,7 +44,7 @@ def check_database(ctx: Context, store: Store) -> None:
 def check_change(ctx: Context, store: Store, live_key: Secret | None, source: str | None) -> None:
     """With the data key known: it can be written back, and there is room for the change."""
     if live_key is not None:
-        check_key_writable(live_key, source or "the data key")
+        verdicts.check_key_writable(live_key, source or "the data key")
     check_room(ctx, store, journal=isinstance(getattr(store, "path", None), Path))
 
 
@@ -84,23 +74,6 @@ def check_writable(db: Path) -> None:
         else:
             why, hint = "not writable by this user", "run as the user that owns the database"
         raise StorageProblem(f"{target} is {why}; nothing was changed", hint=hint)
-
-
-def check_key_writable(key: Secret, source: str) -> None:
-    """A key outside the safe alphabet cannot be written back as the same bytes for every
-    reader of ``.env``; refuse before the backup, not in the middle of a roll."""
-    value = key.reveal()
-    if SAFE_VALUE.fullmatch(value):
-        return
-    found = [what for chars, what in _HAZARDS if any(c in value for c in chars)]
-    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
-        found.append("control characters")
-    raise KeyProblem(
-        f"the data key ({source}) holds {', '.join(found) or 'characters outside letters, digits and _-.,/:@+=%'}: "
-        "the tool cannot write it back to .env safely; nothing was changed",
-        hint="such a key reads differently in Compose, dotenv and sh; "
-        "see docs/architecture.md#hostile-inputs-what-is-checked-before-a-change",
-    )
 
 
 def check_room(ctx: Context, store: Store, *, journal: bool) -> None:

@@ -144,6 +144,8 @@ def _identify(ctx: Context, conn: Connection, *, dry_run: bool) -> tuple[KeyCand
             hint="put the right key back as the active key in .env (or remove the wrong one), "
             "then run the roll again; nothing was changed",
         )
+    if not dry_run:  # a roll keeps the old key in .env: refuse one it cannot write back
+        verdicts.check_key_writable(primary.key, primary.source)
     if primary.key != active.key and not dry_run:
         # Proven by the key-check value; keep the stranger .env key too: never lose a key.
         Keyring(ctx).remember(active.key, status="retired", source=f".env {active.source} (unused)")

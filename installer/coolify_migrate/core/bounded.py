@@ -18,6 +18,7 @@ MANIFEST_BYTES = 4 << 20  # versions.json is a few KiB; a thousand releases fit 
 SIGNATURE_BYTES = 4 << 10  # an Ed25519 signature is 88 characters of base64
 ENV_BYTES = 1 << 20  # an app's .env is a few dozen lines
 HOOK_OUTPUT_BYTES = 1 << 20  # what one hook may write into the run log
+STATE_JSON_BYTES = 16 << 20  # the tool's own JSON files: journal, keyring, backup manifests
 JSON_DEPTH = 32  # the deepest document the tool reads nests 4 levels
 
 
