@@ -8,6 +8,7 @@ where the trick is unavailable (outside CI).
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import sqlite3
@@ -20,6 +21,7 @@ from pathlib import Path
 import coolify_migrate.apps.coolify_v3.demo as demo_module
 import pytest
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.core.errors import DiskFull, MigrateError, StorageProblem, from_os_error
 from support import REPO, CliRunner, LeakGuard, make_demo, snapshot, tmpfs
 
 MANIFEST = str(REPO / "versions.json")
@@ -325,3 +327,45 @@ def test_a_garbage_better_key_on_3_12_32_ends_rolled_back_with_nothing_to_resume
     assert not (demo.data_dir / ".coolify-migrate" / "journal.json").exists()
     again = run(cli, demo, [], "resume")
     assert again.returncode == 0 and "nothing-to-resume" in again.stdout, again.stderr
+
+
+@pytest.mark.parametrize(
+    ("number", "kind", "words"),
+    [
+        (errno.ENOSPC, DiskFull, "the disk is full"),
+        (errno.EACCES, StorageProblem, "cannot use /x/prod.db"),
+        (errno.EPERM, StorageProblem, "cannot use /x/prod.db"),
+        (errno.EISDIR, StorageProblem, "cannot use /x/prod.db"),
+        (errno.EEXIST, StorageProblem, "cannot use /x/prod.db"),
+        (errno.EROFS, StorageProblem, "cannot use /x/prod.db"),
+    ],
+)
+def test_every_os_error_class_becomes_a_structured_refusal(
+    number: int, kind: type[MigrateError], words: str
+) -> None:
+    err = from_os_error(OSError(number, os.strerror(number), "/x/prod.db"))
+    assert isinstance(err, kind) and err.exit_code == 3
+    assert words in err.message and err.hint
+
+
+def test_a_read_only_file_system_is_refused(
+    tmp_path: Path, demo: DemoInstance, cli: CliRunner
+) -> None:
+    with tmpfs(tmp_path / "ro", "4m") as ro:
+        shutil.copytree(demo.data_dir, ro / "inst")
+        remount = subprocess.run(
+            ["mount", "-o", "remount,ro", str(ro)], capture_output=True, text=True
+        )
+        if remount.returncode != 0:
+            pytest.skip(f"cannot remount read-only here: {remount.stderr.strip()}")
+        target = DemoInstance(
+            ro / "inst",
+            ro / "inst" / "db" / "prod.db",
+            demo.key,
+            demo.installed_at_ms,
+            demo.version,
+        )
+        before = snapshot(target.data_dir)
+        r = run(cli, target, [], "upgrade")
+        refused_cleanly(r, 3, "Read-only file system")
+        assert snapshot(target.data_dir) == before
