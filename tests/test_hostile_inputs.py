@@ -9,6 +9,7 @@ where the trick is unavailable (outside CI).
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -22,6 +23,7 @@ import coolify_migrate.apps.coolify_v3.demo as demo_module
 import pytest
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance
 from coolify_migrate.core.errors import DiskFull, MigrateError, StorageProblem, from_os_error
+from coolify_migrate.core.secret import Redactor
 from support import REPO, CliRunner, LeakGuard, make_demo, snapshot, tmpfs
 
 MANIFEST = str(REPO / "versions.json")
@@ -369,3 +371,15 @@ def test_a_read_only_file_system_is_refused(
         r = run(cli, target, [], "upgrade")
         refused_cleanly(r, 3, "Read-only file system")
         assert snapshot(target.data_dir) == before
+
+
+def test_a_stored_ciphertext_is_never_printed(demo: DemoInstance) -> None:
+    # whatever quotes a row (an error, a hook's output, a run log line), the redactor removes it
+    conn = sqlite3.connect(demo.db_path)
+    stored = next(
+        v for (v,) in conn.execute("SELECT value FROM Secret") if v and v.startswith('{"iv"')
+    )
+    conn.close()
+    redactor = Redactor()
+    for text in (f"bad value {stored}", json.dumps({"message": f"row: {stored}"})):
+        assert stored[8:40] not in redactor.redact(text)

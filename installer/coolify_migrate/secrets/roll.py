@@ -109,7 +109,8 @@ def analyse(ctx: Context, conn: Connection) -> Analysis:
     if analysis.unknown.count:
         raise KeyProblem(
             f"{analysis.unknown.count} encrypted values are under no known key "
-            f"({analysis.unknown.shown(3)}); nothing was changed",
+            f"({analysis.unknown.shown(3)}): another key, or values that do not decrypt to text "
+            "(damaged); nothing was changed",
             hint="give their key with --key-file FILE, or name each value to leave as it is "
             "with --leave LABEL; values a re-roll garbled are recovered by 'coolify-migrate "
             "secrets repair'",

@@ -61,7 +61,8 @@ def identify(
             hint="remove the keys that are not in use from .env, or keep only the right one",
         )
     raise KeyProblem(
-        f"no known key decrypts the data ({tried})",
+        f"no known key decrypts the data ({tried}): a key is missing, or the stored values "
+        "do not decrypt to text (not written by the app, or damaged)",
         hint="give the right key with --key-file FILE (one per line), add it to .env as "
         "COOLIFY_SECRET_KEY_OLD_<ms>=..., or restore a backup",
     )
