@@ -135,6 +135,14 @@ CASES = [
         "required stop 3.12.33 is marked not required",
     ),
     Case("--to ''", lambda d, t: ["--to", ""], "--to is empty", code=2),
+    Case("--to=", lambda d, t: ["--to="], "--to is empty", code=2),
+    Case(
+        "secrets roll --secret '' (not the data key)",
+        lambda d, t: ["--secret", "", "--yes"],
+        "--secret is empty",
+        code=2,
+        command=("secrets", "roll"),
+    ),
     # 4. errors and preconditions
     Case(
         "COOLIFY_SECRET_KEY missing",

@@ -14,7 +14,7 @@ import click
 import typer
 
 from coolify_migrate.cli import common
-from coolify_migrate.core.errors import ExitCode, MigrateError, from_os_error
+from coolify_migrate.core.errors import ExitCode, MigrateError, UsageError, from_os_error
 
 app = typer.Typer(
     name="coolify-migrate",
@@ -104,6 +104,21 @@ def _globals_last(args: list[str]) -> list[str]:
     return args[i:] + moved if moved and i < len(args) else args
 
 
+def _no_empty_arguments(args: list[str]) -> None:
+    """No option or argument takes an empty value: ``--to ""`` is not "latest", ``--data-dir ""``
+    is not the current directory, ``--secret ""`` is not the data key."""
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if arg.startswith("--") and eq and not value.strip():
+            raise UsageError(f"{name} is empty", hint="give it a value, or leave it out")
+        if not arg.strip():
+            after = args[i - 1] if i and args[i - 1].startswith("-") else None
+            raise UsageError(
+                f"{after} is empty" if after else "an argument is empty",
+                hint="give it a value, or leave it out",
+            )
+
+
 def _no_none_defaults(command: click.Command) -> None:
     """No ``[default: None]`` in any help: an option without a default says nothing of one."""
     for param in command.params:
@@ -118,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
     try:
         common.reset()
+        _no_empty_arguments(list(args))
         args = _globals_last(_take_app(list(args)))
         command = typer.main.get_command(app)
         _no_none_defaults(command)
