@@ -22,6 +22,7 @@ from pathlib import Path
 import coolify_migrate.apps.coolify_v3.demo as demo_module
 import pytest
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance
+from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.errors import DiskFull, MigrateError, StorageProblem, from_os_error
 from coolify_migrate.core.secret import Redactor
 from support import REPO, CliRunner, LeakGuard, make_demo, snapshot, tmpfs
@@ -333,8 +334,11 @@ def test_a_garbage_better_key_on_3_12_32_ends_rolled_back_with_nothing_to_resume
     with open(demo.data_dir / ".env", "a") as fh:
         fh.write("COOLIFY_SECRET_KEY_BETTER=garbage-not-the-key\n")
     r = run(cli, demo, [], "upgrade")
-    assert r.returncode in (3, 5), r.stderr
+    assert r.returncode == 5, r.stderr
+    error = r.stderr.strip().splitlines()[-1]
+    assert "does not encrypt the data" in error and "rolled back to 3.12.32" in error
     assert not (demo.data_dir / ".coolify-migrate" / "journal.json").exists()
+    assert EnvFile.load(demo.data_dir / ".env").get("COOLIFY_SECRET_KEY") == demo.key.reveal()
     again = run(cli, demo, [], "resume")
     assert again.returncode == 0 and "nothing-to-resume" in again.stdout, again.stderr
 
