@@ -17,7 +17,7 @@ import typer
 from coolify_migrate.apps import NAMES
 from coolify_migrate.cli import common
 from coolify_migrate.core import interrupts
-from coolify_migrate.core.errors import ExitCode, MigrateError, UsageError
+from coolify_migrate.core.errors import ExitCode, MigrateError, UsageError, from_os_error
 
 app = typer.Typer(
     name="coolify-migrate",
@@ -108,6 +108,21 @@ def _globals_last(args: list[str]) -> list[str]:
     return args[i:] + moved if moved and i < len(args) else args
 
 
+def _no_empty_arguments(args: list[str]) -> None:
+    """No option or argument takes an empty value: ``--to ""`` is not "latest", ``--data-dir ""``
+    is not the current directory, ``--secret ""`` is not the data key."""
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        if arg.startswith("--") and eq and not value.strip():
+            raise UsageError(f"{name} is empty", hint="give it a value, or leave it out")
+        if not arg.strip():
+            after = args[i - 1] if i and args[i - 1].startswith("-") else None
+            raise UsageError(
+                f"{after} is empty" if after else "an argument is empty",
+                hint="give it a value, or leave it out",
+            )
+
+
 def _required(param: click.Parameter) -> None:
     """A required parameter given nothing is a usage error (exit 2). typer hands click a
     default of None, which this click does not count as missing."""
@@ -139,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     interrupts.install()
     try:
         common.reset()
+        _no_empty_arguments(list(args))
         args = _globals_last(_take_app(list(args)))
         command = typer.main.get_command(app)
         _tidy(command)
@@ -165,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         common.print_error_line("error: interrupted")
         sys.exit(130)
+    except OSError as err:  # a file-system refusal no guard caught: structured, never exit 1
+        structured = from_os_error(err)
+        common.report_error(structured, debug=debug)
+        sys.exit(int(structured.exit_code))
     except Exception as err:  # the one place an unexpected error becomes exit 1
         if debug:
             common.print_error_line(common.redact("".join(traceback.format_exception(err))))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from enum import StrEnum
@@ -69,6 +70,14 @@ KeyFileOpt = Annotated[
         "e.g. the app container's /app/.env); never printed, each proven by the data",
     ),
 ]
+
+
+def positive_seconds(value: float) -> float:
+    """A duration option: a finite number above zero (``-5``, ``0``, ``nan``, ``inf`` refused)."""
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value!r} is not a positive number of seconds")
+    return value
+
 
 _STATE: dict[str, Any] = {}
 

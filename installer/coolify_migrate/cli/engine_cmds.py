@@ -19,6 +19,7 @@ from coolify_migrate.cli.common import (
     YesOpt,
     emit,
     make_ctx,
+    positive_seconds,
 )
 from coolify_migrate.engine import hooks
 
@@ -35,7 +36,12 @@ TrustedKeyOpt = Annotated[
     Path | None,
     typer.Option("--trusted-key", help="Ed25519 public key (PEM) the manifest must be signed with"),
 ]
-HookTimeoutOpt = Annotated[float, typer.Option("--hook-timeout", help="Seconds each hook may run")]
+HookTimeoutOpt = Annotated[
+    float,
+    typer.Option(
+        "--hook-timeout", help="Seconds each hook may run (above 0)", callback=positive_seconds
+    ),
+]
 
 manifest_app = typer.Typer(help="Maintainer tools: sign versions.json.", no_args_is_help=True)
 app.add_typer(manifest_app, name="manifest")

@@ -34,7 +34,7 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
-from coolify_migrate.core import durable
+from coolify_migrate.core import bounded, durable
 from coolify_migrate.core.errors import EnvFileError
 from coolify_migrate.core.secret import Secret
 
@@ -75,7 +75,7 @@ class EnvFile:
     @classmethod
     def load(cls, path: Path) -> EnvFile:
         try:
-            raw = path.read_bytes()
+            raw = bounded.read_bytes(path, bounded.ENV_BYTES, EnvFileError, "the .env file")
         except FileNotFoundError as err:
             raise EnvFileError(
                 f"no .env file at {path}",

@@ -14,7 +14,6 @@ read too: they name only the latest version, so images and required stops come f
 
 from __future__ import annotations
 
-import json
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from packaging.version import Version
 
+from coolify_migrate.core import bounded
 from coolify_migrate.core.errors import ManifestError, UsageError
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version
@@ -61,24 +61,27 @@ class Manifest:
         }
 
 
-def fetch(source: str, *, timeout: float = 15.0) -> bytes:
-    """Read a manifest (or its signature) from a file path or an http(s) URL."""
+def fetch(source: str, *, timeout: float = 15.0, limit: int = bounded.MANIFEST_BYTES) -> bytes:
+    """Read a manifest (or its signature) from a file path or an http(s) URL: at most ``limit``
+    bytes (more is refused, so an endless file or response cannot fill memory)."""
     if source.startswith(("http://", "https://")):
         try:
             with urllib.request.urlopen(source, timeout=timeout) as resp:
-                data: bytes = resp.read(4 * 1024 * 1024)
-                return data
+                data: bytes = resp.read(limit + 1)
         except (urllib.error.URLError, OSError) as err:
             raise ManifestError(
                 f"cannot fetch {source}: {getattr(err, 'reason', err)}",
                 hint="check the URL, or pass --manifest with a local versions.json",
             ) from err
+        if len(data) > limit:
+            raise ManifestError(f"{source} is larger than {limit >> 10} KiB; refusing to read it")
+        return data
     if "://" in source:
         raise UsageError(
             f"unsupported manifest location {source!r}", hint="use a path or an http(s) URL"
         )
     try:
-        return Path(source).read_bytes()
+        return bounded.read_bytes(Path(source), limit, ManifestError, "the manifest")
     except FileNotFoundError as err:
         raise ManifestError(f"no manifest at {source}", hint="pass --manifest PATH|URL") from err
     except OSError as err:
@@ -90,10 +93,7 @@ def load(source: str, profile: Profile) -> Manifest:
 
 
 def parse(raw: bytes, profile: Profile, *, source: str = "<memory>") -> Manifest:
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ManifestError(f"{source} is not valid JSON: {err}") from err
+    doc = bounded.loads_json(raw, ManifestError, source)
     if not isinstance(doc, dict):
         raise ManifestError(f"{source}: the top level must be an object")
     if "releases" in doc:
@@ -193,3 +193,32 @@ def _from_latest(value: Any, profile: Profile, source: str, raw: bytes, fmt: str
     return Manifest(
         app=profile.name, releases=tuple(releases), latest=latest, source=source, fmt=fmt, raw=raw
     )
+
+
+def _repository(image: str) -> str:
+    """``ghcr.io/coollabsio/coolify:3.12.33`` (or ``...@sha256:...``) -> the repository part."""
+    name = image.split("@", 1)[0]
+    head, _, tag = name.rpartition(":")
+    return head if head and "/" not in tag else name
+
+
+def disagreements(manifest: Manifest, profile: Profile) -> list[str]:
+    """What the manifest says against what the profile knows for certain: an image outside the
+    app's repositories, or a required stop (at or below its latest) missing or not required.
+    An unsigned manifest with any of these is refused (``signing.load_verified``)."""
+    found = []
+    own = {profile.image_repo, *profile.fallback_repos}
+    for r in manifest.releases:
+        for image in r.images:
+            if _repository(image) not in own:
+                found.append(f"{r.version} names image {image!r}, not from {profile.image_repo}")
+                break
+    for stop in profile.required_stops:
+        if stop > manifest.latest:
+            continue
+        release = manifest.release(stop)
+        if release is None:
+            found.append(f"the required stop {stop} is missing")
+        elif not release.required_stop:
+            found.append(f"the required stop {stop} is marked not required")
+    return found

@@ -6,7 +6,7 @@ a public key (``<state>/trusted-manifest-key.pem``, or ``--trusted-key FILE``), 
 if its signature verifies, it has not expired, and its ``manifest_version`` is not older than the
 newest one this instance has seen (``<state>/manifest-seen.json``): that refuses a replayed older
 manifest (a rollback or freeze attack). Without a pinned key, manifests are read unsigned, as every
-upstream ships them.
+upstream ships them, but an unsigned one may not contradict the profile (``check_unsigned``).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from coolify_migrate.config.manifest import Manifest, fetch, parse
-from coolify_migrate.core import durable
+from coolify_migrate.config.manifest import Manifest, disagreements, fetch, parse
+from coolify_migrate.core import bounded, durable
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ManifestError, UsageError
@@ -94,7 +94,21 @@ def load_verified(
     man = parse(raw, profile, source=source)
     if verified:
         check_fresh(ctx, man)
+    else:
+        check_unsigned(man, profile)
     return man, verified
+
+
+def check_unsigned(man: Manifest, profile: Profile) -> None:
+    """An unsigned manifest may add releases and notes, but not change what the profile knows for
+    certain (the app's image repositories, its required stops): only a signed one may."""
+    found = disagreements(man, profile)
+    if found:
+        raise ManifestError(
+            f"the unsigned manifest {man.source} contradicts what this tool knows: {found[0]}"
+            + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""),
+            hint="use the bundled versions.json, or sign yours and pin the key (--trusted-key)",
+        )
 
 
 def verify_signature(ctx: Context, source: str, raw: bytes, *, trusted_key: Path | None) -> bool:
@@ -105,7 +119,7 @@ def verify_signature(ctx: Context, source: str, raw: bytes, *, trusted_key: Path
     public = load_public_key(key_path)
     sig_source = source + ".sig"
     try:
-        sig_text = fetch(sig_source)
+        sig_text = fetch(sig_source, limit=bounded.SIGNATURE_BYTES)
     except ManifestError as err:
         raise ManifestError(
             f"{source} is not signed (no {sig_source})",

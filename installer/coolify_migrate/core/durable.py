@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from coolify_migrate.core import faults, procs
+from coolify_migrate.core import bounded, faults, procs
 from coolify_migrate.core import private as private_files
 
 
@@ -111,12 +111,19 @@ def write_json(
     write_atomic(path, data, mode=mode, checkpoint=checkpoint, private=private)
 
 
-def read_json(path: Path, *, private: bool = False) -> Any:
-    """A JSON file; a ``private`` one (the tool's state) is never read through a link."""
+def read_json(path: Path, *, private: bool = False, limit: int = bounded.STATE_JSON_BYTES) -> Any:
+    """A JSON file the tool wrote (journal, keyring, a backup's manifest); a ``private`` one (the
+    tool's state) is never read through a link. One larger than ``limit`` or nested deeper than
+    ``bounded.JSON_DEPTH`` raises ``ValueError``, as bad JSON does, so a crafted file is refused
+    by the caller's own handling, never read without end."""
     if private:
-        data = private_files.read_bytes(path)
+        data = private_files.read_bytes(path, limit=limit + 1)
         if data is None:
             raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
-        return json.loads(data.decode("utf-8"))
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+        raw = data
+    else:
+        with open(path, "rb") as fh:
+            raw = fh.read(limit + 1)
+    if len(raw) > limit or bounded.too_deep(raw):
+        raise ValueError(f"{path.name} is larger than {limit >> 20} MiB or nests too deep")
+    return json.loads(raw.decode("utf-8"))

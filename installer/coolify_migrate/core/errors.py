@@ -68,6 +68,19 @@ class DatabaseError(Refused):
     default_hint = "check --db / --data-dir point at the app's SQLite database"
 
 
+class DatabaseBusy(Refused):
+    """Another process holds the database locked past the bounded wait."""
+
+    default_hint = "stop the process named above (or the app) and run the command again"
+
+
+class StorageProblem(Refused):
+    """The file system said no (permission, read-only, immutable, a file where a directory
+    belongs): structured at the edge so no OSError ends as exit 1."""
+
+    default_hint = "fix the file or directory named above and run the command again"
+
+
 class KeyProblem(Refused):
     """The data key is missing, wrong, ambiguous or unknown."""
 
@@ -96,3 +109,25 @@ class ChangeFailed(MigrateError):
 
 class RuntimeProblem(Refused):
     default_hint = "check that the Docker engine is running and DOCKER_HOST points at it"
+
+
+def from_os_error(err: OSError) -> MigrateError:
+    """An ``OSError`` no guard caught, as a structured refusal naming the file and the cause
+    (ENOSPC is a full disk; EACCES, EPERM, EROFS, EISDIR, EEXIST, ENOTDIR... a file problem)."""
+    import errno
+
+    cause = err.strerror or type(err).__name__
+    if err.errno == errno.ENOSPC:
+        return DiskFull(
+            f"the disk is full: {cause}" + (f" ({err.filename})" if err.filename else "")
+        )
+    hints = {
+        errno.EACCES: "run as the user that owns the install directory",
+        errno.EPERM: "check the file's attributes ('lsattr'; chattr -i) and its owner",
+        errno.EROFS: "remount the file system read-write",
+        errno.EISDIR: "a directory is where the tool expects a file: move it away",
+        errno.EEXIST: "a file is where the tool expects a directory: move it away",
+        errno.ENOTDIR: "a file is where the tool expects a directory: move it away",
+    }
+    what = f"cannot use {err.filename}: {cause}" if err.filename else cause
+    return StorageProblem(what, hint=hints.get(err.errno or 0))

@@ -91,14 +91,14 @@ def open_file(path: Path, flags: int, mode: int = 0o600) -> int:
     return fd
 
 
-def read_bytes(path: Path) -> bytes | None:
-    """A private file's bytes, or None when there is none."""
+def read_bytes(path: Path, *, limit: int = -1) -> bytes | None:
+    """A private file's bytes (at most ``limit`` of them), or None when there is none."""
     try:
         fd = open_file(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     with os.fdopen(fd, "rb") as fh:
-        return fh.read()
+        return fh.read(limit)
 
 
 def refuse_link(path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable
 
 _LABEL = b"coolify-migrate key check v1"
@@ -85,4 +86,14 @@ class Redactor:
         for v in sorted(self._values, key=len, reverse=True):
             if v in text:
                 text = text.replace(v, "***")
-        return text
+        return _STORED.sub("***", text)
+
+
+# Stored encrypted values (Coolify v3's {"iv":..,"content":..}, also JSON-escaped, and Fernet
+# tokens) are never printed either: no key is needed to recognise one, and an error quoting a
+# row must not carry it out.
+_STORED = re.compile(
+    r'\{\s*\\?"iv\\?"\s*:\s*\\?"[0-9a-fA-F]{32}\\?"\s*,'
+    r'\s*\\?"content\\?"\s*:\s*\\?"[0-9a-fA-F]*\\?"\s*\}'
+    r"|\bgAAAAA[A-Za-z0-9_\-]{40,}={0,2}"
+)

@@ -3,17 +3,22 @@
 Executables run in name order (hidden files and editor backups are skipped; a non-executable file
 is reported and skipped), each with a timeout, with the upgrade's facts in its environment:
 ``COOLIFY_MIGRATE_PHASE``, ``_FROM``, ``_TO``, ``_BACKUP`` (path of the pre-upgrade backup),
-``_DATA_DIR``. Their output goes into the run log, redacted. The tool's own secrets are never in
+``_DATA_DIR``. Their output (stdout and stderr, at most 1 MiB) goes into the run log, redacted; the tool
+waits for the hook process, not for background children that inherited its output. The tool's own secrets are never in
 their environment: the tool does not load ``.env`` into its process environment.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import tempfile
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
+from coolify_migrate.core import bounded
 from coolify_migrate.core.context import Context
 
 PHASES = ("pre-upgrade", "post-upgrade", "on-failure")
@@ -61,23 +66,42 @@ def run(
     }
     for hook in discover(ctx, phase):
         ctx.out.info(f"hook {phase}: {hook.name}")
+        failure, output = _run_one(ctx, hook, env, timeout)
+        for line in output.splitlines():
+            ctx.out.event("hook-output", hook=hook.name, line=ctx.redactor.redact(line))
+        if failure:
+            return failure
+    return None
+
+
+def _run_one(
+    ctx: Context, hook: Path, env: dict[str, str], timeout: float
+) -> tuple[HookFailure | None, str]:
+    """Wait for the hook process itself, not for its output to close: its output goes to a
+    file, so a background child that keeps the descriptor open does not hold the upgrade. On a
+    timeout the hook's whole process group is ended. At most ``HOOK_OUTPUT_BYTES`` are read back."""
+    with tempfile.TemporaryFile() as out:
         try:
-            proc = subprocess.run(
+            proc = subprocess.Popen(
                 [str(hook)],
                 cwd=ctx.data_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
-        except subprocess.TimeoutExpired:
-            return HookFailure(hook.name, f"timed out after {timeout:g} s")
         except OSError as err:
-            return HookFailure(hook.name, f"could not run: {err.strerror}")
-        for line in (proc.stdout + proc.stderr).splitlines():
-            ctx.out.event("hook-output", hook=hook.name, line=ctx.redactor.redact(line))
-        if proc.returncode != 0:
-            return HookFailure(hook.name, f"exited with status {proc.returncode}")
-    return None
+            return HookFailure(hook.name, f"could not run: {err.strerror}"), ""
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with suppress(OSError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            failure: HookFailure | None = HookFailure(hook.name, f"timed out after {timeout:g} s")
+        else:
+            failure = HookFailure(hook.name, f"exited with status {code}") if code else None
+        out.seek(0)
+        text = out.read(bounded.HOOK_OUTPUT_BYTES).decode("utf-8", "replace")
+    return failure, text

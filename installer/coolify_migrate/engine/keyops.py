@@ -8,6 +8,7 @@ from coolify_migrate import backups
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.engine import preconditions
 from coolify_migrate.secrets import repair as repairing
 from coolify_migrate.secrets import roll, signing
 from coolify_migrate.secrets.roll_result import RollResult
@@ -21,9 +22,17 @@ def _pre_roll_backup(ctx: Context) -> roll.TakeBackup:
     return take
 
 
+def _check_room(ctx: Context, dry_run: bool) -> None:
+    """Room for the pre-roll backup and the roll's rollback journal, before the app stops."""
+    store = ctx.store()
+    if not dry_run and store.exists():
+        preconditions.check_room(ctx, store, journal=True)
+
+
 def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> RollResult:
     """``secrets roll``: the caller holds the lock unless ``dry_run``. A roll that changes
     anything has a run log (``state.runlog``): its outcome is there even after a hangup."""
+    _check_room(ctx, dry_run)
     if dry_run:
         return roll.roll(ctx, force=force, dry_run=True)
     started_ms = ctx.now_ms()
@@ -39,6 +48,7 @@ def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> Rol
 
 def repair(ctx: Context, *, dry_run: bool = False) -> repairing.RepairReport:
     """``secrets repair``: the caller holds the lock unless ``dry_run``; logged like a roll."""
+    _check_room(ctx, dry_run)
     if dry_run:
         return repairing.repair(ctx, dry_run=True, take_backup=_pre_roll_backup(ctx))
     with logged(ctx, "repair"):

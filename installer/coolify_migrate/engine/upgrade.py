@@ -22,10 +22,10 @@ from coolify_migrate.config.manifest import Manifest
 from coolify_migrate.core import interrupts
 from coolify_migrate.core.app import Profile
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ChangeFailed, DiskFull, MigrateError, Refused
+from coolify_migrate.core.errors import ChangeFailed, MigrateError, Refused, UsageError
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version
-from coolify_migrate.engine import hooks, revert
+from coolify_migrate.engine import hooks, preconditions, revert
 from coolify_migrate.engine.plan import Plan, PlannedStep, make_plan
 from coolify_migrate.engine.steps import StepContext, applied_steps, load, record_for
 from coolify_migrate.secrets import host_key, verdicts
@@ -52,17 +52,40 @@ class Prepared:
     verified: bool
 
 
-def prepare_plan(
-    ctx: Context, *, to: str | None, manifest_src: str | None, trusted_key: Path | None
-) -> Prepared:
-    """Everything ``plan`` needs; reads only."""
-    man, verified = signing.load_verified(
+def target_version(to: str | None) -> Version | None:
+    """``--to``: a version, ``latest`` or absent (the manifest's latest); an empty one is a
+    usage error, never read as 'latest'."""
+    if to is None or to == "latest":
+        return None
+    if not to.strip():
+        raise UsageError("--to is empty", hint="give a version like 3.12.36, or 'latest'")
+    return parse_version(to, what="--to")
+
+
+def load_manifest(
+    ctx: Context, manifest_src: str | None, trusted_key: Path | None
+) -> tuple[Manifest, bool]:
+    """Read and check the manifest (bounded, signature, profile's facts): before the lock, so
+    an endless or hostile one is refused without ever holding it."""
+    return signing.load_verified(
         ctx, manifest_src or default_manifest(ctx.profile), ctx.profile, trusted_key=trusted_key
     )
+
+
+def prepare_plan(
+    ctx: Context,
+    *,
+    to: str | None,
+    manifest_src: str | None,
+    trusted_key: Path | None,
+    loaded: tuple[Manifest, bool] | None = None,
+) -> Prepared:
+    """Everything ``plan`` needs; reads only."""
+    target = target_version(to)
+    man, verified = loaded or load_manifest(ctx, manifest_src, trusted_key)
     env = instance.load_env(ctx)
     meta = instance.read_meta(ctx)
     installed = instance.installed_version(ctx, env, meta).require()
-    target = parse_version(to, what="--to") if to and to != "latest" else None
     registry = load(ctx.profile.name, ctx.profile.steps())
     plan = make_plan(
         installed,
@@ -84,17 +107,6 @@ def plan(
     return prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key).plan
 
 
-def _check_room(ctx: Context) -> None:
-    """The pre-upgrade backup's room, checked with the guards: before the app is stopped."""
-    where = backups.backup_dir(ctx)
-    needed, free = backups.space_needed(ctx.store()), backups.free_bytes(where)
-    if free < needed:
-        raise DiskFull(
-            f"{free >> 20} MiB free next to the database, the pre-upgrade backup needs {needed >> 20} MiB"
-        )
-    backups.check_writable(where, "write the pre-upgrade backup")
-
-
 def upgrade(
     ctx: Context,
     *,
@@ -103,6 +115,8 @@ def upgrade(
     trusted_key: Path | None = None,
     hook_timeout: float = hooks.DEFAULT_TIMEOUT,
 ) -> dict[str, Any]:
+    target_version(to)  # a bad --to and the manifest are refused before the lock is taken
+    loaded = load_manifest(ctx, manifest_src, trusted_key)
     started_ms = ctx.now_ms()
     with logged(ctx, "upgrade") as log, lock.acquire(ctx, "upgrade"):
         running = journal.current(ctx)
@@ -111,7 +125,9 @@ def upgrade(
                 f"an interrupted {running['kind']} run ({running['run_id']}) stopped at '{running['phase']}'",
                 hint="run 'coolify-migrate resume' to finish it, or 'rollback --last' to revert it",
             )
-        prep = prepare_plan(ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key)
+        prep = prepare_plan(
+            ctx, to=to, manifest_src=manifest_src, trusted_key=trusted_key, loaded=loaded
+        )
         p = prep.plan
         if p.is_noop:
             ctx.out.info(f"already at {p.installed}: nothing to do")
@@ -126,12 +142,13 @@ def upgrade(
         env = instance.load_env(ctx)
         live = None
         if store.exists():
+            preconditions.check_database(ctx, store)
             conn = store.connect(readonly=True)
             try:
                 live = verdicts.live_key(ctx, conn, env)  # refuses (exit 3) on an ambiguous key
             finally:
                 conn.close()
-            _check_room(ctx)
+            preconditions.check_change(ctx, store, live.key, live.source)
         runtime = ctx.runtime()
         runtime.check()
         image = runtime.ensure_images(p.target)  # before anything is stopped
@@ -210,7 +227,21 @@ class _PreChangeAbort(MigrateError):
 
 
 def _plan_from_journal(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
+    try:
+        return _read_plan(ctx, doc)
+    except (KeyError, TypeError, ValueError) as err:  # a journal edited by hand
+        raise Refused(
+            f"the run journal of {doc.get('run_id')} lacks or garbles {err}; nothing was changed",
+            hint="'rollback --last' restores the pre-upgrade backup",
+        ) from err
+
+
+def _read_plan(ctx: Context, doc: dict[str, Any]) -> tuple[Release, list[PlannedStep]]:
     data = doc["data"]
+    if not isinstance(data["done"], list) or not all(
+        isinstance(data[k], str) for k in ("from_version", "to_version")
+    ):
+        raise TypeError("done, from_version or to_version")
     t = data["target"]
     release = Release(
         parse_version(t["version"]),
@@ -377,11 +408,25 @@ def _abort_before_change(ctx: Context, doc: dict[str, Any], err: MigrateError) -
         ctx.runtime().start()
     except MigrateError as start_err:  # never hide the original error behind this one
         ctx.out.warn(f"could not start the app again: {start_err.message}")
+    _discard_backup(ctx, doc["data"].get("backup_path"))
     journal.finish(ctx, doc, f"aborted: {err.message}")
     hooks.run(
         ctx,
         "on-failure",
         from_version=doc["data"]["from_version"],
         to_version=doc["data"]["to_version"],
-        backup=doc["data"].get("backup_path"),
+        backup=None,
     )
+
+
+def _discard_backup(ctx: Context, path: str | None) -> None:
+    """The pre-upgrade backup of a run that changed nothing is this run's own litter: removed
+    (with its manifest and kept files), so "nothing was changed" is true of the directory too."""
+    if not path:
+        return
+    made = Path(path)
+    for leftover in (made, *made.parent.glob(f"{made.name}.*")):
+        try:
+            leftover.unlink(missing_ok=True)
+        except OSError as err:
+            ctx.out.warn(f"could not remove this run's backup {leftover.name}: {err.strerror}")

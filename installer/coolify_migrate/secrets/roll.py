@@ -109,7 +109,8 @@ def analyse(ctx: Context, conn: Connection) -> Analysis:
     if analysis.unknown.count:
         raise KeyProblem(
             f"{analysis.unknown.count} encrypted values are under no known key "
-            f"({analysis.unknown.shown(3)}); nothing was changed",
+            f"({analysis.unknown.shown(3)}): another key, or values that do not decrypt to text "
+            "(damaged); nothing was changed",
             hint="give their key with --key-file FILE, or name each value to leave as it is "
             "with --leave LABEL; values a re-roll garbled are recovered by 'coolify-migrate "
             "secrets repair'",
@@ -144,6 +145,8 @@ def _identify(ctx: Context, conn: Connection, *, dry_run: bool) -> tuple[KeyCand
             hint="put the right key back as the active key in .env (or remove the wrong one), "
             "then run the roll again; nothing was changed",
         )
+    if not dry_run:  # a roll keeps the old key in .env: refuse one it cannot write back
+        verdicts.check_key_writable(primary.key, primary.source)
     if primary.key != active.key and not dry_run:
         # Proven by the key-check value; keep the stranger .env key too: never lose a key.
         Keyring(ctx).remember(active.key, status="retired", source=f".env {active.source} (unused)")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.config.envfile import SAFE_VALUE, EnvFile
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
@@ -61,9 +61,38 @@ def identify(
             hint="remove the keys that are not in use from .env, or keep only the right one",
         )
     raise KeyProblem(
-        f"no known key decrypts the data ({tried})",
+        f"no known key decrypts the data ({tried}): a key is missing, or the stored values "
+        "do not decrypt to text (not written by the app, or damaged)",
         hint="give the right key with --key-file FILE (one per line), add it to .env as "
         "COOLIFY_SECRET_KEY_OLD_<ms>=..., or restore a backup",
+    )
+
+
+# characters that make a value read differently by Compose (``$`` expansion, `` #`` comments),
+# dotenv (quotes, ``#``), ``docker --env-file`` and ``sh``; named, never the value itself
+_HAZARDS = (
+    ("$", "'$' (Compose expands it)"),
+    ("#", "'#' (dotenv and Compose read a comment)"),
+    ("'\"`", "quotes"),
+    ("\\", "a backslash"),
+    (" \t", "blanks"),
+)
+
+
+def check_key_writable(key: Secret, source: str) -> None:
+    """A key outside the safe alphabet cannot be written back as the same bytes for every
+    reader of ``.env``; refuse before the backup, not in the middle of a roll."""
+    value = key.reveal()
+    if SAFE_VALUE.fullmatch(value):
+        return
+    found = [what for chars, what in _HAZARDS if any(c in value for c in chars)]
+    if any(ord(c) < 0x20 or c == "\x7f" for c in value):
+        found.append("control characters")
+    raise KeyProblem(
+        f"the data key ({source}) holds {', '.join(found) or 'characters outside letters, digits and _-.,/:@+=%'}: "
+        "the tool cannot write it back to .env safely; nothing was changed",
+        hint="such a key reads differently in Compose, dotenv and sh; "
+        "see docs/architecture.md#hostile-inputs-what-is-checked-before-a-change",
     )
 
 
@@ -73,7 +102,16 @@ def live_key(
     env: EnvFile,
     extra: list[KeyCandidate] | tuple[KeyCandidate, ...] = (),
 ) -> Verdict:
-    return identify(ctx, conn, candidates(ctx, env, extra))
+    cands = candidates(ctx, env, extra)
+    if not cands:  # say which line is missing, not that "no key decrypts"
+        spec = ctx.profile.data_secret
+        raise KeyProblem(
+            f"{env.path} names no data key: {' / '.join(spec.env_keys)} has no value (missing, "
+            "empty, or a line without '='); nothing was changed",
+            hint=f"restore the line {spec.env_keys[-1]}=<the key> in .env from your backup, or "
+            "give the key with --key-file FILE",
+        )
+    return identify(ctx, conn, cands)
 
 
 @dataclass

@@ -9,6 +9,7 @@ durable step, so that after a crash ``status`` says where it stopped and ``resum
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from coolify_migrate.core import durable, private
@@ -31,7 +32,25 @@ def current(ctx: Context) -> dict[str, Any] | None:
             f"the run journal {path} is unreadable",
             hint="inspect it; 'rollback --last' restores the last backup",
         ) from err
+    _check_shape(doc, path)
     return doc
+
+
+_SHAPE = {"run_id": str, "kind": str, "phase": str, "history": list, "data": dict}
+
+
+def _check_shape(doc: Any, path: Path) -> None:
+    """A journal this tool did not write (edited, truncated by hand) is refused, not half-read."""
+    bad = (
+        [k for k, t in _SHAPE.items() if not isinstance(doc.get(k), t)]
+        if isinstance(doc, dict)
+        else ["the top level"]
+    )
+    if bad:
+        raise Refused(
+            f"the run journal {path} is not one this tool wrote ({bad[0]} is missing or wrong)",
+            hint="move it away if no run is interrupted; 'rollback --last' restores the last backup",
+        )
 
 
 def begin(ctx: Context, kind: str, **data: Any) -> dict[str, Any]:

@@ -25,22 +25,109 @@ from urllib.parse import quote
 
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import EncryptedColumn
-from coolify_migrate.core.errors import ChangeFailed, DatabaseError
+from coolify_migrate.core.errors import ChangeFailed, DatabaseBusy, DatabaseError
 from coolify_migrate.core.output import Null, Output
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
-def connect(path: Path, *, readonly: bool = False, timeout: float = 30.0) -> sqlite3.Connection:
+def connect(
+    path: Path, *, readonly: bool = False, timeout: float | None = None
+) -> sqlite3.Connection:
+    """Open the database; another process's lock is waited for at most ``timeout`` seconds
+    (``lock_wait()``), then refused naming the holder (``DatabaseBusy``)."""
     if not path.is_file():
         raise DatabaseError(f"no database at {path}")
+    wait = lock_wait() if timeout is None else timeout
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
-        conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=wait)
+        conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as err:
+        if _is_busy(err):
+            raise busy(path, wait) from err
         raise DatabaseError(f"cannot open {path} as SQLite: {err}") from err
     return conn
+
+
+def _is_busy(err: sqlite3.Error) -> bool:
+    code = getattr(err, "sqlite_errorcode", None)
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "locked" in str(err)
+
+
+def busy(path: Path, wait: float) -> DatabaseBusy:
+    who = holders(path)
+    return DatabaseBusy(
+        f"{path} is locked by another process"
+        + (f" ({', '.join(who[:3])})" if who else "")
+        + f"; waited {wait:g} s for it"
+    )
+
+
+LOCK_WAIT = 10.0  # seconds to wait for another process's lock before refusing
+_LOCK_WAIT_ENV = "COOLIFY_MIGRATE_DB_LOCK_WAIT"  # tests shorten the wait
+HEADER = b"SQLite format 3\x00"
+
+
+def lock_wait() -> float:
+    try:
+        wait = float(os.environ.get(_LOCK_WAIT_ENV, LOCK_WAIT))
+    except ValueError:
+        return LOCK_WAIT
+    return wait if 0 <= wait <= 600 else LOCK_WAIT
+
+
+def holders(path: Path) -> list[str]:
+    """``pid N (name)`` of every other process with the database (or its journal or WAL) open,
+    as far as /proc shows them (another user's processes only to root)."""
+    names = {str(path), *(f"{path}{s}" for s in ("-journal", "-wal", "-shm"))}
+    found = []
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with suppress(OSError):
+            if any(os.readlink(fd) in names for fd in (entry / "fd").iterdir()):
+                comm = (entry / "comm").read_text().strip()
+                found.append(f"pid {entry.name} ({comm})")
+    return found
+
+
+def check_unlocked(path: Path, *, wait: float | None = None) -> None:
+    """Refuse (``DatabaseBusy``) when another process holds a lock on the database that outlasts
+    a bounded wait: a change or a file replaced under it would be lost or torn. Opening a file
+    that is not SQLite is left to the checks that say so."""
+    if not path.is_file():
+        return
+    wait = lock_wait() if wait is None else wait
+    try:
+        conn = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=wait)
+    except sqlite3.Error:
+        return
+    try:
+        conn.isolation_level = None
+        conn.execute("BEGIN EXCLUSIVE")
+        conn.execute("ROLLBACK")
+    except sqlite3.OperationalError as err:
+        if _is_busy(err):
+            raise busy(path, wait) from err
+    except sqlite3.Error:
+        return
+    finally:
+        conn.close()
+
+
+def check_looks_like_sqlite(path: Path) -> None:
+    """A database file the app wrote starts with SQLite's header; an empty or foreign file is
+    refused before anything treats it as the instance."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(len(HEADER))
+    except OSError as err:
+        raise DatabaseError(f"cannot read {path}: {err.strerror}") from err
+    if not head:
+        raise DatabaseError(f"{path} is empty (0 bytes), not the app's database")
+    if head != HEADER:
+        raise DatabaseError(f"{path} is not an SQLite database")
 
 
 @contextmanager
@@ -376,11 +463,28 @@ class SQLiteStore:
         verdict = sqlite_copy.integrity(src)
         if verdict != "ok":
             raise DatabaseError(f"{src.name} fails its integrity check: {verdict}")
+        check_unlocked(self.path)  # never replace the file under a process that holds it
         tmp = sqlite_copy.stage(src, self.path)  # 0600: it holds encrypted data
         for suffix in ("-wal", "-shm", "-journal"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
         os.replace(tmp, self.path)
         durable.fsync_dir(self.path.parent)
+
+    def check_ready(self, declared: tuple[EncryptedColumn, ...]) -> None:
+        """Before a change: the file is SQLite, holds at least one of the app's tables, and no
+        other process holds it locked (``DatabaseError``/``DatabaseBusy``, nothing changed)."""
+        check_looks_like_sqlite(self.path)
+        tables = {c.table for c in declared}
+        if tables:
+            conn = connect(self.path, readonly=True)
+            try:
+                if not any(table_exists(conn, t) for t in tables):
+                    raise DatabaseError(
+                        f"{self.path} holds none of the app's tables ({', '.join(sorted(tables))})"
+                    )
+            finally:
+                conn.close()
+        check_unlocked(self.path)
 
     def integrity(self) -> str:
         from coolify_migrate.stores import sqlite_copy
