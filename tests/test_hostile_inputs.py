@@ -28,12 +28,19 @@ from coolify_migrate.core.secret import Redactor
 from support import REPO, CliRunner, LeakGuard, make_demo, snapshot, tmpfs
 
 MANIFEST = str(REPO / "versions.json")
-OWN_RECORDS = (".coolify-migrate/",)  # the run log and run record of the refused run itself
+# the state directory with the lock and the run record of the refused run itself, and the
+# installation's identity (backups.json: created with the first backup the tool numbers)
+OWN_RECORDS = (".coolify-migrate",)
 
 
 def unchanged(before: dict[str, str], after: dict[str, str]) -> bool:
     def instance(s: dict[str, str]) -> dict[str, str]:
-        return {k: v for k, v in s.items() if not k.startswith(OWN_RECORDS) or k.endswith(".json")}
+        return {
+            k: v
+            for k, v in s.items()
+            if not k.startswith(OWN_RECORDS)
+            or (k.endswith(".json") and "/" in k and not k.endswith("/backups.json"))
+        }
 
     runs = [k for k in after if k.startswith(".coolify-migrate/runs/")]
     return instance(before) == {k: v for k, v in instance(after).items() if k not in runs}
@@ -74,7 +81,8 @@ def state(make: Callable[[Path], None]) -> Callable[[DemoInstance, Path], list[s
 
 
 def _lock_is_a_dir(d: Path) -> None:
-    (d / "lock").mkdir(parents=True)
+    d.mkdir(mode=0o700)
+    (d / "lock").mkdir()
 
 
 def _state_is_a_file(d: Path) -> None:
@@ -82,7 +90,7 @@ def _state_is_a_file(d: Path) -> None:
 
 
 def _crafted_journal(d: Path) -> None:
-    d.mkdir()
+    d.mkdir(mode=0o700)
     (d / "journal.json").write_text('{"kind": "upgrade"}')
 
 
@@ -165,8 +173,8 @@ CASES = [
         ),
         "names no data key",
     ),
-    Case("the lock path is a directory", state(_lock_is_a_dir), "Is a directory"),
-    Case("the state path is a file", state(_state_is_a_file), "File exists"),
+    Case("the lock path is a directory", state(_lock_is_a_dir), "it is a directory"),
+    Case("the state path is a file", state(_state_is_a_file), "it is not a directory"),
     Case("a crafted journal.json", state(_crafted_journal), "is not one this tool wrote"),
     # 5. the database must look like the app's
     Case("a 0-byte prod.db", _empty_db, "is empty (0 bytes)"),

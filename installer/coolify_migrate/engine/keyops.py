@@ -41,6 +41,7 @@ def roll_key(ctx: Context, *, force: bool = False, dry_run: bool = False) -> Rol
         result.elapsed_s = (ctx.now_ms() - started_ms) / 1000
         if result.outcome == "strong":
             result.downtime_s = 0.0  # nothing to roll: the app was never stopped
+            log.discard()  # a run that had nothing to do leaves nothing behind
         if result.rolled:
             log.write(f"outcome: {result.outcome}, new key {result.new_fingerprint}")
         return result

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from coolify_migrate import instance
-from coolify_migrate.core import durable, faults, interrupts
+from coolify_migrate.core import durable, faults, interrupts, private
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.engine import hooks
@@ -25,8 +25,8 @@ from coolify_migrate.state.keyring import Keyring
 
 
 def _run_dir(ctx: Context, doc: dict[str, Any]) -> Path:
-    path: Path = ctx.state_dir / "runs" / str(doc["run_id"])
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    runs = private.ensure_dir(ctx.state_dir / "runs", ctx.out)
+    path: Path = private.ensure_dir(runs / str(doc["run_id"]), ctx.out)
     return path
 
 

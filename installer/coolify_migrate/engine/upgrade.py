@@ -30,6 +30,7 @@ from coolify_migrate.engine.plan import Plan, PlannedStep, make_plan
 from coolify_migrate.engine.steps import StepContext, applied_steps, load, record_for
 from coolify_migrate.secrets import host_key, verdicts
 from coolify_migrate.state import journal, lock
+from coolify_migrate.state import made as backup_order
 from coolify_migrate.state.runlog import logged
 
 DEFAULT_MANIFEST = str(Path(__file__).resolve().parents[3] / "versions.json")  # a checkout
@@ -430,3 +431,4 @@ def _discard_backup(ctx: Context, path: str | None) -> None:
             leftover.unlink(missing_ok=True)
         except OSError as err:
             ctx.out.warn(f"could not remove this run's backup {leftover.name}: {err.strerror}")
+    backup_order.forget(ctx, [made.name])
