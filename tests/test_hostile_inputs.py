@@ -143,6 +143,11 @@ CASES = [
         manifest_edit('"required_stop": true', '"required_stop": false'),
         "required stop 3.12.33 is marked not required",
     ),
+    Case(
+        "an unsigned manifest offers the withdrawn 3.12.34 again",
+        manifest_edit('"withdrawn": true', '"withdrawn": false'),
+        "3.12.34 was withdrawn by its publisher, not offered again",
+    ),
     Case("--to ''", lambda d, t: ["--to", ""], "--to is empty", code=2),
     Case("--to=", lambda d, t: ["--to="], "--to is empty", code=2),
     Case(

@@ -24,10 +24,12 @@ from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.core.context import Context
 from coolify_migrate.state import journal, lock
 from coolify_migrate.state.keyring import Keyring
+from jsonschema import Draft202012Validator
 from support import REPO, SRC, CliRunner, LeakGuard, make_demo
 
 MANIFEST = str(REPO / "versions.json")
 UPGRADE = ("upgrade", "--manifest", MANIFEST)
+EVENTS = Draft202012Validator(json.loads((REPO / "docs" / "events.schema.json").read_text()))
 ROLL = ("secrets", "roll", "--yes")
 
 # (command, checkpoint, what the moment is)
@@ -200,6 +202,7 @@ def test_the_line_names_what_to_run(tmp_path: Path, cli: CliRunner, leak_guard: 
     )
     assert code == 143
     told = json.loads(out.splitlines()[-1])  # with --json, the same line as a JSON object
+    assert not list(EVENTS.iter_errors(told)), told  # an error event of docs/events.schema.json
     assert told["error"] == "Interrupted" and told["signal"] == "SIGTERM"
     assert told["exit_code"] == 143
     line = _interrupted_then_next(cli, demo, UPGRADE, code, out, err)

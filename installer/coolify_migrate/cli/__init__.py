@@ -188,9 +188,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as err:  # the one place an unexpected error becomes exit 1
         if debug:
             common.print_error_line(common.redact("".join(traceback.format_exception(err))))
-        common.print_error_line(
-            f"error: unexpected {type(err).__name__}: {common.redact(str(err)).splitlines()[0] if str(err) else ''}"
-            " (hint: run again with --debug and report the traceback)"
+        said = common.redact(str(err)).splitlines()[0] if str(err) else ""
+        common.report_error(
+            MigrateError(f"unexpected {type(err).__name__}: {said}"),
+            debug=False,
+            json_mode="--json" in args,
         )
         sys.exit(int(ExitCode.UNEXPECTED))
 

@@ -91,7 +91,12 @@ def report_interrupt(signal_name: str, line: str, exit_code: int, *, json_mode: 
     """The last line of a command stopped by a signal (with --json, also an ``error`` event)."""
     if json_mode:
         json_line(
-            "error", error="Interrupted", signal=signal_name, message=line, exit_code=exit_code
+            "error",
+            error="Interrupted",
+            signal=signal_name,
+            message=line,
+            hint="run the command the message names",
+            exit_code=exit_code,
         )
     print_error_line(f"error: {line}")
 

@@ -204,7 +204,8 @@ def _repository(image: str) -> str:
 
 def disagreements(manifest: Manifest, profile: Profile) -> list[str]:
     """What the manifest says against what the profile knows for certain: an image outside the
-    app's repositories, or a required stop (at or below its latest) missing or not required.
+    app's repositories, a required stop (at or below its latest) missing or not required, or a
+    withdrawn release offered again.
     An unsigned manifest with any of these is refused (``signing.load_verified``)."""
     found = []
     own = {profile.image_repo, *profile.fallback_repos}
@@ -221,4 +222,8 @@ def disagreements(manifest: Manifest, profile: Profile) -> list[str]:
             found.append(f"the required stop {stop} is missing")
         elif not release.required_stop:
             found.append(f"the required stop {stop} is marked not required")
+    for gone in profile.withdrawn:
+        release = manifest.release(gone)
+        if release is not None and not release.withdrawn:
+            found.append(f"{gone} was withdrawn by its publisher, not offered again")
     return found

@@ -148,6 +148,7 @@ class Profile:
     image_repo: str = ""
     fallback_repos: tuple[str, ...] = ()
     required_stops: tuple[Version, ...] = ()
+    withdrawn: tuple[Version, ...] = ()  # releases their publisher took back: never a target
     version_env_key: str = "TAG"
     # Names of .env keys whose values are secrets (redacted everywhere).
     secret_env_pattern: re.Pattern[str] = re.compile(r"$^")

@@ -123,6 +123,7 @@ class CoolifyV3(Profile):
     image_repo = "ghcr.io/coollabsio/coolify"
     fallback_repos = ("coollabsio/coolify",)
     required_stops = (Version("3.12.33"),)
+    withdrawn = (Version("3.12.34"),)  # advertised and withdrawn within half an hour
     version_env_key = "TAG"
     secrets = (
         SecretSpec(
