@@ -224,3 +224,14 @@ def test_the_leak_guard_fails_a_test_that_leaks(tmp_path: Path) -> None:
         assert f"ERROR test_leaks.py::{name}" not in out
     # The guard names a leak by its first four characters only.
     assert all("leak-canary-7f3e9a1b2c" not in ln for ln in guard_lines)
+
+
+def test_the_demo_help_names_the_default_version() -> None:
+    """The help states the default without importing the demo at start-up: the two agree."""
+    import typer.main
+    from coolify_migrate.cli import app
+    from coolify_migrate.engine import demo
+
+    cmd = typer.main.get_command(app).commands["demo"]  # type: ignore[attr-defined]
+    option = next(p for p in cmd.params if "--version" in p.opts)
+    assert f"{demo.DEFAULT_DEMO_VERSION}]" in (option.help or "")

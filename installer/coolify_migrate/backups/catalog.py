@@ -49,7 +49,7 @@ from coolify_migrate.state import made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names
 
-REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore", "pre-start")
+REASONS = names.REASONS
 FORMAT = "coolify-migrate-backup/1"
 KIND_BY_SHAPE = {"ms": "coolify", "versioned": "coolify-versioned", "manual": "manual-copy"}
 OURS = "coolify-migrate"

@@ -9,15 +9,45 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import NoReturn
+from types import ModuleType
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-import typer
 
-from coolify_migrate.apps import NAMES
-from coolify_migrate.cli import common
-from coolify_migrate.core import interrupts
-from coolify_migrate.core.errors import ExitCode, MigrateError, UsageError, from_os_error
+
+def _typer_without_rich() -> ModuleType:
+    """typer imports rich (and markdown-it) whenever rich is installed, only to draw its help:
+    about 50 ms of every start. Here help and usage errors are click's plain text, and rich is
+    imported by ``cli.output`` only to draw progress on a terminal (benchmarks/bench_startup.py)."""
+
+    class Hide:  # a meta path finder (``importlib.abc.MetaPathFinder`` costs 15 ms to import)
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name == "rich" or name.startswith("rich."):
+                raise ImportError(f"{name}: not for typer's help")
+
+    hide = Hide()
+    sys.meta_path.insert(0, hide)
+    try:
+        import typer as module
+    finally:
+        sys.meta_path.remove(hide)
+    return module
+
+
+if TYPE_CHECKING:
+    import typer
+else:
+    typer = _typer_without_rich()  # before any module of this package imports typer
+
+from coolify_migrate.apps import NAMES  # noqa: E402
+from coolify_migrate.cli import common  # noqa: E402
+from coolify_migrate.core import interrupts  # noqa: E402
+from coolify_migrate.core.errors import (  # noqa: E402
+    ExitCode,
+    MigrateError,
+    UsageError,
+    from_os_error,
+)
 
 app = typer.Typer(
     name="coolify-migrate",

@@ -7,12 +7,11 @@ and never write. ``backup verify`` exits 3 when any backup it checked fails.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
+import click
 import typer
 
-from coolify_migrate import backups
-from coolify_migrate.backups import BackupInfo, rollback
 from coolify_migrate.cli import app, backup_app
 from coolify_migrate.cli.common import (
     DataDirOpt,
@@ -30,10 +29,15 @@ from coolify_migrate.cli.common import (
 )
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ExitCode, UsageError
-from coolify_migrate.state import lock
+from coolify_migrate.stores.names import REASONS
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by every start
+    from coolify_migrate.backups import BackupInfo
 
 NameArg = Annotated[str | None, typer.Argument(help="A backup's file name [default: every backup]")]
-ReasonOpt = Annotated[str, typer.Option("--reason", help=f"Why: {', '.join(backups.REASONS)}")]
+ReasonOpt = Annotated[
+    str, typer.Option("--reason", click_type=click.Choice(REASONS), help="Why the backup is made")
+]
 PinOpt = Annotated[bool, typer.Option("--pin", help="Never prune this backup (unless --force)")]
 FullOpt = Annotated[bool, typer.Option("--full", help="Run integrity_check instead of quick_check")]
 KeepOpt = Annotated[
@@ -101,6 +105,9 @@ def create_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """Take a consistent backup of the database beside it, with a manifest naming its key."""
+    from coolify_migrate import backups
+    from coolify_migrate.state import lock
+
     ctx = make_ctx(
         changes=True,
         data_dir=data_dir,
@@ -129,6 +136,8 @@ def list_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """List backups, newest first: ours and the ones Coolify or its docs made. Changes nothing."""
+    from coolify_migrate import backups
+
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     found = backups.list_backups(ctx)
     declared = len(ctx.profile.encrypted_columns)
@@ -165,6 +174,8 @@ def verify_cmd(
 
     Exit 3 when any backup checked fails.
     """
+    from coolify_migrate import backups
+
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
     results = backups.verify(ctx, name, full=full)
     lines = [
@@ -214,6 +225,9 @@ def prune_cmd(
 ) -> None:
     """Delete all but the newest N backups; keeps pinned ones, the newest pre-upgrade one and the
     last backup under each older key, unless --force. Asks first unless --yes."""
+    from coolify_migrate import backups
+    from coolify_migrate.state import lock
+
     if keep is None:
         raise UsageError("backup prune needs --keep N", hint="e.g. --keep 5 keeps the 5 newest")
     ctx = make_ctx(
@@ -273,6 +287,9 @@ def rollback_cmd(
     debug: DebugOpt = False,
 ) -> None:
     """Restore a backup together with the key it needs, and start the app at its version."""
+    from coolify_migrate.backups import rollback
+    from coolify_migrate.state import lock
+
     ctx = make_ctx(
         changes=True,
         data_dir=data_dir,

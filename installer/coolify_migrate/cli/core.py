@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from coolify_migrate import __version__, status
+from coolify_migrate import __version__
 from coolify_migrate.cli import app
 from coolify_migrate.cli.common import (
     DataDirOpt,
@@ -20,7 +20,6 @@ from coolify_migrate.cli.common import (
     emit,
     make_ctx,
 )
-from coolify_migrate.engine import demo
 
 
 @app.command("status")
@@ -34,6 +33,8 @@ def status_cmd(
 ) -> None:
     """Show the installed version, database, .env keys (names only) and key fingerprint."""
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
+    from coolify_migrate import status
+
     report = status.collect(ctx)
     emit(json, report, status.human(report))
 
@@ -56,8 +57,13 @@ def version_cmd(
 def demo_cmd(
     data_dir: DataDirOpt = None,
     version: Annotated[
-        str, typer.Option("--version", help="App version the demo pretends to run")
-    ] = demo.DEFAULT_DEMO_VERSION,
+        str | None,
+        typer.Option(
+            "--version",
+            help="App version the demo pretends to run [default: the last one before the "
+            "required key roll, 3.12.32]",
+        ),
+    ] = None,
     installed_at: Annotated[
         str | None,
         typer.Option("--installed-at", help="Install time (ISO-8601); seeds the legacy key"),
@@ -71,7 +77,11 @@ def demo_cmd(
 ) -> None:
     """Create a legacy Coolify v3 instance with a date-seeded key, to try the tool on."""
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, events=True)
-    made = demo.create(ctx, version=version, installed_at=installed_at, rows=rows)
+    from coolify_migrate.engine import demo
+
+    made = demo.create(
+        ctx, version=version or demo.DEFAULT_DEMO_VERSION, installed_at=installed_at, rows=rows
+    )
     result = {
         "data_dir": str(made.data_dir),
         "database": str(made.db_path),

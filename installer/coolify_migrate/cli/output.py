@@ -21,10 +21,6 @@ from collections import deque
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, ProgressColumn, Task, TaskID, TextColumn
-from rich.progress import Progress as RichProgress
-from rich.text import Text
 
 from coolify_migrate.core import interrupts
 from coolify_migrate.core.errors import MigrateError
@@ -179,7 +175,7 @@ class _Bar:
         self.meter = _Meter(total)
         self.closed = False
         self._drawn = self._sent = self.meter.started
-        self.task: TaskID | None = None
+        self.task: Any = None  # rich's TaskID
         if out.json_mode:
             if out.events:
                 self._send(final=False)
@@ -243,9 +239,28 @@ class _Bar:
         )
 
 
-class _Stats(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        return Text(task.fields["bar"].stats())
+def _bars() -> Any:
+    """rich's live display on stderr, imported only when a terminal is there to draw on (rich
+    costs tens of milliseconds of start-up that read commands and scripts do not need)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, ProgressColumn, Task, TextColumn
+    from rich.progress import Progress as RichProgress
+    from rich.text import Text
+
+    class Stats(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            return Text(task.fields["bar"].stats())
+
+    return RichProgress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        Stats(),
+        console=Console(file=sys.stderr),
+        # a drawing thread: the elapsed time moves during a step that reports nothing inside
+        # itself (one SQLite backup step, pg_dump); it never writes to a child
+        refresh_per_second=1 / DRAW_EVERY_S,
+        transient=True,  # the phase line replaces the bar when the phase ends
+    )
 
 
 class TerminalOutput:
@@ -254,19 +269,10 @@ class TerminalOutput:
     def __init__(self, *, json_mode: bool, events: bool) -> None:
         self.json_mode = json_mode
         self.events = events
-        self.bars: RichProgress | None = None
+        self.bars: Any = None  # rich's Progress, on a terminal only
         self.bars_open = 0
         if not json_mode and sys.stderr.isatty():
-            self.bars = RichProgress(
-                TextColumn("{task.description}"),
-                BarColumn(bar_width=24),
-                _Stats(),
-                console=Console(file=sys.stderr),
-                # a drawing thread: the elapsed time moves during a step that reports nothing
-                # inside itself (one SQLite backup step, pg_dump); it never writes to a child
-                refresh_per_second=1 / DRAW_EVERY_S,
-                transient=True,  # the phase line replaces the bar when the phase ends
-            )
+            self.bars = _bars()
 
     def info(self, msg: str) -> None:
         if self.json_mode:

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from coolify_migrate.core.errors import BackupRefused, UsageError
 from coolify_migrate.core.versions import normalize
 
+# why a backup was made (its manifest's ``reason``); ``backup create --reason`` takes the first
+REASONS = ("manual", "pre-upgrade", "pre-roll", "pre-restore", "pre-start")
 MS_DIGITS = 13
 MANIFEST_SUFFIX = ".json"
 PARTIAL_SUFFIX = ".partial"
