@@ -407,6 +407,15 @@ def test_a_restore_that_fails_after_the_swap_puts_the_live_database_back(
     # the manifest now names another key the instance knows (the cookie secret)
     doc["key_check"] = Secret(COOKIE).check_value
     doc["key_fingerprint"] = Secret(COOKIE).fingerprint
+    # sealed again as the tool seals its manifests: this test is about the restore, not the seal
+    from coolify_migrate.apps import get_profile
+    from coolify_migrate.backups import identity
+    from coolify_migrate.core.context import Context
+    from coolify_migrate.state import made as backup_order
+
+    seal_key = backup_order.seal_key(Context(profile=get_profile("redash"), data_dir=data))
+    assert seal_key is not None
+    doc[identity.SEAL] = identity.seal(doc, seal_key)
     manifest.write_text(json.dumps(doc))
     # the live database moves on after the backup: one more data source
     redash_db.write_options(pg_database, "data_sources", {5: {"url": "http://new:9090"}}, WEAK)

@@ -188,6 +188,7 @@ def test_docker_rejects_an_export_prefix_which_the_module_reports(
 ) -> None:
     env_path = tmp_path / ".env"
     env_path.write_text("TAG=3.12.32\nexport COOLIFY_HOSTED_ON=docker\n")
+    env_path.chmod(0o600)  # private, as a .env must be: the only warning is about the prefix
     refused = docker.raw(
         "run",
         "--rm",

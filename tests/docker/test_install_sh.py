@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from checks import assert_all_decrypt
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
+from coolify_migrate.config import signing
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.secret import Secret
 
@@ -284,6 +285,18 @@ def _manifest_with(tmp_path: Path, version: str, image: str) -> Path:
     return path
 
 
+def _sign_and_pin(tmp_path: Path, manifest: Path, data_dir: Path) -> None:
+    doc = json.loads(manifest.read_text())
+    doc["manifest_version"] = 1
+    manifest.write_text(json.dumps(doc))
+    private, public = tmp_path / "signing.pem", tmp_path / "signing.pub"
+    signing.generate_keypair(private, public)
+    signing.sign_file(manifest, private)
+    state = data_dir / ".coolify-migrate"
+    state.mkdir(mode=0o700, exist_ok=True)
+    (state / signing.TRUSTED_KEY_FILE).write_bytes(public.read_bytes())
+
+
 def test_an_image_that_never_becomes_healthy_leaves_the_old_version_running(
     tmp_path: Path,
     docker: Any,
@@ -334,7 +347,10 @@ def test_an_image_that_cannot_be_obtained_is_refused_before_anything_stops(
     data_dir = tmp_path / "coolify"
     made = legacy_instance(data_dir, docker, leak_guard)
     # A loopback registry where nothing listens: the pull is refused at once, never leaves the host.
+    # An image outside the app's repository is only taken from a signed manifest: the test signs
+    # it with a key pinned in the instance's state, as an operator of such a mirror would.
     manifest = _manifest_with(tmp_path, "3.12.38", "127.0.0.1:5999/coolify:3.12.38")
+    _sign_and_pin(tmp_path, manifest, data_dir)
     started = inspect(docker, "coolify")["State"]["StartedAt"]
     db_before, env_before = sha(made.db_path), sha(data_dir / ".env")
 

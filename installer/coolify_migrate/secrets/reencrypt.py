@@ -334,7 +334,10 @@ class _Crypto:
             return
         pending: deque[Future[Any]] = deque()
         for rows in batches:
-            pending.append(self.pool.submit(_work, (columns, rows)))
+            try:  # a pool whose worker died refuses new work too
+                pending.append(self.pool.submit(_work, (columns, rows)))
+            except BrokenProcessPool as err:
+                raise _worker_died() from err
             if len(pending) >= 2 * self.workers:
                 yield _result(self._wait(pending.popleft()))
         while pending:
@@ -345,11 +348,14 @@ class _Crypto:
         try:
             return task.result()
         except BrokenProcessPool as err:
-            raise ChangeFailed(
-                "a re-encryption worker process died; the transaction was rolled back, "
-                "nothing was changed",
-                hint="run the command again; see the system log if a worker was killed",
-            ) from err
+            raise _worker_died() from err
+
+
+def _worker_died() -> ChangeFailed:
+    return ChangeFailed(
+        "a re-encryption worker process died; the transaction was rolled back, nothing was changed",
+        hint="run the command again; see the system log if a worker was killed",
+    )
 
 
 def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:
