@@ -43,22 +43,34 @@ def time_once(argv: list[str], env: dict[str, str]) -> float:
     return time.perf_counter() - start
 
 
+_LOADED = """
+import sys
+sys.argv = ["coolify-migrate", *sys.argv[1:]]
+from coolify_migrate.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    sys.stderr.write("\\nLOADED " + " ".join(sorted({m.split(".")[0] for m in sys.modules})) + "\\n")
+"""
+
+
 def imported_modules(args: list[str], env: dict[str, str]) -> set[str]:
-    """Top-level packages a command imports, from ``python -X importtime``."""
+    """Top-level packages a command has loaded when it ends (``sys.modules``: an import that was
+    attempted and refused, as typer's of rich, is not counted)."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "coolify_migrate", *args],
+        [sys.executable, "-c", _LOADED, *args],
         env=env,
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
         check=False,
     )
-    found = set()
     for line in proc.stderr.splitlines():
-        if line.startswith("import time:") and "|" in line:
-            name = line.rsplit("|", 1)[1].strip()
-            found.add(name.split(".")[0])
-    return found
+        if line.startswith("LOADED "):
+            return set(line.split()[1:])
+    return set()
 
 
 def main() -> int:
