@@ -35,6 +35,7 @@ def run_on_a_terminal(args: list[str], timeout: float = 120) -> tuple[int, str]:
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 160, 0, 0))
     env = {**os.environ, "PYTHONPATH": str(SRC), "TERM": "xterm-256color", "COLUMNS": "160"}
+    env["COOLIFY_MIGRATE_PHASE_LINE_S"] = "0"  # every phase's line, however fast this machine is
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "coolify_migrate", *args],

@@ -194,8 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     except MigrateError as err:
         common.report_error(err, debug=debug, json_mode="--json" in args)
         sys.exit(int(err.exit_code))
-    except click.exceptions.NoArgsIsHelpError:
-        sys.exit(int(ExitCode.USAGE))  # the help is already printed (once)
+    except click.exceptions.NoArgsIsHelpError as err:
+        if err.ctx is not None:  # the help, once, on stdout; click leaves it to us here
+            common.write_out(sys.stdout, err.ctx.get_help() + "\n")
+        sys.exit(int(ExitCode.USAGE))
     except click.UsageError as err:
         hint = f"see '{err.ctx.command_path} --help'" if err.ctx else "see --help"
         usage = UsageError(err.format_message(), hint=hint)

@@ -15,6 +15,7 @@ docs/events.schema.json is the schema of every line.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections import deque
@@ -30,7 +31,19 @@ from coolify_migrate.core.secret import Redactor
 JSON_EVERY_S = 0.5  # at most two progress events a second per phase (plus its first and last)
 DRAW_EVERY_S = 0.25  # the terminal bar is redrawn at most four times a second
 RATE_WINDOW_S = 10.0  # the rate (and so the ETA) is measured over the last ten seconds
-PHASE_LINE_FROM_S = 1.0  # a phase says what it did when it took a second or more
+
+
+def _phase_line_from() -> float:
+    """A phase says what it did when it took this long (``COOLIFY_MIGRATE_PHASE_LINE_S``, default
+    one second; 0: every phase says it)."""
+    try:
+        value = float(os.environ.get("COOLIFY_MIGRATE_PHASE_LINE_S", "1"))
+    except ValueError:
+        return 1.0
+    return value if value >= 0 and value != float("inf") else 1.0
+
+
+PHASE_LINE_FROM_S = _phase_line_from()
 
 _REDACTOR = Redactor()
 
