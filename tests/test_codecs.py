@@ -161,6 +161,60 @@ def test_a_fixed_iv_gives_a_fixed_ciphertext() -> None:
     assert one != V3.encrypt(key, "hunter2")  # a random IV otherwise
 
 
+# IVs whose counter wraps past 2**128 inside a value (CTR increments all 16 bytes), next to
+# ordinary ones: the batch takes another path for those and must agree with OpenSSL and Node.
+WRAPPING_IVS = (b"\xff" * 16, b"\xff" * 15 + b"\xfe", bytes(8) + b"\xff" * 8, bytes(16))
+BATCH_TEXTS = [  # the long ones first: they get the wrapping IVs
+    "-----BEGIN RSA PRIVATE KEY-----\r\n" + "QUJD" * 800 + "\r\n-----END RSA PRIVATE KEY-----",
+    "seventeen bytes!!",
+    "p" * 4096,
+    "密码🔑秘密 パスワード",
+    "",
+    "x",
+    "sixteen bytes!!!",
+    "  padded  ",
+    "\ufeff\u00a0trimmed as JavaScript trims\u3000",
+]
+
+
+def batch_ivs(count: int) -> bytes:
+    fixed = b"".join(WRAPPING_IVS)
+    return (fixed + os.urandom(16 * count))[: 16 * count]
+
+
+def test_a_batch_encrypts_byte_for_byte_as_one_value_at_a_time() -> None:
+    key = Secret("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1")
+    texts = [t for t in BATCH_TEXTS for _ in range(2)]
+    ivs = batch_ivs(len(texts))
+    batch = V3.encrypt_many(key, texts, ivs=ivs)
+    assert batch == [V3.encrypt(key, t, iv=ivs[16 * i : 16 * i + 16]) for i, t in enumerate(texts)]
+    assert [decrypt_text(V3, key, v) for v in batch] == [js_trim(t) for t in texts]
+    fresh = V3.encrypt_many(key, texts)  # random IVs, one per value
+    assert len({json.loads(v)["iv"] for v in fresh}) == len(texts)
+    assert [decrypt_text(V3, key, v) for v in fresh] == [js_trim(t) for t in texts]
+    assert V3.encrypt_many(key, []) == []
+    with pytest.raises(ValueError):
+        V3.encrypt_many(key, ["a", "b"], ivs=bytes(16))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.text(max_size=300), min_size=1, max_size=30))
+def test_any_batch_equals_the_values_one_by_one(texts: list[str]) -> None:
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    ivs = batch_ivs(len(texts))
+    assert V3.encrypt_many(key, texts, ivs=ivs) == [
+        V3.encrypt(key, t, iv=ivs[16 * i : 16 * i + 16]) for i, t in enumerate(texts)
+    ]
+
+
+def test_node_decrypts_a_batch_including_counters_that_wrap() -> None:
+    require_node()
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    batch = V3.encrypt_many(key, BATCH_TEXTS, ivs=batch_ivs(len(BATCH_TEXTS)))
+    assert [json.loads(v)["iv"] for v in batch[:2]] == ["ff" * 16, "ff" * 15 + "fe"]
+    assert node_cipher.decrypt_all(key.reveal(), batch) == [js_trim(t) for t in BATCH_TEXTS]
+
+
 def test_a_wrong_key_gives_garbage_not_an_error() -> None:
     right, wrong = new_key(), new_key()
     stored = V3.encrypt(right, "database password")

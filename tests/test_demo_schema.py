@@ -556,3 +556,66 @@ def test_creation_is_fast_once_the_keys_exist(tmp_path: Path, leak_guard: LeakGu
     ]
     assert f"COOLIFY_SECRET_KEY={demo.key.reveal()}" in lines
     assert not list(demo.db_path.parent.glob("*.creating"))
+
+
+def contents(demo: DemoInstance) -> dict[str, list[tuple[Any, ...]]]:
+    """Every table's rows in rowid order, each ciphertext (wherever it is, with or without the
+    " || ''" some hold) replaced by its plaintext: the IVs are random, the rest follows the seed."""
+
+    def opened(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text, glued = value.removesuffix(" || ''"), value.endswith(" || ''")
+        if not V3.is_encrypted(text):
+            return value
+        return ("glued:" if glued else "plain:") + V3.decrypt_bytes(demo.key, text).decode()
+
+    conn = open_db(demo)
+    try:
+        return {
+            table: [
+                tuple(map(opened, row))
+                for row in conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid')
+            ]
+            for table in tables(conn)
+        }
+    finally:
+        conn.close()
+
+
+def test_writing_as_it_builds_stores_the_same_rows(
+    tmp_path: Path, leak_guard: LeakGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go out every UNITS_PER_WRITE units, several per INSERT: the instance is the one a
+    single write at the end makes, row for row."""
+    whole = make_demo(tmp_path / "whole", leak_guard, rows=3)
+    monkeypatch.setattr(coolify_v3_demo, "UNITS_PER_WRITE", 1)
+    parts = make_demo(tmp_path / "parts", leak_guard, rows=3)
+    assert parts.plaintexts == whole.plaintexts and parts.as_is.keys() == whole.as_is.keys()
+    first, second = contents(whole), contents(parts)
+    assert first == second
+    assert sum(map(len, first.values())) > 500
+    conn = open_db(parts)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        # rows keep the order they were made in (93 migrations: several INSERTs of many rows)
+        names = conn.execute('SELECT migration_name FROM "_prisma_migrations" ORDER BY rowid')
+        assert [n for (n,) in names] == list(MIGRATIONS)
+    finally:
+        conn.close()
+
+
+def test_random_strings_are_uniform_over_their_alphabet() -> None:
+    """Letters are drawn a block of random bytes at a time, the bytes past the alphabet's
+    largest multiple dropped: no letter is favoured (a plain modulo would favour the first)."""
+    import random
+
+    letters = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    drawn = "".join(letters.take(37) for _ in range(4000))
+    counts = Counter(drawn)
+    assert set(counts) == set("abcdefghij0123456789xyzXYZ!?.")
+    expected = len(drawn) / 29
+    assert max(abs(n - expected) for n in counts.values()) < 0.06 * expected
+    again = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    assert "".join(again.take(37) for _ in range(4000)) == drawn  # follows the seed
