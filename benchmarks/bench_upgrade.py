@@ -282,6 +282,49 @@ def run_upgrade(inst: Path) -> Upgrade:
     return Upgrade(wall, result, Path(result["log"]), usage.ru_maxrss / 1024, peak[0] / 1024)
 
 
+# -- how often each value is touched (cProfile of the same command) ----------------------------
+
+# codec functions counted per encrypted value: (file suffix, function, what it is)
+COUNTED = (
+    ("crypto/codecs.py", "decrypt_split", "decryptions"),
+    ("crypto/codecs.py", "encrypt_raw", "encryptions"),
+    ("crypto/codecs.py", "_split", "JSON parses of a stored value"),
+)
+
+
+def profiled(inst: Path, out: Path) -> None:
+    """Run in a child: the CLI's upgrade under cProfile, on one process (``os.cpu_count`` says 1,
+    so the re-encryption's crypto runs here, where the profiler sees it, not in forked workers)."""
+    import cProfile
+
+    from coolify_migrate.cli import main as cli_main
+
+    os.cpu_count = lambda: 1
+    args = ["upgrade", "--runtime", "none", "--yes", "--json", "--data-dir", str(inst)]
+    prof = cProfile.Profile()
+    try:
+        with open(os.devnull, "w") as quiet:
+            sys.stdout = quiet
+            prof.runcall(cli_main, args)
+    except SystemExit as done:
+        if done.code:
+            raise
+    finally:
+        sys.stdout = sys.__stdout__
+        prof.dump_stats(out)
+
+
+def per_value_counts(prof_path: Path, values: int) -> list[tuple[str, float]]:
+    import pstats
+
+    stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(str(prof_path)).stats  # type: ignore[attr-defined]
+    out = []
+    for suffix, name, what in COUNTED:
+        calls = sum(v[1] for k, v in stats.items() if k[0].endswith(suffix) and k[2] == name)
+        out.append((f"{what} ({name})", calls / values))
+    return out
+
+
 # -- where the time went (from the run log) -------------------------------------------------------
 
 _PHASE = re.compile(r"^\S+ event phase (\{.*\})$")
@@ -338,14 +381,24 @@ def main() -> None:
     )
     parser.add_argument("--5m", dest="five_m", action="store_true", help="peak RSS at 5M values")
     parser.add_argument("--keep", action="store_true", help="keep the upgraded copy")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="also run the upgrade under cProfile (one process) on a fresh copy, write the "
+        "profile here and print how often each value was decrypted, encrypted and parsed",
+    )
     parser.add_argument("--create", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("KIND", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--profiled", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     size_mib = (
         args.size_mib if args.size_mib is not None else (SIZE_MIB if args.rows == ROWS_1M else 0)
     )
     if args.create:
         create_instance(args.create, size_mib)
+        return
+    if args.profiled:
+        profiled(*args.profiled)
         return
     if args.floor:
         print(json.dumps(FLOORS[args.floor[0]](Path(args.floor[1]))))
@@ -433,6 +486,15 @@ def main() -> None:
             f"in the largest process, {up5.tree_rss_mb:.0f} MB over the tree; "
             f"upgrade {up5.result['elapsed_s']:.0f} s"
         )
+    if args.profile:
+        inst_p = fresh_copy(src, "upgrade-profiled")
+        subprocess.run(
+            [sys.executable, __file__, "--profiled", str(inst_p), str(args.profile)], check=True
+        )
+        shutil.rmtree(inst_p)
+        print(f"per encrypted value, in one upgrade (cProfile, one process: {args.profile}):")
+        for what, n in per_value_counts(args.profile, values):
+            print(f"  {what:<56} {n:6.2f}")
     if args.keep:
         print(f"kept: {inst}")
     else:
