@@ -289,6 +289,7 @@ COUNTED = (
     ("crypto/codecs.py", "decrypt_split", "decryptions"),
     ("crypto/codecs.py", "encrypt_raw", "encryptions"),
     ("crypto/codecs.py", "_split", "JSON parses of a stored value"),
+    ("core/secret.py", "check_value", "HMAC-SHA256 of a key (its fingerprint)"),
 )
 
 
@@ -385,7 +386,7 @@ def main() -> None:
         "--profile",
         type=Path,
         help="also run the upgrade under cProfile (one process) on a fresh copy, write the "
-        "profile here and print how often each value was decrypted, encrypted and parsed",
+        "profile here and print how often each value was decrypted, encrypted and parsed, and a key hashed",
     )
     parser.add_argument("--create", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--floor", nargs=2, metavar=("KIND", "DIR"), help=argparse.SUPPRESS)
