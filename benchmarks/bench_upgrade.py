@@ -7,21 +7,26 @@ upgrade never reads, and measures in the same run, each on a fresh copy of it:
 - the backup floor: a plain copy of the database file and its fsync;
 - the I/O floor: every encrypted value read and written back (changed, same length, so every page
   is really rewritten) in one SQLite transaction, no crypto;
+  (each the median of three rounds: fsync times vary from run to run on a shared machine)
 - the bare crypto loop: decrypt + encrypt every value with the app's codec, in memory, no I/O;
 - the real CLI, ``coolify-migrate upgrade --runtime none --yes --json`` in a subprocess: its wall
   time, the run's own ``elapsed_s`` and ``downtime_s`` (app stopped -> started), and where the
   time went, phase by phase and pass by pass, from the run log's lines;
-- peak RSS of the upgrade: its largest single process (``wait4``) and the sum over its process
-  tree (the forked re-encryption workers too), sampled every 100 ms.
+- peak memory of the upgrade: the RSS of its largest single process (``wait4``) and the
+  proportional set size of its whole process tree (the forked re-encryption workers too: pages
+  they share with their parent count once), sampled every 100 ms.
 
 Each figure is printed as a ratio to floor = backup floor + I/O floor (goals: whole upgrade <= 2x,
 downtime <= 1.5x). Asserts nothing. Every measurement runs in a child process, so this one stays
 small (a child's peak RSS starts from its parent's).
 
-Usage: ``python benchmarks/bench_upgrade.py [--rows N] [--size-mib M] [--5m] [--keep]``.
+Usage: ``python benchmarks/bench_upgrade.py [--rows N] [--size-mib M] [--5m] [--keep]
+[--profile FILE]``.
 ``--rows 50`` is a smoke run of seconds (no padding unless ``--size-mib`` is given); ``--5m`` adds
 the peak RSS of an upgrade at 5M values (its instance takes minutes to create the first time);
-``--keep`` leaves the upgraded copy (with its run log and backup) under ``.bench/work/``.
+``--keep`` leaves the upgraded copy (with its run log and backup) under ``.bench/work/``;
+``--profile FILE`` runs the upgrade once more under cProfile and prints how often each value was
+decrypted, encrypted and parsed (see docs/performance.md).
 """
 
 # ruff: noqa: E402
@@ -38,6 +43,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,8 +69,8 @@ ROWS_5M = 42_000
 SIZE_MIB = 1024
 LINE_HEX = 2048  # padding: build-log lines of 2 KiB
 MIB = 1 << 20
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 SAMPLE_S = 0.1
+FLOOR_ROUNDS = 3
 
 
 # -- the instance -------------------------------------------------------------------------------
@@ -200,6 +206,12 @@ def floor_crypto(inst: Path) -> dict[str, Any]:
 FLOORS = {"backup": floor_backup, "io": floor_io, "crypto": floor_crypto}
 
 
+def median_of(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The round with the median time, of FLOOR_ROUNDS; it carries every round's seconds."""
+    rounds = sorted((run() for _ in range(FLOOR_ROUNDS)), key=lambda r: float(r["seconds"]))
+    return {**rounds[len(rounds) // 2], "rounds": [r["seconds"] for r in rounds]}
+
+
 def measure(kind: str, inst: Path) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, __file__, "--floor", kind, str(inst)],
@@ -214,11 +226,11 @@ def measure(kind: str, inst: Path) -> dict[str, Any]:
 # -- the upgrade ---------------------------------------------------------------------------------
 
 
-def tree_rss_kb(root: int) -> int:
-    """Resident KiB of ``root`` and every process below it, from /proc/<pid>/stat (one read per
-    process: the sampling must not weigh on what it measures)."""
+def tree_pss_kb(root: int) -> int:
+    """Proportional set size (KiB) of ``root`` and every process below it: a page a forked worker
+    still shares with its parent counts once, split between them (summed RSS would count it in
+    each). The tree from /proc/<pid>/stat, the sizes from smaps_rollup of its members only."""
     parent: dict[int, int] = {}
-    pages: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -226,13 +238,21 @@ def tree_rss_kb(root: int) -> int:
             fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        parent[int(entry)], pages[int(entry)] = int(fields[1]), int(fields[21])
+        parent[int(entry)] = int(fields[1])
     tree, grew = {root}, True
     while grew:
         more = {p for p, pp in parent.items() if pp in tree} - tree
         grew = bool(more)
         tree |= more
-    return sum(pages.get(p, 0) for p in tree) * PAGE_KB
+    total = 0
+    for pid in tree:
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^Pss:\s+(\d+)", rollup, re.M)
+        total += int(found.group(1)) if found else 0
+    return total
 
 
 @dataclass
@@ -241,7 +261,7 @@ class Upgrade:
     result: dict[str, Any]
     log: Path
     max_rss_mb: float  # its largest single process (wait4: the main one or a worker)
-    tree_rss_mb: float  # the most its whole process tree held at once (sampled)
+    tree_pss_mb: float  # the most its whole process tree held at once (PSS, sampled)
 
 
 def run_upgrade(inst: Path) -> Upgrade:
@@ -260,7 +280,7 @@ def run_upgrade(inst: Path) -> Upgrade:
 
         def sample() -> None:
             while not done.wait(SAMPLE_S):
-                peak[0] = max(peak[0], tree_rss_kb(proc.pid))
+                peak[0] = max(peak[0], tree_pss_kb(proc.pid))
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -411,8 +431,10 @@ def main() -> None:
     values = int((src / "ready").read_text())
 
     inst = fresh_copy(src, "upgrade-floors")
-    backup = measure("backup", inst)
-    io = measure("io", inst)  # leaves the copy's values reversed: garbage from here on
+    # the floors are short and this machine's fsync varies: the median of FLOOR_ROUNDS each
+    backup = median_of(lambda: measure("backup", inst))
+    # each round reverses the copy's values (garbage from here on): every page is rewritten
+    io = median_of(lambda: measure("io", inst))
     crypto = measure("crypto", src / "coolify")  # reads only
     shutil.rmtree(inst)
     inst = fresh_copy(src, "upgrade-run")
@@ -452,6 +474,11 @@ def main() -> None:
     print(f"{'':<44} {'seconds':>8}  {'x floor':>7}")
     for what, seconds, rate in rows:
         print(f"{what:<44} {seconds:8.2f}  {seconds / floor:6.2f}x  {rate}")
+    spread = ", ".join(
+        f"{name} {min(r['rounds']):.2f}-{max(r['rounds']):.2f} s"
+        for name, r in (("backup", backup), ("I/O", io))
+    )
+    print(f"floors: median of {FLOOR_ROUNDS} rounds each ({spread})")
     print(
         f"floor = backup floor + I/O floor = {floor:.2f} s; goals: upgrade <= 2x "
         f"({'met' if elapsed <= 2 * floor else 'not met'}), downtime <= 1.5x "
@@ -459,7 +486,8 @@ def main() -> None:
     )
     print(
         f"peak RSS of the upgrade: {up.max_rss_mb:.0f} MB in its largest process, "
-        f"{up.tree_rss_mb:.0f} MB summed over its process tree (sampled every {SAMPLE_S * 1000:.0f} ms)"
+        f"{up.tree_pss_mb:.0f} MB proportional set size of its process tree "
+        f"(sampled every {SAMPLE_S * 1000:.0f} ms)"
     )
     print(f"where the time went (from {up.log.name}):")
     print(f"  {'start-up: interpreter, imports, manifest':<58} {up.wall_s - elapsed:8.2f} s")
@@ -484,7 +512,7 @@ def main() -> None:
         shutil.rmtree(inst5)
         print(
             f"at 5M ({int((big / 'ready').read_text())} values): peak RSS {up5.max_rss_mb:.0f} MB "
-            f"in the largest process, {up5.tree_rss_mb:.0f} MB over the tree; "
+            f"in the largest process, {up5.tree_pss_mb:.0f} MB PSS of the tree; "
             f"upgrade {up5.result['elapsed_s']:.0f} s"
         )
     if args.profile:
