@@ -69,7 +69,7 @@ def demo_cmd(
         typer.Option("--installed-at", help="Install time (ISO-8601); seeds the legacy key"),
     ] = None,
     rows: Annotated[
-        int, typer.Option("--rows", help="Scale: rows per table (18 encrypted values each)")
+        int, typer.Option("--rows", help="Scale: units of rows (about 119 encrypted values each)")
     ] = 5,
     db: DbOpt = None,
     json: JsonOpt = False,
