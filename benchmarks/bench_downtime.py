@@ -132,14 +132,12 @@ def clean() -> None:
 def pad(db_path: Path, mib: int) -> None:
     """Rows of 1 MiB text in a table without encrypted columns, until the file holds ``mib``."""
     conn = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        conn.execute(
-            'CREATE TABLE IF NOT EXISTS "BuildLog" ("id" TEXT PRIMARY KEY, "line" TEXT NOT NULL)'
-        )
+    try:  # v3's own BuildLog table (its real columns), which the upgrade never reads
         conn.execute("BEGIN")
         conn.execute(
             "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < ?) "
-            "INSERT INTO \"BuildLog\" SELECT 'pad-' || x, hex(randomblob(524288)) FROM n",
+            'INSERT INTO "BuildLog" ("id", "applicationId", "buildId", "line", "time") '
+            "SELECT 'pad-' || x, NULL, 'pad-build', hex(randomblob(524288)), x FROM n",
             (mib,),
         )
         conn.execute("COMMIT")
