@@ -41,23 +41,29 @@ def snapshot_copy(source: Path, dest: Path) -> None:
     ``dest`` is written without a journal and without syncs: it is a temporary file that the
     caller fsyncs once and throws away on any failure.
     """
-    src = db.connect(source)
+    # Opened before the connection and closed after it: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, the snapshot's SHARED lock included, and a
+    # writer could then change pages while they are copied.
+    kept = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        src.execute("BEGIN")
-        src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
-        cookie = int(src.execute("PRAGMA schema_version").fetchone()[0])
-        with open(source, "rb") as fh:
-            raw = fh.read(HEADER_LEN)
-        out = sqlite3.connect(dest, isolation_level=None)
+        src = db.connect(source)
         try:
-            out.execute("PRAGMA journal_mode=OFF")
-            out.execute("PRAGMA synchronous=OFF")
-            src.backup(out, pages=-1)
+            src.execute("BEGIN")
+            src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
+            cookie = int(src.execute("PRAGMA schema_version").fetchone()[0])
+            raw = os.pread(kept, HEADER_LEN, 0)
+            out = sqlite3.connect(dest, isolation_level=None)
+            try:
+                out.execute("PRAGMA journal_mode=OFF")
+                out.execute("PRAGMA synchronous=OFF")
+                src.backup(out, pages=-1)
+            finally:
+                out.close()
+            src.execute("ROLLBACK")
         finally:
-            out.close()
-        src.execute("ROLLBACK")
+            src.close()
     finally:
-        src.close()
+        os.close(kept)
     if raw.startswith(MAGIC) and len(raw) == HEADER_LEN:
         _restore_header_fields(dest, raw, cookie)
 
