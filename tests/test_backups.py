@@ -594,3 +594,19 @@ def test_find_refuses_a_path_and_an_instance_without_backups_lists_none(ctx: Con
     with pytest.raises(BackupRefused, match="not a backup name"):
         backups.find(ctx, "../../etc/shadow")
     assert backups.list_backups(ctx) == []
+
+
+def test_a_claim_left_by_a_dead_run_is_removed_and_a_live_ones_kept(demo: DemoInstance) -> None:
+    """``reserve`` claims a partial's name through a small private file; one a killed run left
+    is removed by the next backup, one whose process lives is left alone."""
+    from coolify_migrate.backups import copy as backup_copy
+
+    directory = demo.db_path.parent
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    left = directory / f".claim-{dead}-1-.prod.db_1700000000000.partial"
+    alive = directory / f".claim-{os.getpid()}-1-.prod.db_1700000000001.partial"
+    left.touch()
+    alive.touch()
+    removed = backup_copy.remove_partials(directory, demo.db_path.name)
+    assert removed == [left.name] and not left.exists() and alive.exists()

@@ -12,12 +12,13 @@ import errno
 import fcntl
 import glob
 import os
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coolify_migrate.core import durable
+from coolify_migrate.core import durable, procs
 from coolify_migrate.core.store import Store
 from coolify_migrate.stores import names, sqlite_copy
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
@@ -92,6 +93,9 @@ def stage(backup: Path, db_path: Path) -> Path:
 # -- naming and publishing a copy ------------------------------------------------------------
 
 
+_CLAIM = ".claim-"  # a claim's name starts so: no partial's pattern matches it
+
+
 def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int, Path, int]:
     """Claim ``<db>_<ms>``: its hidden partial file is created exclusively (never shared) and
     held with ``flock`` until the caller closes the returned descriptor, so that
@@ -104,16 +108,40 @@ def reserve(now_ms: Callable[[], int], directory: Path, base: str) -> tuple[int,
         )
         if not taken:
             partial = directory / names.partial_name(base, ms)
-            try:
-                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-            except FileExistsError:
-                pass
-            else:
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            fd = _claim(directory, partial)
+            if fd is not None:
                 return ms, partial, fd
         # the name exists: wait a millisecond (and move on even under a frozen test clock)
         time.sleep(0.001)
         ms = max(ms + 1, now_ms())
+
+
+def _claim(directory: Path, partial: Path) -> int | None:
+    """The partial file, created and locked in one step as others see it: a private claim file
+    is locked first, then hard-linked to the partial's name (which fails if the name is taken).
+    A backup running beside this one (``remove_partials``) never sees the partial unlocked."""
+    claim = directory / f"{_CLAIM}{os.getpid()}-{threading.get_ident()}-{partial.name}"
+    fd = os.open(claim, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            os.link(claim, partial)
+        except FileExistsError:
+            os.close(fd)
+            return None
+        except OSError as err:  # a file system without hard links: the name alone, then the lock
+            if err.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                os.close(fd)
+                raise
+            os.close(fd)
+            try:
+                fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+            except FileExistsError:
+                return None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        return fd
+    finally:
+        claim.unlink(missing_ok=True)
 
 
 def publish(partial: Path, directory: Path, base: str, ms: int) -> Path:
@@ -149,6 +177,12 @@ def remove_partials(directory: Path, base: str) -> list[str]:
             continue
         path.unlink(missing_ok=True)
         removed.append(path.name)
+    # an empty claim a run killed inside ``_claim`` left: its process is gone
+    for path in directory.glob(f"{_CLAIM}*-.{glob.escape(base)}_*"):
+        pid = path.name[len(_CLAIM) :].split("-", 1)[0]
+        if pid.isdigit() and not procs.pid_alive(int(pid)) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
     if removed:
         durable.fsync_dir(directory)
     return sorted(removed)
