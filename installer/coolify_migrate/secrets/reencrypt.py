@@ -320,8 +320,21 @@ class _Crypto:
     ) -> None:
         global _job
         _job = None
-        if self.pool is not None:  # the tasks in flight are short: let them end, drop the rest
+        if self.pool is None:
+            return
+        if kind is None:  # the tasks in flight are short: let them end, drop the rest
             self.pool.shutdown(wait=True, cancel_futures=True)
+            return
+        # A signal or a dead worker: never wait on a pool that may be wedged (a worker killed
+        # while it held a queue's lock leaves the others blocked for good). The workers are
+        # ended here; the transaction they fed is rolled back by the caller.
+        workers = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+        for worker in workers:
+            worker.join(timeout=5)
 
     def run(self, columns: list[EncryptedColumn], batches: Iterator[_Rows]) -> Iterator[_Done]:
         if self.pool is None:
