@@ -22,7 +22,6 @@ from coolify_migrate.cli.common import (
     RuntimeName,
     RuntimeOpt,
     YesOpt,
-    confirm,
     emit,
     make_ctx,
     print_error_line,
@@ -206,7 +205,7 @@ def _ask_prune(ctx: Context, json_mode: bool) -> Any:
                 [f"would delete {len(doomed)} backup(s):"]
                 + [f"  {b.name}  ({b.time_iso}, {b.kind}, {_mib(b.size)})" for b in doomed],
             )
-        return confirm(ctx, f"delete these {len(doomed)} backup(s)?")
+        return ctx.confirm(f"delete these {len(doomed)} backup(s)?")
 
     return ask
 
@@ -268,7 +267,7 @@ def _ask_rollback(ctx: Context, json_mode: bool) -> Any:
                     f"key {_key(info)}); the current database is kept as a pre-restore backup"
                 ],
             )
-        return confirm(ctx, "restore it now?")
+        return ctx.confirm("restore it now?")
 
     return ask
 
