@@ -284,3 +284,62 @@ def test_demo_values_in_the_database_decrypt_in_python(demo: DemoInstance) -> No
     stored: dict[Any, str] = stored_values(demo)
     for where, value in stored.items():
         assert decrypt_text(V3, demo.key, value) == demo.plaintexts[where]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.binary(max_size=300), max_size=30))
+def test_batched_decryption_and_raw_encryption_equal_the_values_one_by_one(
+    raws: list[bytes],
+) -> None:
+    """What a roll does in batches (``decrypt_many``, ``encrypt_raw_many``) is byte for byte
+    what the one-value calls do, for any bytes, empty ones and counters that wrap included."""
+    key, other = Secret("0123456789abcdefghijklmnopqrstuv"), Secret("v" * 32)
+    ivs = batch_ivs(len(raws))
+    one_iv = [ivs[16 * i : 16 * i + 16] for i in range(len(raws))]
+    stored = V3.encrypt_raw_many(key, raws, ivs=ivs)
+    assert stored == [V3.encrypt_raw(key, r, iv=iv) for r, iv in zip(raws, one_iv, strict=True)]
+    parts = [V3.parts(s) for s in stored]
+    assert all(p is not None for p in parts)
+    split = [p for p in parts if p is not None]
+    assert V3.decrypt_many(key, split) == raws
+    assert V3.decrypt_many(other, split) == [V3.decrypt_split(other, iv, c) for iv, c in split]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"iv":"' + "0" * 32 + '","content":"0a"}',  # the form the app writes
+        '{"content": "0A", "iv": "' + "0" * 32 + '"}',  # other spellings of the same JSON
+        '{"iv":"\\u0030' + "0" * 31 + '","content":"0a"}',
+    ],
+)
+def test_every_spelling_of_a_ciphertext_splits_the_same(stored: str) -> None:
+    assert V3.parts(stored) == (bytes(16), b"\n")
+    assert V3.split(stored) == (bytes(16), b"\n")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"iv":"' + "0" * 32 + '","content":"0"}',  # odd hex
+        '{"iv":"' + "0" * 30 + '","content":"00"}',  # short IV
+        '{"iv":"' + "0" * 32 + '","content":"00"}' + " || ''",
+        '{"iv":"' + "g" * 32 + '","content":"00"}',
+    ],
+)
+def test_near_misses_are_not_ciphertext(stored: str) -> None:
+    assert V3.parts(stored) is None
+    assert not V3.is_encrypted(stored)
+
+
+def test_fernet_batches_refuse_a_wrong_key_value_by_value() -> None:
+    codec = FernetCodec()
+    key, other = Secret("redash-secret"), Secret("another")
+    stored = codec.encrypt_raw_many(key, [b"a", b"", "\u00e9".encode()]) + [
+        codec.encrypt(other, "x")
+    ]
+    parts = [codec.parts(s) for s in stored]
+    assert all(p is not None for p in parts)
+    got = codec.decrypt_many(key, [p for p in parts if p is not None])
+    assert got == [b"a", b"", "\u00e9".encode(), None]
+    assert codec.parts("not a token") is None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from coolify_migrate.core.secret import Secret
@@ -39,3 +40,15 @@ class Codec(Protocol):
         ...
 
     def is_encrypted(self, stored: str) -> bool: ...
+
+    def parts(self, stored: str) -> tuple[bytes, bytes] | None:
+        """``split`` for a ciphertext, None for anything else: one parse, never an exception."""
+        ...
+
+    def decrypt_many(self, key: Secret, parts: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        """``decrypt_split`` of many values at once; None where an authenticated codec refuses."""
+        ...
+
+    def encrypt_raw_many(self, key: Secret, raws: Sequence[bytes]) -> list[str]:
+        """``encrypt_raw`` of many values at once."""
+        ...

@@ -18,10 +18,11 @@ FINGERPRINT_LEN = 16
 
 
 class Secret:
-    __slots__ = ("_value",)
+    __slots__ = ("_check", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._check: str | None = None  # the HMAC, made once: a Secret never changes
 
     def reveal(self) -> str:
         return self._value
@@ -57,7 +58,9 @@ class Secret:
     @property
     def check_value(self) -> str:
         """Full HMAC-SHA256 hex: stored beside the data to prove which key encrypted it."""
-        return hmac.new(self.encode(), _LABEL, hashlib.sha256).hexdigest()
+        if self._check is None:
+            self._check = hmac.new(self.encode(), _LABEL, hashlib.sha256).hexdigest()
+        return self._check
 
     @property
     def fingerprint(self) -> str:

@@ -27,6 +27,7 @@ from coolify_migrate.core.secret import Secret
 __all__ = ["AesCtrJsonCodec", "Codec", "DecryptError", "FernetCodec", "decrypt_text", "js_trim"]
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
+_EXACT = re.compile(r'\{"iv":"([0-9a-fA-F]{32})","content":"((?:[0-9a-fA-F]{2})*)"\}')
 _BLOCK = 16
 _COUNTERS = 1 << 128  # CTR increments the whole 16-byte IV as one big-endian number, wrapping
 
@@ -107,42 +108,66 @@ class AesCtrJsonCodec:
         self, key: Secret, plaintexts: Sequence[str], *, ivs: bytes | None = None
     ) -> list[str]:
         """``encrypt`` of each plaintext (``ivs``: 16 bytes per value, random if not given) in
-        one AES call: CTR's keystream is AES-ECB over the counter blocks, so the blocks of every
-        value are enciphered together, then XORed with the values zero-padded end to end.
-        Byte-identical to ``encrypt`` with the same IVs (tests/test_codecs.py checks it against
-        that and against Node)."""
-        count = len(plaintexts)
+        one AES call (``encrypt_raw_many``). Byte-identical to ``encrypt`` with the same IVs
+        (tests/test_codecs.py checks it against that and against Node)."""
+        return self.encrypt_raw_many(key, [js_trim(p).encode("utf-8") for p in plaintexts], ivs=ivs)
+
+    def encrypt_raw_many(
+        self, key: Secret, raws: Sequence[bytes], *, ivs: bytes | None = None
+    ) -> list[str]:
+        """``encrypt_raw`` of each value, the keystreams of all of them in one AES call."""
+        count = len(raws)
         ivs = ivs if ivs is not None else os.urandom(_BLOCK * count)
         if len(ivs) != _BLOCK * count:
-            raise ValueError(f"encrypt_many needs {_BLOCK} IV bytes per value")
-        raws = [js_trim(p).encode("utf-8") for p in plaintexts]
+            raise ValueError(f"encrypt_raw_many needs {_BLOCK} IV bytes per value")
+        contents = self._xor_many(
+            key, [ivs[_BLOCK * i : _BLOCK * (i + 1)] for i in range(count)], raws
+        )
+        iv_hex = ivs.hex()
+        return [
+            '{"iv":"' + iv_hex[32 * i : 32 * (i + 1)] + '","content":"' + c.hex() + '"}'
+            for i, c in enumerate(contents)
+        ]
+
+    def decrypt_many(self, key: Secret, parts: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        """``decrypt_split`` of each (iv, content), the keystreams in one AES call. AES-CTR never
+        refuses a key, so no item is None (an authenticated codec's may be)."""
+        return list(self._xor_many(key, [iv for iv, _ in parts], [c for _, c in parts]))
+
+    def _xor_many(self, key: Secret, ivs: Sequence[bytes], datas: Sequence[bytes]) -> list[bytes]:
+        """CTR over many values at once: its keystream is AES-ECB over the counter blocks, so
+        the blocks of every value are enciphered together, then XORed with the values
+        zero-padded end to end, and cut back to each value's length."""
+        if not datas:
+            return []
         counters: list[bytes] = []
         padded: list[bytes] = []
-        for i, raw in enumerate(raws):
-            blocks = -(-len(raw) // _BLOCK)
-            counters.append(_counter_blocks(ivs[_BLOCK * i : _BLOCK * (i + 1)], blocks))
-            padded.append(raw + bytes(_BLOCK * blocks - len(raw)))
+        for iv, data in zip(ivs, datas, strict=True):
+            blocks = -(-len(data) // _BLOCK)
+            counters.append(_counter_blocks(iv, blocks))
+            padded.append(data + bytes(_BLOCK * blocks - len(data)))
         enc = Cipher(self._algo(key), modes.ECB()).encryptor()
         stream = enc.update(b"".join(counters)) + enc.finalize()
-        mixed = int.from_bytes(stream, "big") ^ int.from_bytes(b"".join(padded), "big")
-        content = mixed.to_bytes(len(stream), "big").hex()
-        iv_hex = ivs.hex()
+        if not stream:
+            return [b"" for _ in datas]
+        mixed = (int.from_bytes(stream, "big") ^ int.from_bytes(b"".join(padded), "big")).to_bytes(
+            len(stream), "big"
+        )
         out = []
         at = 0
-        for i, raw in enumerate(raws):
-            out.append(
-                '{"iv":"'
-                + iv_hex[32 * i : 32 * (i + 1)]
-                + '","content":"'
-                + content[at : at + 2 * len(raw)]
-                + '"}'
-            )
-            at += 2 * len(padded[i])
+        for data, pad in zip(datas, padded, strict=True):
+            out.append(mixed[at : at + len(data)])
+            at += len(pad)
         return out
 
     def _split(self, stored: str) -> tuple[bytes, bytes]:
         """The IV and content of v3's ``{"iv":"<32 hex>","content":"<hex>"}``; anything else
-        (text that is not JSON, a suffix after the JSON, other shapes) is not ciphertext."""
+        (text that is not JSON, a suffix after the JSON, other shapes) is not ciphertext. The
+        exact form the app writes is matched without a JSON parse; other spellings of the same
+        JSON (spaces, key order, escapes) take the parser."""
+        exact = _EXACT.fullmatch(stored) if isinstance(stored, str) else None
+        if exact is not None:
+            return bytes.fromhex(exact[1]), bytes.fromhex(exact[2])
         try:
             doc = json.loads(stored)
         except (ValueError, TypeError) as err:
@@ -167,11 +192,15 @@ class AesCtrJsonCodec:
         return self.decrypt_split(key, iv, content)
 
     def is_encrypted(self, stored: str) -> bool:
+        return self.parts(stored) is not None
+
+    def parts(self, stored: str) -> tuple[bytes, bytes] | None:
+        """(iv, content) of a ciphertext, None for anything else: classifies and splits with
+        one parse."""
         try:
-            self._split(stored)
+            return self._split(stored)
         except DecryptError:
-            return False
-        return True
+            return None
 
 
 class FernetCodec:
@@ -214,3 +243,27 @@ class FernetCodec:
 
     def is_encrypted(self, stored: str) -> bool:
         return stored.startswith("gAAAAA")
+
+    def parts(self, stored: str) -> tuple[bytes, bytes] | None:
+        if not self.is_encrypted(stored):
+            return None
+        try:
+            return self.split(stored)
+        except DecryptError:
+            return None
+
+    def decrypt_many(self, key: Secret, parts: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
+        """``decrypt_split`` of each token; None where the key is refused (wrong key, or not
+        authentic)."""
+        fernet = self._fernet(key)
+        out: list[bytes | None] = []
+        for _, token in parts:
+            try:
+                out.append(fernet.decrypt(token))
+            except InvalidToken:
+                out.append(None)
+        return out
+
+    def encrypt_raw_many(self, key: Secret, raws: Sequence[bytes]) -> list[str]:
+        fernet = self._fernet(key)
+        return [fernet.encrypt(raw).decode("ascii") for raw in raws]
