@@ -21,7 +21,7 @@ from coolify_migrate.apps.coolify_v3.profile import KEY_ALPHABET, new_key
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import KeyProblem, Refused
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem, Refused
 from coolify_migrate.core.output import Recording
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.engine import keyops
@@ -386,6 +386,41 @@ def test_a_worker_failure_rolls_everything_back(
     finally:
         conn.close()
     assert "secrets verify" in caught.value.hint  # the worker's hint came back intact
+    assert _db_hash(demo) == before
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_row_stored_otherwise_than_checked_rolls_everything_back(
+    ctx: Context,
+    demo: DemoInstance,
+    leak_guard: LeakGuard,
+    monkeypatch: pytest.MonkeyPatch,
+    workers: int,
+) -> None:
+    """The read-back proves that SQLite holds exactly the rows that were checked: a write that
+    lands on another row (here: the second update of a batch written to the first's row too)
+    is caught before COMMIT, and nothing changes."""
+    monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
+    real_update = db.SQLiteConnection.update
+
+    def misplaced(
+        self: db.SQLiteConnection, table: str, columns: list[str], rows: list[Any]
+    ) -> int:
+        if table == "Secret" and len(rows) > 1:
+            rows = [*rows[:-1], (*rows[-1][:-1], rows[0][-1])]  # the last row's values, elsewhere
+        return real_update(self, table, columns, rows)
+
+    monkeypatch.setattr(db.SQLiteConnection, "update", misplaced)
+    before = _db_hash(demo)
+    new = new_key()
+    leak_guard.register(new)
+    conn = ctx.store().connect()
+    try:
+        analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
+        with pytest.raises(ChangeFailed, match="rows read back differ"):
+            reencrypt.reencrypt(ctx, conn, analysis, new, workers=workers)
+    finally:
+        conn.close()
     assert _db_hash(demo) == before
 
 

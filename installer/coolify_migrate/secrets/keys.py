@@ -259,21 +259,21 @@ def _classify(
 ) -> tuple[bytes, bytes] | None:
     """Count the value; returns (iv, content) when it is ciphertext."""
     count = counts.setdefault(column.label, FieldCount(column.label))
-    what = values.kind(codec, stored)
-    if what == "null":
+    if stored is None:
         count.null += 1
-    elif what == "empty":
+        return None
+    if stored == "":
         count.empty += 1
-    elif what == "text":
+        return None
+    parts = values.parts(codec, stored)
+    if parts is None:
         count.text += 1
         text.add(values.label(column, row_id))
-    else:
-        count.cipher += 1
-        parts = split(codec, stored)
-        if sample is not None:
-            sample.append((column.label, *parts))
-        return parts
-    return None
+        return None
+    count.cipher += 1
+    if sample is not None:
+        sample.append((column.label, *parts))
+    return parts
 
 
 def split(codec: Codec, stored: str) -> tuple[bytes, bytes]:
@@ -385,20 +385,55 @@ def _attribute_rows(
     leftovers: list[tuple[str, str, bytes, bytes]],
     bar: Progress,
 ) -> None:
+    """Batch by batch of rows, field by field: one parse per value, and each field's keys
+    tried on all of the batch's values at once (``attribute``)."""
     counts = analysis.counts
-    for column, row_id, stored in stored_values(ctx, conn, analysis.fields, limit=None, bar=bar):
-        codec = codecs.of(column.label)
-        parts = _classify(codec, column, row_id, stored, counts, analysis.text, None)
-        if parts is None:
-            continue
-        key = first_key(codec, analysis.order.get(column.label, ()), *parts)
-        if key is not None:
-            by_key = counts[column.label].by_key
-            by_key[key.fingerprint] = by_key.get(key.fingerprint, 0) + 1
-        elif len(leftovers) < LEFTOVER_MAX:
-            leftovers.append((column.label, values.label(column, row_id), *parts))
-        else:
-            _unread(analysis, column.label, values.label(column, row_id), ctx.leave)
+    for table, columns in analysis.fields.by_table().items():
+        names = [c.column for c in columns]
+        for rows in conn.rows(table, names, id_column=ctx.profile.id_column):
+            bar.advance(len(rows))
+            for i, column in enumerate(columns):
+                codec = codecs.of(column.label)
+                where: list[Any] = []
+                items: list[tuple[bytes, bytes]] = []
+                for row in rows:
+                    parts = _classify(
+                        codec, column, row[1], row[2 + i], counts, analysis.text, None
+                    )
+                    if parts is not None:
+                        where.append(row[1])
+                        items.append(parts)
+                found = attribute(codec, analysis.order.get(column.label, ()), items)
+                by_key = counts[column.label].by_key
+                for row_id, parts, (key, _) in zip(where, items, found, strict=True):
+                    if key is not None:
+                        by_key[key.fingerprint] = by_key.get(key.fingerprint, 0) + 1
+                    elif len(leftovers) < LEFTOVER_MAX:
+                        leftovers.append((column.label, values.label(column, row_id), *parts))
+                    else:
+                        _unread(analysis, column.label, values.label(column, row_id), ctx.leave)
+
+
+def attribute(
+    codec: Codec, order: tuple[Secret, ...], items: list[tuple[bytes, bytes]]
+) -> list[tuple[Secret | None, bytes | None]]:
+    """For each (iv, content): the first key of ``order`` it decodes under, and its plaintext
+    bytes; (None, None) when none does. Each key is tried on every value still unread in one
+    batched call (``Codec.decrypt_many``): the same answers as ``first_key`` value by value."""
+    out: list[tuple[Secret | None, bytes | None]] = [(None, None)] * len(items)
+    pending = list(range(len(items)))
+    for key in order:
+        if not pending:
+            break
+        raws = codec.decrypt_many(key, [items[i] for i in pending])
+        unread = []
+        for i, raw in zip(pending, raws, strict=True):
+            if raw is not None and decodes(raw):
+                out[i] = (key, raw)
+            else:
+                unread.append(i)
+        pending = unread
+    return out
 
 
 def _unread(analysis: Analysis, field_: str, where: str, leave: frozenset[str]) -> None:

@@ -6,8 +6,9 @@ size). Each ciphertext value is decrypted with the key ``coolify_migrate.secrets
 field's own key first: an instance can hold several), and its exact bytes are encrypted under the
 new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
 Each new value is decrypted again and compared before it is written, and once every table is
-written, every row is read back inside the transaction and each ciphertext value must decrypt
-under the new key before COMMIT. Values that are not ciphertext, NULL or empty stay
+written, every row is read back inside the transaction: what SQLite holds must be exactly the rows
+that were checked (a digest of each row, summed, compared; no decryption needed) before COMMIT.
+Values that are not ciphertext, NULL or empty stay
 byte-identical. A ciphertext value that no proven key reads stops the roll (the transaction rolls
 back): the caller refuses such instances before it starts, unless the operator named the value
 to be left (``Context.leave``): it is then counted, named and left byte-identical. The key-check
@@ -21,6 +22,7 @@ SQLite, inside the one transaction.
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 from collections import deque
@@ -38,7 +40,6 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
-from coolify_migrate.crypto.codecs import Codec
 from coolify_migrate.secrets import keys, values, verdicts
 from coolify_migrate.secrets.keys import Analysis
 
@@ -118,14 +119,17 @@ def reencrypt(
     crypto = _Crypto(
         codecs, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1, ctx.leave
     )
+    rows_read = checked = 0
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                for _rows, updates, done in crypto.run(columns, batches):
+                for read, updates, done, digest in crypto.run(columns, batches):
                     _add(counts, done)
+                    rows_read += read
+                    checked = (checked + digest) % DIGEST_MOD
                     bar.advance(sum(c.reencrypted + c.left for c in done.values()))
                     if updates:
                         written = conn.update(table, names, updates)
@@ -135,7 +139,7 @@ def reencrypt(
                                 "updated; the transaction was rolled back"
                             )
             bar.close()
-            _read_back(ctx, conn, codecs, found, new, counts)
+            _read_back(ctx, conn, found, checked, rows_read)
             conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
@@ -145,45 +149,31 @@ def reencrypt(
 def _read_back(
     ctx: Context,
     conn: Connection,
-    codecs: keys.FieldCodecs,
     found: values.Fields,
-    new: Secret,
-    counts: dict[str, ColumnRoll],
+    checked: int,
+    rows: int,
 ) -> None:
     """Before COMMIT: every row read back from the database (this transaction's own view), and
-    every ciphertext value in it decrypts under ``new``, value for value as many as were
-    written; values left as asked are the only exception."""
-    seen: dict[str, int] = {label: 0 for label in counts}
-    total = sum(c.values + c.left for c in counts.values())
-    bar = ctx.out.progress("reading back", total, "values")
-    pending = 0  # told in batches: a call per value would cost more than the check
+    the digest of what is stored equals the digest of what the batches computed, every new
+    value of which was already decrypted and compared. No decryption here: what this proves is
+    that SQLite holds exactly the rows that were checked, no more and no fewer."""
+    bar = ctx.out.progress("reading back", rows, "rows")
+    digest = seen = 0
     try:
-        for column, row_id, stored in keys.stored_values(ctx, conn, found, limit=None):
-            codec = codecs.of(column.label)
-            if values.kind(codec, stored) != "cipher":
-                continue
-            pending += 1
-            if pending == 1000:
-                bar.advance(pending)
-                pending = 0
-            if keys.decrypt_parts(codec, new, *keys.split(codec, stored)) is not None:
-                seen[column.label] += 1
-            elif values.label(column, row_id) not in ctx.leave:
-                raise ChangeFailed(
-                    f"{values.label(column, row_id)} does not decrypt under the new key when "
-                    "read back; the transaction was rolled back, nothing was changed",
-                    hint="run 'coolify-migrate secrets verify' and report this",
-                )
-        bar.advance(pending)
+        for table, columns in found.by_table().items():
+            names = [c.column for c in columns]
+            for batch in conn.rows(table, names, id_column=ctx.profile.id_column):
+                bar.advance(len(batch))
+                seen += len(batch)
+                digest += sum(row_digest(row[0], row[2:]) for row in batch)
     finally:
         bar.close()
-    for label, c in counts.items():
-        if not c.absent and seen[label] != c.values:
-            raise ChangeFailed(
-                f"{label}: {seen[label]} values read back under the new key, {c.values} "
-                "written; the transaction was rolled back, nothing was changed",
-                hint="another process may be writing to the database: stop the app, try again",
-            )
+    if seen != rows or digest % DIGEST_MOD != checked:
+        raise ChangeFailed(
+            f"the {seen} rows read back differ from the {rows} rows re-encrypted and checked; "
+            "the transaction was rolled back, nothing was changed",
+            hint="another process may be writing to the database: stop the app, try again",
+        )
 
 
 def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
@@ -206,51 +196,71 @@ def _batch(
     new: Secret,
     counts: dict[str, ColumnRoll],
     leave: frozenset[str] = frozenset(),
-) -> list[tuple[Any, ...]]:
-    """(new values..., rowid) for every row holding ciphertext, each new value checked."""
-    updates: list[tuple[Any, ...]] = []
-    for row in rows:
-        rowid, row_id, fresh_row, changed = row[0], row[1], list(row[2:]), False
-        for i, column in enumerate(columns):
-            stored = fresh_row[i]
-            count = counts[column.label]
-            codec = codecs.of(column.label)
-            what = values.kind(codec, stored)
-            if what in ("null", "empty"):
+) -> tuple[list[tuple[Any, ...]], int]:
+    """(new values..., rowid) for every row holding ciphertext, each new value checked, and the
+    digest of every row as it will be stored (``row_digest``). Field by field over the whole
+    batch: each value is parsed once and decrypted once under the key it is attributed to
+    (``keys.attribute``), the batch is encrypted under ``new`` in one call, and each new value
+    is decrypted again and compared with the old bytes before anything is written."""
+    fresh_rows = [list(row[2:]) for row in rows]
+    changed = [False] * len(rows)
+    for i, column in enumerate(columns):
+        count = counts[column.label]
+        codec = codecs.of(column.label)
+        where: list[int] = []
+        items: list[tuple[bytes, bytes]] = []
+        for r, row in enumerate(rows):
+            stored = row[2 + i]
+            if stored is None or stored == "":
                 count.empty += 1
                 continue
-            if what == "text":
+            parts = values.parts(codec, stored)
+            if parts is None:
                 count.text += 1  # not ciphertext: left byte-identical
                 continue
-            iv, content = keys.split(codec, stored)
-            old = keys.first_key(codec, order.get(column.label, ()), iv, content)
-            if old is None and values.label(column, row_id) in leave:
-                count.left += 1  # byte-identical, as the operator asked
-                continue
-            if old is None:
+            where.append(r)
+            items.append(parts)
+        targets: list[int] = []
+        raws: list[bytes] = []
+        found = keys.attribute(codec, order.get(column.label, ()), items)
+        for r, (old, raw) in zip(where, found, strict=True):
+            if old is None or raw is None:
+                if values.label(column, rows[r][1]) in leave:
+                    count.left += 1  # byte-identical, as the operator asked
+                    continue
                 raise KeyProblem(
-                    f"{values.label(column, row_id)} is under no proven key; nothing was changed",
+                    f"{values.label(column, rows[r][1])} is under no proven key; nothing was changed",
                     hint="run 'coolify-migrate secrets verify'; 'secrets repair' handles values "
                     "a re-roll garbled",
                 )
-            raw = _decrypt(codec, old, iv, content)
-            fresh = codec.encrypt_raw(new, raw)
-            if _decrypt(codec, new, *keys.split(codec, fresh)) != raw:
+            targets.append(r)
+            raws.append(raw)
+            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + 1
+        fresh = codec.encrypt_raw_many(new, raws)
+        back = codec.decrypt_many(new, [values.parts(codec, f) or (b"", b"") for f in fresh])
+        for r, raw, value, again in zip(targets, raws, fresh, back, strict=True):
+            if again != raw:
                 raise ChangeFailed(
-                    f"{values.label(column, row_id)}: the new value does not decrypt back to "
+                    f"{values.label(column, rows[r][1])}: the new value does not decrypt back to "
                     "the same bytes; the transaction was rolled back"
                 )
-            fresh_row[i], changed = fresh, True
-            count.values += 1
-            count.reencrypted += 1
-            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + 1
-        if changed:
-            updates.append((*fresh_row, rowid))
-    return updates
+            fresh_rows[r][i] = value
+            changed[r] = True
+        count.values += len(targets)
+        count.reencrypted += len(targets)
+    updates = [(*fresh_rows[r], rows[r][0]) for r in range(len(rows)) if changed[r]]
+    digest = sum(row_digest(row[0], fresh_rows[r]) for r, row in enumerate(rows)) % DIGEST_MOD
+    return updates, digest
 
 
-def _decrypt(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes:
-    return codec.decrypt_split(key, iv, content)
+DIGEST_MOD = 1 << 64
+
+
+def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
+    """A 64-bit digest of one row's encrypted columns as stored. The digests of all rows are
+    summed (mod 2^64), so the sum does not depend on how rows were batched or ordered."""
+    text = repr((rowid, *stored)).encode("utf-8", "surrogatepass")
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
 
 
 # -- the crypto work, in this process or on every core ------------------------------------------
@@ -258,7 +268,7 @@ def _decrypt(codec: Codec, key: Secret, iv: bytes, content: bytes) -> bytes:
 # set before the pool forks; inherited, never sent
 _job: tuple[keys.FieldCodecs, dict[str, tuple[Secret, ...]], Secret, frozenset[str]] | None = None
 _Rows = list[tuple[Any, ...]]
-_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll]]
+_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int]
 _Failure = tuple[str, str, str]  # error class name, message, hint
 
 
@@ -276,7 +286,8 @@ def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Fai
     codecs, order, new, leave = _job
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     try:
-        return (len(rows), _batch(codecs, columns, rows, order, new, counts, leave), counts), None
+        updates, digest = _batch(codecs, columns, rows, order, new, counts, leave)
+        return (len(rows), updates, counts, digest), None
     except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
         return None, (type(err).__name__, err.message, err.hint)
 
@@ -340,10 +351,10 @@ class _Crypto:
         if self.pool is None:
             for rows in batches:
                 counts = {c.label: ColumnRoll(c.label) for c in columns}
-                updates = _batch(
+                updates, digest = _batch(
                     self.codecs, columns, rows, self.order, self.new, counts, self.leave
                 )
-                yield len(rows), updates, counts
+                yield len(rows), updates, counts, digest
             return
         pending: deque[Future[Any]] = deque()
         for rows in batches:

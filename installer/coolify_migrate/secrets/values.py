@@ -22,7 +22,7 @@ from typing import Any
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.store import Fields
 
-__all__ = ["BATCH", "NAMED_MAX", "Fields", "Named", "kind", "label"]
+__all__ = ["BATCH", "NAMED_MAX", "Fields", "Named", "kind", "label", "parts"]
 from coolify_migrate.crypto.codecs import Codec
 
 BATCH = 2000
@@ -34,9 +34,16 @@ def kind(codec: Codec, stored: Any) -> str:
         return "null"
     if stored == "":
         return "empty"
-    if not isinstance(stored, str) or not codec.is_encrypted(stored):
+    if parts(codec, stored) is None:
         return "text"
     return "cipher"
+
+
+def parts(codec: Codec, stored: Any) -> tuple[bytes, bytes] | None:
+    """(iv, content) when ``stored`` is ciphertext (``kind`` says "cipher"), else None."""
+    if not isinstance(stored, str) or not stored:
+        return None
+    return codec.parts(stored)
 
 
 def label(column: EncryptedColumn, row_id: Any) -> str:
