@@ -328,6 +328,53 @@ def test_a_strong_key_is_not_rolled_by_the_every_upgrade_step(
     assert assert_all_decrypt(demo, strong) == demo.value_count
 
 
+def _strong_demo(tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard) -> DemoInstance:
+    demo = make_demo(tmp_path / "inst", leak_guard, version="3.12.35")
+    args = ("secrets", "roll", "--yes", "--force", "--data-dir", str(demo.data_dir))
+    assert cli(*args, "--runtime", "none").returncode == 0
+    leak_guard.register(active_key(demo.data_dir))
+    return demo
+
+
+def test_a_step_with_nothing_to_do_reuses_the_proof_and_reads_no_value_again(
+    tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
+    demo = _strong_demo(tmp_path, cli, leak_guard)
+    r = run_upgrade(cli, demo)
+    assert r.returncode == 0, r.stderr
+    said = [json.loads(line).get("message", "") for line in r.stdout.splitlines()]
+    assert "  verified: every value was proven under the active key in this run" in said
+    # one full pass (the pre-stop analysis): no other "checking every value's key" bar
+    events = [json.loads(line) for line in r.stdout.splitlines()]
+    ended = [e for e in events if e["event"] == "progress" and e.get("final")]
+    assert [e["phase"] for e in ended].count("checking every value's key") == 1
+
+
+def test_a_hook_that_writes_a_value_no_key_reads_fails_the_verify_and_is_rolled_back(
+    tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard
+) -> None:
+    """A pre-upgrade hook may write to the database: what the run proved before it no longer
+    counts, so the step's verify reads every value again and finds the stranger."""
+    demo = _strong_demo(tmp_path, cli, leak_guard)
+    stranger = '{"iv":"' + "ab" * 16 + '","content":"' + "ff" * 12 + '"}'
+    script = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); "
+        "c.execute('UPDATE \\\"Secret\\\" SET value = ? WHERE rowid = 1', (sys.argv[2],)); "
+        "c.commit()"
+    )
+    _write_hook(
+        demo.data_dir,
+        "pre-upgrade",
+        "10-write",
+        f"{sys.executable} -c \"{script}\" {demo.db_path} '{stranger}'",
+    )
+    before = file_hashes(demo.data_dir)["db/prod.db"]
+    r = run_upgrade(cli, demo)
+    assert r.returncode == 5, r.stderr
+    assert "do not decrypt under the active key after the step" in r.stderr
+    assert file_hashes(demo.data_dir)["db/prod.db"] == before  # the backup, put back
+
+
 def test_no_room_for_the_backup_is_refused_before_anything_stops(
     tmp_path: Path, demo: DemoInstance, cli: CliRunner
 ) -> None:

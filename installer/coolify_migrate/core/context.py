@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from coolify_migrate.core import output, private
 from coolify_migrate.core.app import KeyCandidate, Profile
@@ -20,6 +21,23 @@ from coolify_migrate.core.secret import Redactor
 from coolify_migrate.core.store import Store
 
 STATE_DIRNAME = ".coolify-migrate"
+
+
+@dataclass
+class Proofs:
+    """What this process proved about the data, for a later phase of the same run to reuse
+    instead of reading every value again. Never persisted: a resumed run proves again. The
+    upgrade driver forgets them before any step that is not built in (it may write values)."""
+
+    # The full key analysis made before the app was stopped (``secrets.keys.Analysis``); the
+    # roll that follows reuses its keys and order, and still attributes every value itself.
+    analysis: Any = None
+    # The key-check value of the one key every ciphertext value is under, proven by a full
+    # analysis or by a roll that committed; None when unknown.
+    every_value_under: str | None = None
+
+    def forget(self) -> None:
+        self.analysis, self.every_value_under = None, None
 
 
 @dataclass
@@ -42,6 +60,7 @@ class Context:
     # Values (``table.column.id`` labels) the operator chose to leave as they are when no known
     # key reads them (``secrets roll --leave``): counted and named, never changed.
     leave: frozenset[str] = frozenset()
+    proofs: Proofs = field(default_factory=Proofs, repr=False)
     _runtime: Runtime | None = field(default=None, init=False, repr=False)
     _container_keys: list[KeyCandidate] | None = field(default=None, init=False, repr=False)
     _store: Store | None = field(default=None, init=False, repr=False)

@@ -66,6 +66,7 @@ def run(
     }
     for hook in discover(ctx, phase):
         ctx.out.info(f"hook {phase}: {hook.name}")
+        ctx.proofs.forget()  # a hook may write to the database: what was proven may not hold
         failure, output = _run_one(ctx, hook, env, timeout)
         for line in output.splitlines():
             ctx.out.event("hook-output", hook=hook.name, line=ctx.redactor.redact(line))

@@ -332,6 +332,8 @@ def _drive(
             sc = StepContext(ctx, p.step, record_for(meta, p.step, p.stop), info, doc)
             if p.step.id not in applied_steps(meta):
                 ctx.out.info(f"step {p.step.id}: {p.step.title}")
+                if p.step.source != "built-in":
+                    ctx.proofs.forget()  # it may write values this run proved
                 p.step.apply(sc)
             elif p.step.recover is not None:  # committed before a crash: finish what follows
                 p.step.recover(sc)

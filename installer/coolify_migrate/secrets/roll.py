@@ -125,8 +125,11 @@ def analyse(ctx: Context, conn: Connection) -> Analysis:
     return analysis
 
 
-def _identify(ctx: Context, conn: Connection, *, dry_run: bool) -> tuple[KeyCandidate, Analysis]:
-    """Guard clauses: which keys are live, and may we trust the .env's key as the old key."""
+def _identify(
+    ctx: Context, conn: Connection, *, dry_run: bool, analysis: Analysis | None = None
+) -> tuple[KeyCandidate, Analysis]:
+    """Guard clauses: which keys are live, and may we trust the .env's key as the old key.
+    ``analysis``: a full one this run already made (``analyse``), else one is made here."""
     env = instance.load_env(ctx)
     active = ctx.profile.active_key(env)
     if active is None:
@@ -134,7 +137,7 @@ def _identify(ctx: Context, conn: Connection, *, dry_run: bool) -> tuple[KeyCand
             f"{ctx.env_path} names no data key",
             hint="restore the .env from your backup; the key cannot be recreated",
         )
-    analysis = analyse(ctx, conn)
+    analysis = analysis if analysis is not None and analysis.full else analyse(ctx, conn)
     primary = analysis.primary
     assert primary is not None
     held = {fp for fp, n in analysis.under().items() if n}
@@ -184,6 +187,7 @@ def _transaction(
     result: RollResult,
 ) -> None:
     """Step 5. An error before COMMIT leaves the old key in charge: the pending key is retired."""
+    ctx.proofs.forget()  # the values move: what was proven of them no longer holds
     try:
         result.counts = change(conn, new, meta_extra)
     except Exception:
@@ -194,6 +198,8 @@ def _transaction(
         if run.own:
             _start_app(ctx, result)
         raise
+    # committed: every value was written under ``new`` and checked (``reencrypt``, ``repair``)
+    ctx.proofs.every_value_under = new.check_value
     run.advance("roll:committed")
 
 
@@ -215,11 +221,14 @@ def roll(
     take_backup: TakeBackup | None = None,
     meta_extra: dict[str, str] | None = None,
     journal_doc: dict[str, Any] | None = None,
+    analysis: Analysis | None = None,
 ) -> RollResult:
     """Roll the data key when it is weak (always with ``force``). See the module docstring.
 
     ``backup`` is the backup the caller already took (the upgrade engine); otherwise
-    ``take_backup`` takes one once the app is stopped."""
+    ``take_backup`` takes one once the app is stopped. ``analysis``: the full analysis the
+    caller made before the stop (the upgrade's precheck), reused rather than made again; the
+    re-encryption still attributes every value and stops at one no proven key reads."""
     own = journal_doc is None
     found = journal.current(ctx) if own else None
     if found is not None and (found.get("kind") != "roll" or dry_run):
@@ -238,7 +247,7 @@ def roll(
             return recovered
     conn = ctx.store().connect(readonly=dry_run)
     try:
-        cand, analysis = _identify(ctx, conn, dry_run=dry_run)
+        cand, analysis = _identify(ctx, conn, dry_run=dry_run, analysis=analysis)
         result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
         result.not_ciphertext, result.left = analysis.text, analysis.left
         if force:

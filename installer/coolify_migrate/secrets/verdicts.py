@@ -197,3 +197,30 @@ def check_state(recorded: str | None, key: Secret) -> str:
     if not recorded:
         return "not recorded"
     return "match" if recorded == key.check_value else "mismatch"
+
+
+def sole_key(ctx: Context, analysis: Analysis, env: EnvFile) -> str | None:
+    """The key-check value of the .env active key when a full ``analysis`` found every
+    ciphertext value under it (none unread, none left), and the app's container knows no other
+    key that could write values in the meantime; else None."""
+    active = ctx.profile.active_key(env)
+    if active is None or not analysis.full or analysis.unknown.count or analysis.left.count:
+        return None
+    held = {fp for fp, n in analysis.under().items() if n}
+    if held - {active.key.fingerprint}:
+        return None
+    if any(c.key != active.key for c in ctx.container_keys() if c.key):
+        return None
+    return active.key.check_value
+
+
+def proven_under(ctx: Context, key: Secret) -> bool:
+    """Whether this run proved every value under ``key`` (``Context.proofs``) and the database
+    does not record another key."""
+    if ctx.proofs.every_value_under != key.check_value:
+        return False
+    conn = ctx.store().connect(readonly=True)
+    try:
+        return check_state(conn.read_meta().get("key_check"), key) != "mismatch"
+    finally:
+        conn.close()

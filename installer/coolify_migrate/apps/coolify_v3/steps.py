@@ -9,7 +9,10 @@
   are under several keys), for instances that passed 3.12.33 with a weak key still in place.
 
 Both decide before the app stops (``precheck``: a full read of the values, and for the second one
-the seed search, which can take a minute); the decision waits in the journal for ``apply``.
+the seed search, which can take a minute); the decision waits in the journal for ``apply``, and
+the analysis in memory (``Context.proofs``) for the roll. Each step's ``verify`` reads every value
+again only when this run has not already proven them all under the active key: by the roll that
+just committed, or by the pre-stop analysis when no step changed a value since.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
     try:
         analysis = roll.analyse(ctx, conn)
         need = weakness.weakness(ctx, analysis, conn=conn, search=search)
-        return {"reasons": need.reasons, "seeds": need.seeds}
     finally:
         conn.close()
+    ctx.proofs.analysis = analysis  # the roll that may follow starts from it
+    ctx.proofs.every_value_under = verdicts.sole_key(ctx, analysis, instance.load_env(ctx))
+    return {"reasons": need.reasons, "seeds": need.seeds}
 
 
 def _check_seeded(ctx: Context, planned: list[str]) -> dict[str, Any]:
@@ -64,7 +69,12 @@ def _roll_when(sc: StepContext, *, search: bool) -> None:
     reasons = _decided(sc, search=search)
     if reasons:
         result = roll.roll(
-            sc.ctx, force=True, backup=sc.backup, meta_extra=sc.record, journal_doc=sc.journal_doc
+            sc.ctx,
+            force=True,
+            backup=sc.backup,
+            meta_extra=sc.record,
+            journal_doc=sc.journal_doc,
+            analysis=sc.ctx.proofs.analysis,
         )
         sc.notes.extend(f"why: {r}" for r in reasons)
         sc.notes.extend(result.lines())
@@ -95,6 +105,9 @@ def _verify_every_value(sc: StepContext) -> None:
     active = sc.ctx.profile.active_key(env)
     if active is None:
         raise ChangeFailed("no data key in .env after the step")
+    if verdicts.proven_under(sc.ctx, active.key):
+        sc.ctx.out.info("  verified: every value was proven under the active key in this run")
+        return
     failed = verdicts.undecryptable(sc.ctx, active.key)
     if failed:
         raise ChangeFailed(
