@@ -27,7 +27,27 @@ from coolify_migrate.core.secret import Secret
 __all__ = ["AesCtrJsonCodec", "Codec", "DecryptError", "FernetCodec", "decrypt_text", "js_trim"]
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
-_EXACT = re.compile(r'\{"iv":"([0-9a-fA-F]{32})","content":"((?:[0-9a-fA-F]{2})*)"\}')
+_HEAD, _MIDDLE, _TAIL = '{"iv":"', '","content":"', '"}'
+
+
+def _exact(stored: object) -> tuple[bytes, bytes] | None:
+    """(iv, content) of ``{"iv":"<32 hex>","content":"<hex>"}`` spelled exactly so, else None.
+    ``bytes.fromhex`` refuses what is not hex but skips blanks between bytes, so the lengths are
+    checked too: the same values as the JSON path, without a parse (a regex costs more)."""
+    if not (isinstance(stored, str) and stored.startswith(_HEAD) and stored.endswith(_TAIL)):
+        return None
+    if stored[39:52] != _MIDDLE:
+        return None
+    iv_hex, content_hex = stored[7:39], stored[52:-2]
+    try:
+        iv, content = bytes.fromhex(iv_hex), bytes.fromhex(content_hex)
+    except ValueError:
+        return None
+    if len(iv) != _BLOCK or 2 * len(content) != len(content_hex):
+        return None
+    return iv, content
+
+
 _BLOCK = 16
 _COUNTERS = 1 << 128  # CTR increments the whole 16-byte IV as one big-endian number, wrapping
 
@@ -165,9 +185,9 @@ class AesCtrJsonCodec:
         (text that is not JSON, a suffix after the JSON, other shapes) is not ciphertext. The
         exact form the app writes is matched without a JSON parse; other spellings of the same
         JSON (spaces, key order, escapes) take the parser."""
-        exact = _EXACT.fullmatch(stored) if isinstance(stored, str) else None
+        exact = _exact(stored)
         if exact is not None:
-            return bytes.fromhex(exact[1]), bytes.fromhex(exact[2])
+            return exact
         try:
             doc = json.loads(stored)
         except (ValueError, TypeError) as err:

@@ -22,7 +22,6 @@ SQLite, inside the one transaction.
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
 from collections import deque
@@ -257,10 +256,12 @@ DIGEST_MOD = 1 << 64
 
 
 def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
-    """A 64-bit digest of one row's encrypted columns as stored. The digests of all rows are
-    summed (mod 2^64), so the sum does not depend on how rows were batched or ordered."""
-    text = repr((rowid, *stored)).encode("utf-8", "surrogatepass")
-    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+    """A 64-bit digest of one row's encrypted columns as stored: Python's own hash of the row,
+    which is the same in this process and in the workers it forked (they share its hash seed),
+    the only places it is compared. The digests of all rows are summed (mod 2^64), so the sum
+    does not depend on how rows were batched or ordered. It guards against a write that
+    landed elsewhere, not against an adversary."""
+    return hash((rowid, *stored)) % DIGEST_MOD
 
 
 # -- the crypto work, in this process or on every core ------------------------------------------
