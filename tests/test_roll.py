@@ -269,6 +269,33 @@ def test_verify_command(demo: DemoInstance, leak_guard: LeakGuard, cli: CliRunne
     assert "SshKey.privateKey" in bad.stdout and "NOT OK: 1 values" in bad.stdout
 
 
+def test_verify_after_a_roll_reuses_its_proof_until_the_database_changes(
+    demo: DemoInstance, leak_guard: LeakGuard, cli: CliRunner
+) -> None:
+    common = ("--data-dir", str(demo.data_dir), "--runtime", "none")
+    assert cli("secrets", "roll", "--yes", "--force", *common).returncode == 0
+    leak_guard.register(active_key(demo.data_dir))
+    full = json.loads(cli("secrets", "verify", "--json", "--full", *common).stdout)
+    reused = cli("secrets", "verify", "--json", *common)
+    assert reused.returncode == 0, reused.stderr
+    doc = json.loads(reused.stdout)
+    assert doc["proven_at_ms"] is not None and full["proven_at_ms"] is None
+    # the roll's proof counts what a full read counts, field by field
+    assert doc["columns"] == full["columns"] and doc["values"] == demo.value_count
+    assert doc["not_ciphertext"]["count"] == full["not_ciphertext"]["count"]
+    assert "has not changed since" in cli("secrets", "verify", *common).stdout
+    conn = sqlite3.connect(demo.db_path)
+    with conn:  # any write, here one value under another key: the proof no longer counts
+        conn.execute(
+            'UPDATE "SshKey" SET "privateKey" = ? WHERE rowid = 1',
+            (reencrypt_under_other_key(demo),),
+        )
+    conn.close()
+    bad = cli("secrets", "verify", "--json", *common)
+    assert bad.returncode == 5
+    assert json.loads(bad.stdout)["proven_at_ms"] is None
+
+
 def reencrypt_under_other_key(demo: DemoInstance) -> str:
     plain = next(p for (t, _, _), p in demo.plaintexts.items() if t == "SshKey")
     assert plain is not None

@@ -13,7 +13,7 @@ from coolify_migrate.apps.coolify_v3.demo import DemoInstance
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
-from coolify_migrate.secrets import reencrypt
+from coolify_migrate.secrets import verify as verifying
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 from support import CliRunner, LeakGuard, make_demo
@@ -94,7 +94,7 @@ def test_kill_at_every_durable_step_then_complete(
             # resume completes a roll whose key was recorded; one stopped before that is reverted
             problems = _check_one_key(demo, copy, leak_guard, rolled=bool(pending))
             failures.extend(f"{point} (resume): {p}" for p in problems)
-            counts = reencrypt.verify(Context(profile=CoolifyV3(), data_dir=copy))
+            counts = verifying.verify(Context(profile=CoolifyV3(), data_dir=copy), full=True)
             if not counts.ok:
                 failures.append(f"{point} (resume): verify says {counts.as_dict()}")
         again = _roll(cli, demo.data_dir)

@@ -85,6 +85,11 @@ def test_demo_upgrade_passes_the_required_stop_and_runs_exactly_the_plan(
     assert status["installed_version"] == "3.12.36" and status["key_fingerprint"] == new.fingerprint
     log = Path(result["log"])
     assert log.exists() and "roll-date-seeded-key" in log.read_text()
+    verified = cli(
+        "secrets", "verify", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none"
+    )
+    proof = json.loads(verified.stdout)  # the upgrade's roll proved every value: nothing is read
+    assert proof["ok"] and proof["proven_at_ms"] and proof["values"] == demo.value_count
 
     again = run_upgrade(cli, demo)  # nothing left to do: a no-op
     assert again.returncode == 0 and json.loads(again.stdout.splitlines()[-1])["outcome"] == "noop"

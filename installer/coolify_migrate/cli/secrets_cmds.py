@@ -160,6 +160,12 @@ def roll_cmd(
 
 @secrets_app.command("verify")
 def verify_cmd(
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Read every value, even when the last key change proved them all"
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     db: DbOpt = None,
     json: JsonOpt = False,
@@ -169,12 +175,15 @@ def verify_cmd(
 ) -> None:
     """Decrypt every encrypted value under the active key; count per column. Changes nothing.
 
+    Right after a key change that proved every value, while the database file is unchanged, it
+    reports that proof instead of reading again (--full reads every value regardless).
+
     Exit 0: every value decrypts; 5: some do not (or the database records another key).
     """
-    from coolify_migrate.secrets import reencrypt
+    from coolify_migrate.secrets import verify
 
     ctx = make_ctx(data_dir=data_dir, db=db, json_mode=json, runtime=runtime, key_file=key_file)
-    report = reencrypt.verify(ctx)
+    report = verify.verify(ctx, full=full)
     emit(json, report.as_dict(), report.lines())
     if not report.ok:
         raise typer.Exit(int(ExitCode.FAILED))

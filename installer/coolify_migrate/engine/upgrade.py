@@ -29,7 +29,7 @@ from coolify_migrate.engine import hooks, preconditions, revert
 from coolify_migrate.engine.plan import Plan, PlannedStep, make_plan
 from coolify_migrate.engine.steps import StepContext, applied_steps, load, record_for
 from coolify_migrate.secrets import host_key, verdicts
-from coolify_migrate.state import journal, lock
+from coolify_migrate.state import journal, lock, proven
 from coolify_migrate.state import made as backup_order
 from coolify_migrate.state.runlog import logged
 
@@ -350,6 +350,7 @@ def _drive(
                         conn.write_meta(version=data["to_version"])
                 finally:
                     conn.close()
+                proven.refresh(ctx, started_ms)  # this run's roll proved every value
             mark("record")
         if "env" not in done:
             env = instance.load_env(ctx)

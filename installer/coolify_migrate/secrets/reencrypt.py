@@ -1,4 +1,4 @@
-"""Re-encrypting every encrypted value in one verified transaction, and ``secrets verify``.
+"""Re-encrypting every encrypted value in one verified transaction.
 
 The roll's heart: one ``BEGIN IMMEDIATE`` .. ``COMMIT`` over all fields, so no value is ever left
 under a key the roll meant to retire. Rows stream in batches by rowid (memory stays flat at any
@@ -32,14 +32,13 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from coolify_migrate import instance
 from coolify_migrate.core import procs
-from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
+from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
-from coolify_migrate.secrets import keys, values, verdicts
+from coolify_migrate.secrets import keys, values
 from coolify_migrate.secrets.keys import Analysis
 
 BATCH = 2000
@@ -390,104 +389,3 @@ def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:
         raise (KeyProblem if kind == "KeyProblem" else ChangeFailed)(message, hint=hint)
     assert done is not None
     return done
-
-
-# -- secrets verify -----------------------------------------------------------------------------
-
-
-@dataclass
-class VerifyReport:
-    key_source: str | None
-    key_fingerprint: str | None
-    key_check: str  # "match", "mismatch", "not recorded"
-    counts: list[verdicts.ColumnCount] = field(default_factory=list)
-    not_ciphertext: values.Named = field(default_factory=values.Named)
-    unknown: values.Named = field(default_factory=values.Named)
-
-    @property
-    def failed(self) -> int:
-        return sum(c.failed for c in self.counts)
-
-    @property
-    def ok(self) -> bool:
-        return self.key_fingerprint is not None and not self.failed and self.key_check != "mismatch"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "key_source": self.key_source,
-            "key_fingerprint": self.key_fingerprint,
-            "key_check": self.key_check,
-            "fields": len(self.counts),
-            "fields_absent": [c.column for c in self.counts if c.absent],
-            "values": sum(c.ok + c.failed for c in self.counts),
-            "failed": self.failed,
-            "not_ciphertext": self.not_ciphertext.as_dict(),
-            "under_no_known_key": self.unknown.as_dict(),
-            "columns": [c.as_dict() for c in self.counts],
-        }
-
-    def lines(self) -> list[str]:
-        out = [
-            f"active key: {self.key_fingerprint or 'none'}"
-            + (f" (from {self.key_source})" if self.key_source else ""),
-            f"key check:  {self.key_check}",
-        ]
-        for c in self.counts:
-            if c.absent:
-                out.append(f"  {c.column:<40} absent (this database has no such column)")
-                continue
-            flag = ""
-            if c.failed:
-                others = ", ".join(f"{n} under {fp}" for fp, n in c.other_keys.items())
-                flag = f"  <- FAILED ({others or 'under no known key'})"
-            extra = f" {c.text:>4} not ciphertext" if c.text else ""
-            out.append(
-                f"  {c.column:<40} {c.ok:>8} ok {c.failed:>6} failed {c.null:>6} empty{extra}{flag}"
-            )
-        absent = sum(1 for c in self.counts if c.absent)
-        out.append(
-            f"fields:     {len(self.counts)} declared, {len(self.counts) - absent} present"
-            + (f", {absent} absent" if absent else "")
-        )
-        if self.not_ciphertext.count:
-            out.append(
-                f"left as is: {self.not_ciphertext.count} values are not ciphertext: "
-                + self.not_ciphertext.shown()
-            )
-        if self.unknown.count:
-            out.append(
-                f"unreadable: {self.unknown.count} values are under no known key: "
-                + self.unknown.shown()
-            )
-        out.append(
-            "verdict:    "
-            + (
-                "every value decrypts under the active key"
-                if self.ok
-                else f"NOT OK: {self.failed} values do not decrypt under the active key"
-                + ("; the database records another key" if self.key_check == "mismatch" else "")
-            )
-        )
-        return out
-
-
-def verify(ctx: Context) -> VerifyReport:
-    """Every value of every declared field against the .env active key. Read-only."""
-    env = instance.load_env(ctx)
-    active = ctx.profile.active_key(env)
-    conn = ctx.store().connect(readonly=True)
-    try:
-        if active is None:
-            return VerifyReport(None, None, "not recorded")
-        ctx.redactor.add(active.key)
-        cands = keys.candidates(ctx, env)
-        others = [c for c in cands if c.key != active.key]
-        analysis = keys.analyse(ctx, conn, [KeyCandidate("active", active.key), *others], full=True)
-        check = verdicts.check_state(conn.read_meta().get("key_check"), active.key)
-        report = VerifyReport(active.source, active.key.fingerprint, check)
-        report.counts = verdicts.column_counts(ctx, analysis, active.key)
-        report.not_ciphertext, report.unknown = analysis.text, analysis.unknown
-        return report
-    finally:
-        conn.close()

@@ -30,7 +30,7 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem, MigrateError, Refused
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
-from coolify_migrate.secrets import keys, reencrypt, verdicts
+from coolify_migrate.secrets import keys, reencrypt, verdicts, verify
 from coolify_migrate.secrets.keys import Analysis
 from coolify_migrate.secrets.reencrypt import ColumnRoll
 from coolify_migrate.secrets.roll_result import RollResult
@@ -331,10 +331,13 @@ def _roll(
         raise
     run.advance("roll:key-pending", new_key=new.fingerprint)
     result.new_fingerprint = new.fingerprint
+    plain = change is None
     if change is None:
         assert analysis is not None
         change = rolling(ctx, analysis)
     _transaction(ctx, conn, change, new, run, meta_extra, result)
+    if plain:  # every value re-encrypted and checked: ``secrets verify`` may reuse that
+        verify.record_roll(ctx, new, result.counts, result.not_ciphertext, result.left)
     result.rolled, result.outcome = True, "rolled"
     result.notes.append("sessions signed with the old key end: users log in again")
     _finalize(ctx, new, run, result, old)
