@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from coolify_migrate import instance
+from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable, faults, interrupts, private
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ChangeFailed
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem
 from coolify_migrate.engine import hooks
 from coolify_migrate.secrets import host_key, verdicts
+from coolify_migrate.secrets.keys import candidates
 from coolify_migrate.state import journal
 from coolify_migrate.state.keyring import Keyring
 
@@ -86,12 +88,7 @@ def _revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]
     if active is not None and ring.entries:
         ring.set_active(active.key, checkpoint="revert:keyring")
     if store.exists() and active is not None:
-        failed_values = verdicts.unreadable(ctx)
-        if failed_values:
-            raise ChangeFailed(
-                f"after putting the backup back, {failed_values} values are under no known key",
-                hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
-            )
+        _check_key(ctx, env, data.get("live_key"))
     if runtime.name != "none":  # the old app starts again: it must not re-roll anything
         for note in host_key.settle(ctx):
             ctx.out.info(note)
@@ -111,3 +108,26 @@ def _revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]
         "backup": data.get("backup"),
         "reason": reason,
     }
+
+
+def _check_key(ctx: Context, env: EnvFile, before: str | None) -> None:
+    """After the backup and the .env snapshot are back: the data's key, proven on a sample as
+    before the upgrade, is the one the run recorded then. The database is the backup byte for
+    byte, so no full read is needed (and values no key read before the upgrade, which a roll
+    decided on a sample meets only in its pass, are not the revert's failure)."""
+    conn = ctx.store().connect(readonly=True)
+    try:
+        found = verdicts.identify(ctx, conn, candidates(ctx, env))
+    except KeyProblem as err:
+        raise ChangeFailed(
+            f"after putting the backup back, {err.message}",
+            hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
+        ) from err
+    finally:
+        conn.close()
+    if before and found.key is not None and found.key.fingerprint != before:
+        raise ChangeFailed(
+            f"after putting the backup back, the data are under key {found.key.fingerprint}, "
+            f"not {before} as before the upgrade",
+            hint="the journal is kept: inspect with 'status', then 'rollback --to <backup>'",
+        )

@@ -38,7 +38,9 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
+from coolify_migrate.crypto.codecs import Codec
 from coolify_migrate.secrets import keys, values
+from coolify_migrate.secrets.evidence import established, utf8_bits
 from coolify_migrate.secrets.keys import Analysis
 
 BATCH = 2000
@@ -56,6 +58,7 @@ class ColumnRoll:
     left: int = 0  # under no known key, left as the operator asked
     absent: bool = False  # the database has no such table or column (an older schema)
     from_keys: dict[str, int] = field(default_factory=dict)  # old key fingerprint -> values
+    text_labels: list[str] = field(default_factory=list)  # the first few not-ciphertext values
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -90,6 +93,59 @@ def planned(ctx: Context, analysis: Analysis) -> list[ColumnRoll]:
     return out
 
 
+def not_ciphertext(counts: list[ColumnRoll]) -> values.Named:
+    """The values the pass found not to be ciphertext (left byte-identical), named."""
+    named = values.Named(sum(c.text for c in counts))
+    named.labels = [label for c in counts for label in c.text_labels][: values.NAMED_MAX]
+    return named
+
+
+@dataclass
+class Unproven:
+    """Values no key of the analysis reads, each attributed to the first other candidate key
+    that decodes it. A roll that started from a sample analysis meets them in its own pass;
+    before COMMIT every such key must be established by its values alone, by the same rule
+    as ``keys`` (evidence over the values no proven key read), else the roll rolls back."""
+
+    informative: int = 0  # such values with content, under a codec without authentication
+    bits: dict[str, float] = field(default_factory=dict)  # key fingerprint -> evidence
+    decoded: dict[str, int] = field(default_factory=dict)
+    authentic: set[str] = field(default_factory=set)
+    labels: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, other: Unproven) -> None:
+        self.informative += other.informative
+        for fp, n in other.decoded.items():
+            self.decoded[fp] = self.decoded.get(fp, 0) + n
+            self.bits[fp] = self.bits.get(fp, 0.0) + other.bits.get(fp, 0.0)
+            seen = self.labels.setdefault(fp, [])
+            seen.extend(other.labels.get(fp, [])[: 3 - len(seen)])
+        self.authentic |= other.authentic
+
+    def check(self) -> None:
+        for fp, n in self.decoded.items():
+            if fp in self.authentic or established(self.bits[fp], n, self.informative):
+                continue
+            raise KeyProblem(
+                f"{n} encrypted values are under no proven key ({', '.join(self.labels[fp])}): "
+                "another key, or values that do not decrypt to text (damaged); the transaction "
+                "was rolled back, nothing was changed",
+                hint="run 'coolify-migrate secrets verify'; give their key with --key-file FILE; "
+                "'secrets repair' handles values a re-roll garbled",
+            )
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every batch needs: inherited by the forked workers, never sent to them."""
+
+    codecs: keys.FieldCodecs
+    order: dict[str, tuple[Secret, ...]]  # per field, the keys the analysis proved
+    others: tuple[Secret, ...]  # the other candidates, for values none of those reads
+    new: Secret
+    leave: frozenset[str] = frozenset()
+
+
 def reencrypt(
     ctx: Context,
     conn: Connection,
@@ -108,24 +164,29 @@ def reencrypt(
     found = analysis.fields
     total = sum(conn.count(t) for t in found.by_table())  # b-tree walks, never the values
     # counted in ciphertext values, as the summary counts them (rows hold several, or none)
-    bar = ctx.out.progress("re-encrypting", analysis.cipher_values, "values")
+    bar = ctx.out.progress(
+        "re-encrypting", analysis.cipher_values if analysis.full else None, "values"
+    )
     counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
     for column in found.absent:
         counts[column.label].absent = True
     cores = (os.cpu_count() or 1) if workers is None else workers
     codecs = keys.FieldCodecs(ctx.profile)
-    crypto = _Crypto(
-        codecs, analysis.order, new, cores if total >= POOL_FROM_ROWS else 1, ctx.leave
-    )
+    proven = set(analysis.keys)
+    others = tuple(st.cand.key for st in analysis.stats if st.cand not in proven)
+    job = _Job(codecs, analysis.order, others, new, ctx.leave)
+    crypto = _Crypto(job, cores if total >= POOL_FROM_ROWS else 1)
     rows_read = checked = 0
+    unproven = Unproven()
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                for read, updates, done, digest in crypto.run(columns, batches):
+                for read, updates, done, digest, met in crypto.run(columns, batches):
                     _add(counts, done)
+                    unproven.add(met)
                     rows_read += read
                     checked = (checked + digest) % DIGEST_MOD
                     bar.advance(sum(c.reencrypted + c.left for c in done.values()))
@@ -137,6 +198,7 @@ def reencrypt(
                                 "updated; the transaction was rolled back"
                             )
             bar.close()
+            unproven.check()
             _read_back(ctx, conn, found, checked, rows_read)
             conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
@@ -182,18 +244,17 @@ def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
         mine.empty += c.empty
         mine.text += c.text
         mine.reencrypted += c.reencrypted
+        mine.text_labels.extend(c.text_labels[: values.NAMED_MAX - len(mine.text_labels)])
         for fp, n in c.from_keys.items():
             mine.from_keys[fp] = mine.from_keys.get(fp, 0) + n
 
 
 def _batch(
-    codecs: keys.FieldCodecs,
+    job: _Job,
     columns: list[EncryptedColumn],
     rows: list[tuple[Any, ...]],
-    order: dict[str, tuple[Secret, ...]],
-    new: Secret,
     counts: dict[str, ColumnRoll],
-    leave: frozenset[str] = frozenset(),
+    unproven: Unproven,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """(new values..., rowid) for every row holding ciphertext, each new value checked, and the
     digest of every row as it will be stored (``row_digest``). Field by field over the whole
@@ -204,7 +265,7 @@ def _batch(
     changed = [False] * len(rows)
     for i, column in enumerate(columns):
         count = counts[column.label]
-        codec = codecs.of(column.label)
+        codec = job.codecs.of(column.label)
         where: list[int] = []
         items: list[tuple[bytes, bytes]] = []
         for r, row in enumerate(rows):
@@ -215,27 +276,24 @@ def _batch(
             parts = values.parts(codec, stored)
             if parts is None:
                 count.text += 1  # not ciphertext: left byte-identical
+                if len(count.text_labels) < values.NAMED_MAX:
+                    count.text_labels.append(values.label(column, row[1]))
                 continue
             where.append(r)
             items.append(parts)
+        found = keys.attribute(codec, job.order.get(column.label, ()), items)
+        _second_look(job, codec, column, rows, where, items, found, unproven)
         targets: list[int] = []
         raws: list[bytes] = []
-        found = keys.attribute(codec, order.get(column.label, ()), items)
         for r, (old, raw) in zip(where, found, strict=True):
             if old is None or raw is None:
-                if values.label(column, rows[r][1]) in leave:
-                    count.left += 1  # byte-identical, as the operator asked
-                    continue
-                raise KeyProblem(
-                    f"{values.label(column, rows[r][1])} is under no proven key; nothing was changed",
-                    hint="run 'coolify-migrate secrets verify'; 'secrets repair' handles values "
-                    "a re-roll garbled",
-                )
+                count.left += 1  # byte-identical, as the operator asked (``_second_look``)
+                continue
             targets.append(r)
             raws.append(raw)
             count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + 1
-        fresh = codec.encrypt_raw_many(new, raws)
-        back = codec.decrypt_many(new, [values.parts(codec, f) or (b"", b"") for f in fresh])
+        fresh = codec.encrypt_raw_many(job.new, raws)
+        back = codec.decrypt_many(job.new, [values.parts(codec, f) or (b"", b"") for f in fresh])
         for r, raw, value, again in zip(targets, raws, fresh, back, strict=True):
             if again != raw:
                 raise ChangeFailed(
@@ -249,6 +307,48 @@ def _batch(
     updates = [(*fresh_rows[r], rows[r][0]) for r in range(len(rows)) if changed[r]]
     digest = sum(row_digest(row[0], fresh_rows[r]) for r, row in enumerate(rows)) % DIGEST_MOD
     return updates, digest
+
+
+def _second_look(
+    job: _Job,
+    codec: Codec,
+    column: EncryptedColumn,
+    rows: list[tuple[Any, ...]],
+    where: list[int],
+    items: list[tuple[bytes, bytes]],
+    found: list[tuple[Secret | None, bytes | None]],
+    unproven: Unproven,
+) -> None:
+    """Values no proven key read: tried under the other candidates (``Unproven`` decides at the
+    end whether those keys are proven); one no key decodes stops the roll, unless the operator
+    named it to be left (it stays (None, None) in ``found``)."""
+    missed = [k for k, (old, _) in enumerate(found) if old is None]
+    if not missed:
+        return
+    again = keys.attribute(codec, job.others, [items[k] for k in missed])
+    for k, (key, raw) in zip(missed, again, strict=True):
+        content = items[k][1]
+        if content and not codec.authenticated:
+            unproven.informative += 1
+        if key is not None:
+            fp = key.fingerprint
+            found[k] = (key, raw)
+            unproven.decoded[fp] = unproven.decoded.get(fp, 0) + 1
+            if codec.authenticated:
+                unproven.authentic.add(fp)
+            elif content:
+                unproven.bits[fp] = unproven.bits.get(fp, 0.0) + utf8_bits(len(content))
+            seen = unproven.labels.setdefault(fp, [])
+            if len(seen) < 3:
+                seen.append(values.label(column, rows[where[k]][1]))
+            continue
+        if values.label(column, rows[where[k]][1]) in job.leave:
+            continue
+        raise KeyProblem(
+            f"{values.label(column, rows[where[k]][1])} is under no proven key; nothing was changed",
+            hint="run 'coolify-migrate secrets verify'; 'secrets repair' handles values "
+            "a re-roll garbled",
+        )
 
 
 DIGEST_MOD = 1 << 64
@@ -266,14 +366,21 @@ def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
 # -- the crypto work, in this process or on every core ------------------------------------------
 
 # set before the pool forks; inherited, never sent
-_job: tuple[keys.FieldCodecs, dict[str, tuple[Secret, ...]], Secret, frozenset[str]] | None = None
+_job: _Job | None = None
 _Rows = list[tuple[Any, ...]]
-_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int]
+_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int, Unproven]
 _Failure = tuple[str, str, str]  # error class name, message, hint
 
 
 def _init_worker(parent: int) -> None:
     procs.die_with_parent(parent)
+
+
+def _one(job: _Job, columns: list[EncryptedColumn], rows: _Rows) -> _Done:
+    counts = {c.label: ColumnRoll(c.label) for c in columns}
+    unproven = Unproven()
+    updates, digest = _batch(job, columns, rows, counts, unproven)
+    return len(rows), updates, counts, digest, unproven
 
 
 def _ready() -> None:
@@ -283,11 +390,8 @@ def _ready() -> None:
 def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
     columns, rows = task
     assert _job is not None
-    codecs, order, new, leave = _job
-    counts = {c.label: ColumnRoll(c.label) for c in columns}
     try:
-        updates, digest = _batch(codecs, columns, rows, order, new, counts, leave)
-        return (len(rows), updates, counts, digest), None
+        return _one(_job, columns, rows), None
     except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
         return None, (type(err).__name__, err.message, err.hint)
 
@@ -300,15 +404,8 @@ class _Crypto:
     ``BrokenProcessPool`` and cleans up, while ``Pool`` loses the task for good and its
     ``terminate`` can block forever on a queue lock the dead worker held."""
 
-    def __init__(
-        self,
-        codecs: keys.FieldCodecs,
-        order: dict[str, tuple[Secret, ...]],
-        new: Secret,
-        workers: int,
-        leave: frozenset[str] = frozenset(),
-    ) -> None:
-        self.codecs, self.order, self.new, self.leave = codecs, order, new, leave
+    def __init__(self, job: _Job, workers: int) -> None:
+        self.job = job
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
         self.pool: ProcessPoolExecutor | None = None
@@ -316,7 +413,7 @@ class _Crypto:
     def __enter__(self) -> _Crypto:
         global _job
         if self.workers > 1:
-            _job = (self.codecs, self.order, self.new, self.leave)
+            _job = self.job
             self.pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=multiprocessing.get_context("fork"),
@@ -350,11 +447,7 @@ class _Crypto:
     def run(self, columns: list[EncryptedColumn], batches: Iterator[_Rows]) -> Iterator[_Done]:
         if self.pool is None:
             for rows in batches:
-                counts = {c.label: ColumnRoll(c.label) for c in columns}
-                updates, digest = _batch(
-                    self.codecs, columns, rows, self.order, self.new, counts, self.leave
-                )
-                yield len(rows), updates, counts, digest
+                yield _one(self.job, columns, rows)
             return
         pending: deque[Future[Any]] = deque()
         for rows in batches:

@@ -99,13 +99,19 @@ def _finalize(
     run.finish(result.outcome)
 
 
-def analyse(ctx: Context, conn: Connection) -> Analysis:
-    """Every value attributed to a proven key; refuses (nothing changed) when one is unreadable."""
+def analyse(ctx: Context, conn: Connection, *, full: bool = True) -> Analysis:
+    """Every value attributed to a proven key; refuses (nothing changed) when one is unreadable.
+
+    ``full=False``: the keys proven on a sample only (``keys.SAMPLE_ROWS`` rows per table, each
+    key established with a chance below 2^-40 of being wrong); the roll that follows attributes
+    every value itself and rolls back at one no key proves (``reencrypt``)."""
     env = instance.load_env(ctx)
     cands = keys.candidates(ctx, env)
-    analysis = keys.analyse(ctx, conn, cands, full=True)
+    analysis = keys.analyse(ctx, conn, cands, full=full)
     if analysis.primary is None:
         verdicts.identify(ctx, conn, cands)  # raises the KeyProblem that explains why
+    if not full:
+        return analysis
     if analysis.unknown.count:
         raise KeyProblem(
             f"{analysis.unknown.count} encrypted values are under no known key "
@@ -137,7 +143,7 @@ def _identify(
             f"{ctx.env_path} names no data key",
             hint="restore the .env from your backup; the key cannot be recreated",
         )
-    analysis = analysis if analysis is not None and analysis.full else analyse(ctx, conn)
+    analysis = analysis if analysis is not None else analyse(ctx, conn)
     primary = analysis.primary
     assert primary is not None
     held = {fp for fp, n in analysis.under().items() if n}
@@ -249,7 +255,7 @@ def roll(
     try:
         cand, analysis = _identify(ctx, conn, dry_run=dry_run, analysis=analysis)
         result = RollResult(False, "strong", old_fingerprint=cand.key.fingerprint)
-        result.not_ciphertext, result.left = analysis.text, analysis.left
+        result.not_ciphertext, result.left = analysis.text, analysis.left  # a sample's: see _roll
         if force:
             result.weak_reasons = ["--force"]
         else:
@@ -313,11 +319,9 @@ def _roll(
         else:
             run.advance("roll:started", roll_backup=backup.name, old_key=old.fingerprint)
         keyring = Keyring(ctx)
-        for keeper in held if held is not None else analysis.keys if analysis else []:
-            if keeper.key != old:  # every key that holds values, before any value moves
-                keyring.remember(
-                    keeper.key, status="retired", source=f"held values ({keeper.source})"
-                )
+        for keeper, what in _keepers(analysis, held):
+            if keeper.key != old:  # every key that may hold values, before any value moves
+                keyring.remember(keeper.key, status="retired", source=f"{what} ({keeper.source})")
         keyring.remember(
             old, status="active", source="live key before roll", checkpoint="roll:keyring-old"
         )
@@ -336,6 +340,8 @@ def _roll(
         assert analysis is not None
         change = rolling(ctx, analysis)
     _transaction(ctx, conn, change, new, run, meta_extra, result)
+    if analysis is not None and not analysis.full:  # the pass itself saw every value
+        result.not_ciphertext = reencrypt.not_ciphertext(result.counts)
     if plain:  # every value re-encrypted and checked: ``secrets verify`` may reuse that
         verify.record_roll(ctx, new, result.counts, result.not_ciphertext, result.left)
     result.rolled, result.outcome = True, "rolled"
@@ -344,6 +350,20 @@ def _roll(
     if run.own:  # _finalize started the app again
         result.downtime_s = (ctx.now_ms() - stopped_ms) / 1000
     return result
+
+
+def _keepers(
+    analysis: Analysis | None, held: list[KeyCandidate] | None
+) -> list[tuple[KeyCandidate, str]]:
+    """The keys kept on the host before a change: those that hold values, and (for a roll
+    from a sample analysis, which may meet values under them) every other candidate too."""
+    if held is not None:
+        return [(c, "held values") for c in held]
+    if analysis is None:
+        return []
+    out = [(c, "held values") for c in analysis.keys]
+    out += [(s.cand, "candidate key") for s in analysis.stats if s.cand not in analysis.keys]
+    return out
 
 
 def run_change(

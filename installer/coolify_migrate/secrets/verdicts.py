@@ -1,6 +1,6 @@
 """What the commands ask of the key analysis: which key the data are under (``identify``,
-``live_key``), how each field fares under a key (``column_counts``, ``verify_all``), how many values
-no known key reads (``unreadable``), and whether the stored key-check value names a key."""
+``live_key``), how each field fares under a key (``column_counts``, ``verify_all``), whether the
+stored key-check value names a key, and what a run has already proven (``sole_key``)."""
 
 from __future__ import annotations
 
@@ -176,18 +176,6 @@ def undecryptable(ctx: Context, key: Secret) -> int:
     conn = ctx.store().connect(readonly=True)
     try:
         return sum(c.failed for c in verify_all(ctx, conn, key))
-    finally:
-        conn.close()
-
-
-def unreadable(ctx: Context) -> int:
-    """How many ciphertext values of the instance's database are under no key it knows."""
-    from coolify_migrate import instance
-
-    conn = ctx.store().connect(readonly=True)
-    try:
-        cands = candidates(ctx, instance.load_env(ctx))
-        return analyse(ctx, conn, cands, full=True).unknown.count
     finally:
         conn.close()
 

@@ -8,8 +8,9 @@
 - ``roll-weak-key`` (every upgrade): rolls when the audit *proves* a key date-seeded (or the values
   are under several keys), for instances that passed 3.12.33 with a weak key still in place.
 
-Both decide before the app stops (``precheck``: a full read of the values, and for the second one
-the seed search, which can take a minute); the decision waits in the journal for ``apply``, and
+Both decide before the app stops (``precheck``: a sample of the values when it already shows a
+reason to roll, else a full read, and for the second one the seed search, which can take a
+minute); the decision waits in the journal for ``apply``, and
 the analysis in memory (``Context.proofs``) for the roll. Each step's ``verify`` reads every value
 again only when this run has not already proven them all under the active key: by the roll that
 just committed, or by the pre-stop analysis when no step changed a value since.
@@ -36,7 +37,12 @@ def _need(ctx: Context, *, search: bool) -> dict[str, Any]:
         return {"reasons": [], "seeds": {}}
     conn = store.connect(readonly=True)
     try:
-        analysis = roll.analyse(ctx, conn)
+        # A sample that already shows a reason to roll (a weak key holding values, or values
+        # under two keys) decides it: no full pass before the stop, the roll's own pass reads
+        # every value. Otherwise every value is read now, while the app still runs.
+        analysis = roll.analyse(ctx, conn, full=False)
+        if not weakness.weakness(ctx, analysis, conn=conn, search=False):
+            analysis = roll.analyse(ctx, conn)
         need = weakness.weakness(ctx, analysis, conn=conn, search=search)
     finally:
         conn.close()
