@@ -1,7 +1,7 @@
 """On a terminal a long phase draws a bar with its rate and ETA, and a roll ends with its times.
 
 The CLI runs under a pseudo-terminal (stdin, stdout and stderr all a pty, as in an ssh session)
-on a demo big enough that re-encrypting and reading back take seconds; everything it drew is
+on a demo big enough that re-encrypting takes seconds; everything it drew is
 read back and split into the frames a terminal would show.
 """
 

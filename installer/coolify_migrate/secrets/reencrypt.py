@@ -6,8 +6,8 @@ size). Each ciphertext value is decrypted with the key ``coolify_migrate.secrets
 field's own key first: an instance can hold several), and its exact bytes are encrypted under the
 new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
 Each new value is decrypted again and compared before it is written, and once every table is
-written, every row is read back inside the transaction: what SQLite holds must be exactly the rows
-that were checked (a digest of each row, summed, compared; no decryption needed) before COMMIT.
+written, its rows are read back inside the transaction: what SQLite holds must be exactly the rows
+that were checked (a digest of each row, summed, compared; no decryption needed).
 Values that are not ciphertext, NULL or empty stay
 byte-identical. A ciphertext value that no proven key reads stops the roll (the transaction rolls
 back): the caller refuses such instances before it starts, unless the operator named the value
@@ -163,10 +163,12 @@ def reencrypt(
     """
     found = analysis.fields
     total = sum(conn.count(t) for t in found.by_table())  # b-tree walks, never the values
-    # counted in ciphertext values, as the summary counts them (rows hold several, or none)
-    bar = ctx.out.progress(
-        "re-encrypting", analysis.cipher_values if analysis.full else None, "values"
-    )
+    # In values, as the summary counts them, when a full analysis counted them; after a sample
+    # only the rows are known before the pass (counting the values would cost a pass of its own).
+    if analysis.full:
+        bar = ctx.out.progress("re-encrypting", analysis.cipher_values, "values")
+    else:
+        bar = ctx.out.progress("re-encrypting", total, "rows")
     counts = {c.label: ColumnRoll(c.label) for c in ctx.profile.encrypted_columns}
     for column in found.absent:
         counts[column.label].absent = True
@@ -176,7 +178,6 @@ def reencrypt(
     others = tuple(st.cand.key for st in analysis.stats if st.cand not in proven)
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
     crypto = _Crypto(job, cores if total >= POOL_FROM_ROWS else 1)
-    rows_read = checked = 0
     unproven = Unproven()
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
@@ -184,12 +185,15 @@ def reencrypt(
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                for read, updates, done, digest, met in crypto.run(columns, batches):
+                after = None  # the row key the batch starts after
+                for read, updates, done, digest, met, last in crypto.run(columns, batches):
                     _add(counts, done)
                     unproven.add(met)
-                    rows_read += read
-                    checked = (checked + digest) % DIGEST_MOD
-                    bar.advance(sum(c.reencrypted + c.left for c in done.values()))
+                    bar.advance(
+                        sum(c.reencrypted + c.left for c in done.values())
+                        if analysis.full
+                        else read
+                    )
                     if updates:
                         written = conn.update(table, names, updates)
                         if written != len(updates):
@@ -197,9 +201,10 @@ def reencrypt(
                                 f"{table}: {written} of {len(updates)} rows "
                                 "updated; the transaction was rolled back"
                             )
+                        _read_back(ctx, conn, table, names, after, read, digest)
+                    after = last
             bar.close()
             unproven.check()
-            _read_back(ctx, conn, found, checked, rows_read)
             conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
@@ -209,28 +214,26 @@ def reencrypt(
 def _read_back(
     ctx: Context,
     conn: Connection,
-    found: values.Fields,
-    checked: int,
-    rows: int,
+    table: str,
+    names: list[str],
+    after: Any,
+    count: int,
+    digest: int,
 ) -> None:
-    """Before COMMIT: every row read back from the database (this transaction's own view), and
-    the digest of what is stored equals the digest of what the batches computed, every new
-    value of which was already decrypted and compared. No decryption here: what this proves is
-    that SQLite holds exactly the rows that were checked, no more and no fewer."""
-    bar = ctx.out.progress("reading back", rows, "rows")
-    digest = seen = 0
-    try:
-        for table, columns in found.by_table().items():
-            names = [c.column for c in columns]
-            for batch in conn.rows(table, names, id_column=ctx.profile.id_column):
-                bar.advance(len(batch))
-                seen += len(batch)
-                digest += sum(row_digest(row[0], row[2:]) for row in batch)
-    finally:
-        bar.close()
-    if seen != rows or digest % DIGEST_MOD != checked:
+    """Right after a batch is written (its pages still in the cache): its rows read back from
+    the database, this transaction's own view, and the digest of what is stored must equal the
+    digest of the rows as they were checked, every new value of which was already decrypted and
+    compared. No decryption: what this proves is that SQLite holds exactly the rows that were
+    checked; a write that landed on another row leaves one of these unchanged."""
+    seen = stored = 0
+    for rows in conn.rows(
+        table, names, id_column=ctx.profile.id_column, batch=count, limit=count, after=after
+    ):
+        seen += len(rows)
+        stored += sum(row_digest(row[0], row[2:]) for row in rows)
+    if seen != count or stored % DIGEST_MOD != digest:
         raise ChangeFailed(
-            f"the {seen} rows read back differ from the {rows} rows re-encrypted and checked; "
+            f"{table}: the rows read back differ from the rows re-encrypted and checked; "
             "the transaction was rolled back, nothing was changed",
             hint="another process may be writing to the database: stop the app, try again",
         )
@@ -368,7 +371,8 @@ def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
 # set before the pool forks; inherited, never sent
 _job: _Job | None = None
 _Rows = list[tuple[Any, ...]]
-_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int, Unproven]
+# rows read, updates, counts, digest, values under other candidates, the last row key
+_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int, Unproven, Any]
 _Failure = tuple[str, str, str]  # error class name, message, hint
 
 
@@ -380,7 +384,7 @@ def _one(job: _Job, columns: list[EncryptedColumn], rows: _Rows) -> _Done:
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     unproven = Unproven()
     updates, digest = _batch(job, columns, rows, counts, unproven)
-    return len(rows), updates, counts, digest, unproven
+    return len(rows), updates, counts, digest, unproven, rows[-1][0]
 
 
 def _ready() -> None:
