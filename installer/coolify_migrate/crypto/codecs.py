@@ -217,6 +217,9 @@ class AesCtrJsonCodec:
     def parts(self, stored: str) -> tuple[bytes, bytes] | None:
         """(iv, content) of a ciphertext, None for anything else: classifies and splits with
         one parse."""
+        exact = _exact(stored)
+        if exact is not None:
+            return exact
         try:
             return self._split(stored)
         except DecryptError:

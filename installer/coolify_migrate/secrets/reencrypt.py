@@ -276,7 +276,7 @@ def _batch(
             if stored is None or stored == "":
                 count.empty += 1
                 continue
-            parts = values.parts(codec, stored)
+            parts = codec.parts(stored) if type(stored) is str else None
             if parts is None:
                 count.text += 1  # not ciphertext: left byte-identical
                 if len(count.text_labels) < values.NAMED_MAX:
