@@ -22,22 +22,16 @@ SQLite, inside the one transaction.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 
-from coolify_migrate.core import procs
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.context import Context
-from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError
+from coolify_migrate.core.errors import ChangeFailed, KeyProblem
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
+from coolify_migrate.core.workers import Workers
 from coolify_migrate.crypto.codecs import Codec
 from coolify_migrate.secrets import keys, values
 from coolify_migrate.secrets.evidence import established, utf8_bits
@@ -177,7 +171,7 @@ def reencrypt(
     proven = set(analysis.keys)
     others = tuple(st.cand.key for st in analysis.stats if st.cand not in proven)
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
-    crypto = _Crypto(job, cores if total >= POOL_FROM_ROWS else 1)
+    crypto = Workers(_one, job, cores if total >= POOL_FROM_ROWS else 1, died=_worker_died)
     unproven = Unproven()
     try:  # the pool forks before BEGIN: no child ever shares an open transaction
         with crypto, conn.transaction("roll"):
@@ -186,7 +180,8 @@ def reencrypt(
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
                 after = None  # the row key the batch starts after
-                for read, updates, done, digest, met, last in crypto.run(columns, batches):
+                tasks = ((columns, rows) for rows in batches)
+                for read, updates, done, digest, met, last in crypto.map(tasks):
                     _add(counts, done)
                     unproven.add(met)
                     bar.advance(
@@ -366,110 +361,19 @@ def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
     return hash((rowid, *stored)) % DIGEST_MOD
 
 
-# -- the crypto work, in this process or on every core ------------------------------------------
+# -- the crypto work, in this process or on every core (``core.workers``) ----------------------
 
-# set before the pool forks; inherited, never sent
-_job: _Job | None = None
 _Rows = list[tuple[Any, ...]]
 # rows read, updates, counts, digest, values under other candidates, the last row key
 _Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int, Unproven, Any]
-_Failure = tuple[str, str, str]  # error class name, message, hint
 
 
-def _init_worker(parent: int) -> None:
-    procs.die_with_parent(parent)
-
-
-def _one(job: _Job, columns: list[EncryptedColumn], rows: _Rows) -> _Done:
+def _one(job: _Job, task: tuple[list[EncryptedColumn], _Rows]) -> _Done:
+    columns, rows = task
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     unproven = Unproven()
     updates, digest = _batch(job, columns, rows, counts, unproven)
     return len(rows), updates, counts, digest, unproven, rows[-1][0]
-
-
-def _ready() -> None:
-    """The first task: the executor has forked its workers once it ran."""
-
-
-def _work(task: tuple[list[EncryptedColumn], _Rows]) -> tuple[_Done | None, _Failure | None]:
-    columns, rows = task
-    assert _job is not None
-    try:
-        return _one(_job, columns, rows), None
-    except MigrateError as err:  # sent back as fields: the hint survives, no traceback travels
-        return None, (type(err).__name__, err.message, err.hint)
-
-
-class _Crypto:
-    """Runs ``_batch`` here, or on ``workers`` forked processes with a bounded window of work.
-
-    ``concurrent.futures`` rather than ``multiprocessing.Pool``: when a worker dies (a signal to
-    the process group, the OOM killer), the executor fails the pending tasks with
-    ``BrokenProcessPool`` and cleans up, while ``Pool`` loses the task for good and its
-    ``terminate`` can block forever on a queue lock the dead worker held."""
-
-    def __init__(self, job: _Job, workers: int) -> None:
-        self.job = job
-        fork = "fork" in multiprocessing.get_all_start_methods()
-        self.workers = workers if fork and workers > 1 else 1
-        self.pool: ProcessPoolExecutor | None = None
-
-    def __enter__(self) -> _Crypto:
-        global _job
-        if self.workers > 1:
-            _job = self.job
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_init_worker,
-                initargs=(os.getpid(),),
-            )
-            self._wait(self.pool.submit(_ready))  # every worker forks now, before BEGIN
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        global _job
-        _job = None
-        if self.pool is None:
-            return
-        if kind is None:  # the tasks in flight are short: let them end, drop the rest
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            return
-        # A signal or a dead worker: never wait on a pool that may be wedged (a worker killed
-        # while it held a queue's lock leaves the others blocked for good). The workers are
-        # ended here; the transaction they fed is rolled back by the caller.
-        workers = list((getattr(self.pool, "_processes", None) or {}).values())
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-        for worker in workers:
-            worker.join(timeout=5)
-
-    def run(self, columns: list[EncryptedColumn], batches: Iterator[_Rows]) -> Iterator[_Done]:
-        if self.pool is None:
-            for rows in batches:
-                yield _one(self.job, columns, rows)
-            return
-        pending: deque[Future[Any]] = deque()
-        for rows in batches:
-            try:  # a pool whose worker died refuses new work too
-                pending.append(self.pool.submit(_work, (columns, rows)))
-            except BrokenProcessPool as err:
-                raise _worker_died() from err
-            if len(pending) >= 2 * self.workers:
-                yield _result(self._wait(pending.popleft()))
-        while pending:
-            yield _result(self._wait(pending.popleft()))
-
-    @staticmethod
-    def _wait(task: Future[Any]) -> Any:
-        try:
-            return task.result()
-        except BrokenProcessPool as err:
-            raise _worker_died() from err
 
 
 def _worker_died() -> ChangeFailed:
@@ -477,12 +381,3 @@ def _worker_died() -> ChangeFailed:
         "a re-encryption worker process died; the transaction was rolled back, nothing was changed",
         hint="run the command again; see the system log if a worker was killed",
     )
-
-
-def _result(got: tuple[_Done | None, _Failure | None]) -> _Done:
-    done, failure = got
-    if failure is not None:
-        kind, message, hint = failure
-        raise (KeyProblem if kind == "KeyProblem" else ChangeFailed)(message, hint=hint)
-    assert done is not None
-    return done
