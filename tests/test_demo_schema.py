@@ -17,6 +17,7 @@ from typing import Any
 import node_cipher
 import pytest
 from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
+from coolify_migrate.apps.coolify_v3 import demo_random
 from coolify_migrate.apps.coolify_v3.demo import MIGRATIONS, SCHEMA, DemoInstance
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
@@ -611,11 +612,11 @@ def test_random_strings_are_uniform_over_their_alphabet() -> None:
     largest multiple dropped: no letter is favoured (a plain modulo would favour the first)."""
     import random
 
-    letters = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    letters = demo_random.Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
     drawn = "".join(letters.take(37) for _ in range(4000))
     counts = Counter(drawn)
     assert set(counts) == set("abcdefghij0123456789xyzXYZ!?.")
     expected = len(drawn) / 29
     assert max(abs(n - expected) for n in counts.values()) < 0.06 * expected
-    again = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    again = demo_random.Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
     assert "".join(again.take(37) for _ in range(4000)) == drawn  # follows the seed
