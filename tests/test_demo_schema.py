@@ -607,6 +607,20 @@ def test_writing_as_it_builds_stores_the_same_rows(
         conn.close()
 
 
+def test_unrecorded_instance_is_the_same_and_counts_its_values(
+    tmp_path: Path, leak_guard: LeakGuard
+) -> None:
+    """The command keeps no plaintexts (its memory stays flat): the instance is the one the tests'
+    recorded build makes, row for row, and its count is the recorded one."""
+    recorded = make_demo(tmp_path / "recorded", leak_guard, rows=2)
+    bare = coolify_v3_demo.create(
+        tmp_path / "bare", version="3.12.32", installed_at_ms=DEMO_MS, rows=2, record=False
+    )
+    assert not bare.plaintexts and not bare.as_is
+    assert bare.value_count == recorded.value_count > 200
+    assert contents(bare) == contents(recorded)
+
+
 def test_random_strings_are_uniform_over_their_alphabet() -> None:
     """Letters are drawn a block of random bytes at a time, the bytes past the alphabet's
     largest multiple dropped: no letter is favoured (a plain modulo would favour the first)."""

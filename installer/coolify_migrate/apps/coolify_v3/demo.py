@@ -58,10 +58,7 @@ class DemoInstance:
     # (table, column, id) -> stored text of an encrypted field that is not ciphertext ('', a
     # ciphertext followed by " || ''", clear text): a correct tool leaves it byte-identical
     as_is: dict[tuple[str, str, str], str] = field(default_factory=dict)
-
-    @property
-    def value_count(self) -> int:
-        return sum(1 for v in self.plaintexts.values() if v is not None)
+    value_count: int = 0  # ciphertexts stored (copies included), recorded or not
 
 
 def create(
@@ -73,11 +70,14 @@ def create(
     seed: int | None = None,
     db_path: Path | None = None,
     out: Output | None = None,
+    record: bool = True,
 ) -> DemoInstance:
     """Write the instance. The caller checks that the directory holds no instance yet.
 
-    Memory stays at the recorded plaintexts: rows are inserted every ``UNITS_PER_WRITE`` units,
-    their ciphertexts made in one batch each (``AesCtrJsonCodec.encrypt_many``). The same seed
+    ``record``: keep every encrypted field's plaintext (``plaintexts``, ``as_is``) for the tests;
+    without it only ``value_count`` is kept and memory stays flat whatever ``rows`` is: rows are
+    inserted every ``UNITS_PER_WRITE`` units, their ciphertexts made in one batch each
+    (``AesCtrJsonCodec.encrypt_many``). The same seed
     gives the same rows and plaintexts; the IVs are random (``benchmarks/bench_demo.py``
     measures the speed against the bare encryption of the same values)."""
     out = out or Null()
@@ -99,8 +99,9 @@ def create(
         conn.execute("PRAGMA synchronous = OFF")
         conn.execute("PRAGMA cache_size = -65536")  # KiB: fewer spills of a big transaction
         conn.executescript(TABLES)
+        sealer = Sealer(codec, key)
         builder = Builder(
-            conn, rng, installed_at_ms, Sealer(codec, key), demo.plaintexts, demo.as_is
+            conn, rng, installed_at_ms, sealer, demo.plaintexts, demo.as_is, record=record
         )
         instance = Instance(builder, installed_at_ms)
         conn.execute("BEGIN")
@@ -114,7 +115,7 @@ def create(
                 bar.advance()
         finally:
             bar.close()
-        bar = out.progress("writing the demo's tables", len(builder.tables), "tables")
+        bar = out.progress("writing the demo's tables", len(builder.specs), "tables")
         try:
             builder.write(conn, bar)
             for index in INDEXES:  # built once over the rows, not row by row
@@ -122,6 +123,7 @@ def create(
             conn.execute("COMMIT")
         finally:
             bar.close()
+        demo.value_count = builder.count
     except BaseException:
         conn.close()
         tmp.unlink(missing_ok=True)

@@ -87,7 +87,7 @@ class RandomValues:
         self.alnum = Letters(rng, ALNUM)
         self.symbolic = Letters(rng, ALNUM + SYMBOLS)
         self.hexes = Letters(rng, HEX)
-        self.stamp = (-1, "")  # the last `now` and its eight base-36 digits
+        self.stamp = (-1, "")  # the last `now`, and "c" and its eight base-36 digits
 
     def between(self, lo: int, hi: int) -> int:
         """``rng.randrange(lo, hi)`` for the hot paths, at a third of its cost."""
@@ -99,21 +99,22 @@ class RandomValues:
 
     def cuid(self) -> str:
         """cuid v1 as the app's ``cuid()``: c, time, counter, fingerprint, random (25 chars)."""
-        self.counter = counter = (self.counter + 1) % 36**4
-        if self.stamp[0] != self.now:
-            high, low = divmod(self.now % 36**8, 36**4)
+        self.counter = counter = (self.counter + 1) % 1_679_616  # 36**4
+        now = self.now
+        if self.stamp[0] != now:
+            high, low = divmod(now % 2_821_109_907_456, 1_679_616)  # 36**8, 36**4
             pairs = PAIRS
             self.stamp = (
-                self.now,
-                pairs[high // 1296] + pairs[high % 1296] + pairs[low // 1296] + pairs[low % 1296],
+                now,
+                "c"
+                + pairs[high // 1296]
+                + pairs[high % 1296]
+                + pairs[low // 1296]
+                + pairs[low % 1296],
             )
         return (
-            "c"
-            + self.stamp[1]
-            + PAIRS[counter // 1296]
-            + PAIRS[counter % 1296]
-            + self.fingerprint
-            + self.base36.take(8)
+            f"{self.stamp[1]}{PAIRS[counter // 1296]}{PAIRS[counter % 1296]}"
+            f"{self.fingerprint}{self.base36.take(8)}"
         )
 
     def password(self, length: int = 24, symbols: bool = False) -> str:

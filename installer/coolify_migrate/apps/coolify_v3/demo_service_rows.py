@@ -8,7 +8,7 @@ from typing import Any
 
 from coolify_migrate.apps.coolify_v3.demo_keys import KeyPool
 from coolify_migrate.apps.coolify_v3.demo_services import LEGACY, TEMPLATED
-from coolify_migrate.apps.coolify_v3.demo_writer import ENCRYPTED, AsIs, Builder, Cipher, Field
+from coolify_migrate.apps.coolify_v3.demo_writer import AsIs, Builder, Cipher, Field
 
 
 class ServiceRows:
@@ -93,7 +93,7 @@ class ServiceRows:
             detail[col] = self._generate(gen, sid)
         detail.update(self._variant(table, variant))
         # unset encrypted fields are NULL, other unset fields take the schema's default
-        detail = {**b.specs[table].set_defaults, **dict.fromkeys(ENCRYPTED[table]), **detail}
+        detail = {**b.specs[table].unset, **detail}
         own_mysql = table == "Wordpress" and detail["ownMysql"]
         service: dict[str, Any] = {
             "id": sid,
@@ -132,14 +132,12 @@ class ServiceRows:
             elif source.startswith("{"):
                 value = source.format(sid=sid)
             elif source.startswith("@"):
-                held = stored[source[1:]]
-                value = held and held.text
+                held = stored[source[1:]]  # a Cipher is written as its text once sealed
+                value = held.text if isinstance(held, AsIs) else held
             elif source in b.specs[table].booleans:
                 value = "true" if detail[source] else "false"  # `${false}`
             else:
                 value = detail.get(source)
-                if isinstance(value, Cipher):
-                    value = value.text
             if value is None or value in ("", "null"):
                 continue
             key = "coolify_fqdn_minio_console" if name == "MINIO_SERVER_URL" else name
@@ -150,7 +148,7 @@ class ServiceRows:
                     "id": b.cuid(),
                     "serviceId": sid,
                     "name": name,
-                    "value": str(value),
+                    "value": value if isinstance(value, Cipher) else str(value),
                     "variableName": f"$$config_{key.lower()}",
                     "createdAt": at,
                 },
@@ -172,7 +170,7 @@ class ServiceRows:
         if table == "GlitchTip" and all(plain.get(k) for k in smtp):
             # `EMAIL_URL@@@${encrypt(`smtp://…`)} || ''`: the " || ''" landed in the value
             url = "smtp://{emailSmtpUser}:{emailSmtpPassword}@{emailSmtpHost}:{emailSmtpPort}"
-            glued = AsIs(b.encrypt(url.format(**plain)).text + " || ''")
+            glued = AsIs(b.encrypt_now(url.format(**plain)) + " || ''")
             at += b.between(2, 40)
             b.put(
                 "ServiceSecret",

@@ -26,6 +26,9 @@ def _encrypted_by_table() -> dict[str, tuple[str, ...]]:
 
 
 ENCRYPTED = _encrypted_by_table()
+# Plain columns that hold a copy of a ciphertext (migrateServicesToNewTemplate's
+# EMAIL_SMTP_PASSWORD setting): written as its text once sealed, not counted as a value.
+COPIES_CIPHERTEXT = {"ServiceSetting": ("value",)}
 
 
 class Cipher:
@@ -104,7 +107,12 @@ class TableSpec:
         self.created = "createdAt" in self.defaults
         self.updated = "updatedAt" in self.defaults
         self.encrypted = ENCRYPTED.get(name, ())
+        # columns that may hold a Cipher: the encrypted ones, and a setting that copies one
+        self.ciphers = (*self.encrypted, *COPIES_CIPHERTEXT.get(name, ()))
         self.set_defaults = {c: d for c, d in self.defaults.items() if d is not None}
+        # a row that leaves its encrypted fields NULL and the rest to the schema
+        self.unset = {**self.set_defaults, **dict.fromkeys(self.encrypted)}
+        self.rows: list[dict[str, Any]] = []  # put, not written yet
         names = ", ".join(f'"{c}"' for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.insert = f'INSERT INTO "{name}" ({names}) VALUES ({marks})'
@@ -119,21 +127,18 @@ class TableSpec:
         )
 
     def params(self, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-        defaults, values, encrypted = self.defaults, self.values, self.encrypted
-        width = len(defaults)
-        out = []
-        for row in rows:
-            full = {**defaults, **row}
+        defaults, width, ciphers = self.defaults, len(self.defaults), self.ciphers
+        fulls = [{**defaults, **row} for row in rows]
+        for full in fulls:
             if len(full) != width:
                 raise ValueError(
                     f"{self.name} has no column {sorted(full.keys() - defaults.keys())}"
                 )
-            for col in encrypted:
+            for col in ciphers:
                 held = full[col]
                 if held.__class__ is Cipher:
-                    full[col] = held.text
-            out.append(values(full))
-        return out
+                    full[col] = held._text  # sealed before rows are written
+        return list(map(self.values, fulls))
 
     def inserts(self, params: list[tuple[Any, ...]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
         """The statements that insert these rows, in order."""
@@ -163,24 +168,31 @@ class Builder(RandomValues):
         sealer: Sealer,
         plaintexts: dict[tuple[str, str, str], str | None],
         as_is: dict[tuple[str, str, str], str],
+        *,
+        record: bool = True,
     ) -> None:
         super().__init__(rng, now)
         self.sealer = sealer
         self.plaintexts = plaintexts
         self.as_is = as_is
+        self.record = record  # False: only counted (a big instance's memory stays flat)
+        self.count = 0  # ciphertexts stored, copies included
         self.specs: dict[str, TableSpec] = {}
-        self.tables: dict[str, list[dict[str, Any]]] = {}
         self.links: dict[str, list[tuple[str, str]]] = {}
         names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
         for (table,) in names.fetchall():
             spec = TableSpec(table, conn.execute(f'PRAGMA table_info("{table}")').fetchall())
             self.specs[table] = spec
-            self.tables[table] = []
             if spec.columns == ["A", "B"]:  # a many-to-many link table
                 self.links[table] = []
 
     def encrypt(self, plain: str) -> Cipher:
         return self.sealer.cipher(js_trim(plain))
+
+    def encrypt_now(self, plain: str) -> str:
+        """A ciphertext needed before its batch is sealed (reading a ``Cipher``'s text would seal
+        the batch early), made on its own."""
+        return self.sealer.codec.encrypt(self.sealer.key, plain)
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -192,21 +204,27 @@ class Builder(RandomValues):
         if spec.updated and "updatedAt" not in row:
             later = self.between(60_000, 30 * 86_400_000) if updated else 0
             row["updatedAt"] = row["createdAt"] + later
+        spec.rows.append(row)
         stored: dict[str, Stored] = {}
+        if not spec.encrypted:
+            return stored
+        record, plaintexts = self.record, self.plaintexts
         for col in spec.encrypted:
-            given: Field = row[col]  # KeyError: every encrypted field of every row is decided
-            value = self.encrypt(given) if isinstance(given, str) else given
-            where = (table, col, row["id"])
-            if value is None:
-                self.plaintexts[where] = None
-            elif value.__class__ is Cipher:
-                self.plaintexts[where] = value.plain
-                row[col] = value  # its text once sealed (write reads it)
+            value: Field = row[col]  # KeyError: every encrypted field of every row is decided
+            if isinstance(value, str):
+                value = row[col] = self.sealer.cipher(js_trim(value))
+            if isinstance(value, Cipher):  # its text once sealed (write reads it)
+                self.count += 1
+                if record:
+                    plaintexts[(table, col, row["id"])] = value.plain
+            elif value is None:
+                if record:
+                    plaintexts[(table, col, row["id"])] = None
             else:
-                self.as_is[where] = value.text
                 row[col] = value.text
+                if record:
+                    self.as_is[(table, col, row["id"])] = value.text
             stored[col] = value
-        self.tables[table].append(row)
         return stored
 
     def link(self, table: str, a: str, b: str) -> None:
@@ -215,10 +233,10 @@ class Builder(RandomValues):
     def write(self, conn: sqlite3.Connection, bar: Progress | None = None) -> None:
         """Insert the rows collected so far (sealing their ciphertexts) and forget them."""
         self.sealer.seal()
-        for table, rows in self.tables.items():
+        for table, spec in self.specs.items():
             if bar is not None:
                 bar.advance()
-            spec = self.specs[table]
+            rows = spec.rows
             links = self.links.get(table)
             if links:
                 for sql, params in spec.inserts(links):
