@@ -97,7 +97,9 @@ def create(
         # built; it is made durable once, complete, before it takes the database's name.
         conn.execute("PRAGMA journal_mode = OFF")
         conn.execute("PRAGMA synchronous = OFF")
-        conn.execute("PRAGMA cache_size = -65536")  # KiB: fewer spills of a big transaction
+        # KiB: 16 MiB builds as fast as 64 MiB here (pages spilled with no journal are cheap) and
+        # keeps the peak RSS 50 MB lower (CREATE INDEX sorts in as much again)
+        conn.execute("PRAGMA cache_size = -16384")
         conn.executescript(TABLES)
         sealer = Sealer(codec, key)
         builder = Builder(

@@ -4,11 +4,19 @@ volumes), and the services that only ever had a template. The tables' specs: ``d
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from coolify_migrate.apps.coolify_v3.demo_keys import KeyPool
 from coolify_migrate.apps.coolify_v3.demo_services import LEGACY, TEMPLATED
 from coolify_migrate.apps.coolify_v3.demo_writer import AsIs, Builder, Cipher, Field
+
+
+@functools.cache
+def _variable(name: str) -> str:
+    """A template setting's variable (MINIO_SERVER_URL became the console's FQDN variable)."""
+    key = "coolify_fqdn_minio_console" if name == "MINIO_SERVER_URL" else name
+    return f"$$config_{key.lower()}"
 
 
 class ServiceRows:
@@ -107,7 +115,7 @@ class ServiceRows:
         b.link("_ServiceToTeam", sid, team)
         stored = b.put(table, detail, updated=True)
         # What the JavaScript saw: plaintexts of the encrypted fields ('' for an empty one).
-        plain = dict(detail)
+        plain = {**detail, "sid": sid}
         for col, held in stored.items():
             plain[col] = held.plain if isinstance(held, Cipher) else held and held.text
         migrated = "wordpress-only" if own_mysql else spec.migrated
@@ -140,7 +148,6 @@ class ServiceRows:
                 value = detail.get(source)
             if value is None or value in ("", "null"):
                 continue
-            key = "coolify_fqdn_minio_console" if name == "MINIO_SERVER_URL" else name
             at += b.between(2, 40)
             b.put(
                 "ServiceSetting",
@@ -149,13 +156,13 @@ class ServiceRows:
                     "serviceId": sid,
                     "name": name,
                     "value": value if isinstance(value, Cipher) else str(value),
-                    "variableName": f"$$config_{key.lower()}",
+                    "variableName": _variable(name),
                     "createdAt": at,
                 },
             )
         for name, source in secrets:
             if source.startswith("~"):
-                copied: Field = b.encrypt(source[1:].format(sid=sid, **plain))
+                copied: Field = b.encrypt(source[1:].format_map(plain))
             else:
                 copied = stored[source]
                 # a ciphertext is never '' or 'null' (and reading it here would seal its batch)
@@ -170,7 +177,7 @@ class ServiceRows:
         if table == "GlitchTip" and all(plain.get(k) for k in smtp):
             # `EMAIL_URL@@@${encrypt(`smtp://…`)} || ''`: the " || ''" landed in the value
             url = "smtp://{emailSmtpUser}:{emailSmtpPassword}@{emailSmtpHost}:{emailSmtpPort}"
-            glued = AsIs(b.encrypt_now(url.format(**plain)) + " || ''")
+            glued = AsIs(b.encrypt_now(url.format_map(plain)) + " || ''")
             at += b.between(2, 40)
             b.put(
                 "ServiceSecret",
@@ -237,7 +244,7 @@ class ServiceRows:
                     "serviceId": sid,
                     "name": name,
                     "value": value,
-                    "variableName": f"$$config_{name.lower()}",
+                    "variableName": _variable(name),
                 },
             )
         b.put(
