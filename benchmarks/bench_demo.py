@@ -125,7 +125,7 @@ def time_rows(db_path: Path, work: Path) -> float:
     dst = sqlite3.connect(target, isolation_level=None)
     took = 0.0
     try:
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384"):
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -65536"):
             dst.execute(f"PRAGMA {pragma}")
         dst.executescript(TABLES)
         dst.execute("BEGIN")
