@@ -19,6 +19,8 @@ UNICODE_SAMPLES = (
 
 
 class AppRows:
+    """A unit's three applications, put through the unit's builder."""
+
     def __init__(self, b: Builder) -> None:
         self.b = b
         self.rng = b.rng

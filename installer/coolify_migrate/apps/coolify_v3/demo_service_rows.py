@@ -20,6 +20,8 @@ def _variable(name: str) -> str:
 
 
 class ServiceRows:
+    """A unit's services, put through the unit's builder; keys come from the pool."""
+
     def __init__(self, b: Builder, pool: KeyPool) -> None:
         self.b = b
         self.pool = pool
