@@ -17,6 +17,7 @@ from typing import Any
 import node_cipher
 import pytest
 from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
+from coolify_migrate.apps.coolify_v3 import demo_random
 from coolify_migrate.apps.coolify_v3.demo import MIGRATIONS, SCHEMA, DemoInstance
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
@@ -606,16 +607,30 @@ def test_writing_as_it_builds_stores_the_same_rows(
         conn.close()
 
 
+def test_unrecorded_instance_is_the_same_and_counts_its_values(
+    tmp_path: Path, leak_guard: LeakGuard
+) -> None:
+    """The command keeps no plaintexts (its memory stays flat): the instance is the one the tests'
+    recorded build makes, row for row, and its count is the recorded one."""
+    recorded = make_demo(tmp_path / "recorded", leak_guard, rows=2)
+    bare = coolify_v3_demo.create(
+        tmp_path / "bare", version="3.12.32", installed_at_ms=DEMO_MS, rows=2, record=False
+    )
+    assert not bare.plaintexts and not bare.as_is
+    assert bare.value_count == recorded.counted == recorded.value_count > 200
+    assert contents(bare) == contents(recorded)
+
+
 def test_random_strings_are_uniform_over_their_alphabet() -> None:
     """Letters are drawn a block of random bytes at a time, the bytes past the alphabet's
     largest multiple dropped: no letter is favoured (a plain modulo would favour the first)."""
     import random
 
-    letters = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    letters = demo_random.Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
     drawn = "".join(letters.take(37) for _ in range(4000))
     counts = Counter(drawn)
     assert set(counts) == set("abcdefghij0123456789xyzXYZ!?.")
     expected = len(drawn) / 29
     assert max(abs(n - expected) for n in counts.values()) < 0.06 * expected
-    again = coolify_v3_demo._Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
+    again = demo_random.Letters(random.Random(5), "abcdefghij0123456789xyzXYZ!?.")
     assert "".join(again.take(37) for _ in range(4000)) == drawn  # follows the seed

@@ -247,6 +247,7 @@ class CoolifyV3(Profile):
             rows=rows,
             db_path=db_path,
             out=out,
+            record=False,  # the command needs the count only: memory stays flat
         )
 
     def container_spec(self) -> ContainerSpec:
