@@ -78,9 +78,10 @@ def snapshot_copy(source: Path, dest: Path) -> None:
 def copy_sealed(
     source: Path, dest: Path, read: Callable[[int], None] | None = None
 ) -> tuple[str, str] | None:
-    """(quick_check verdict, SHA-256) of a copy of ``source`` written into the existing empty
-    file ``dest`` in one pass and fsynced; None, with nothing written, when the database file
-    does not hold the snapshot on its own (the caller then uses ``snapshot_copy``).
+    """(quick_check verdict, SHA-256) of a copy of ``source`` written into ``dest`` (the
+    caller's empty claim, else a new file, 0600) in one pass and fsynced; None, with nothing
+    written, when the database file does not hold the snapshot on its own (the caller then uses
+    ``snapshot_copy``).
 
     The snapshot's read transaction is held from before the file is looked at until the last
     byte is copied: in rollback-journal mode its SHARED lock keeps every writer off the file; in
@@ -100,7 +101,8 @@ def copy_sealed(
             with ThreadPoolExecutor(max_workers=1) as pool:
                 checked = pool.submit(_verdict, src, "quick_check")
                 try:
-                    out = os.open(dest, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                    out = os.open(dest, flags, 0o600)
                     try:
                         digest = hashed_copy.copy_hashed(kept, out, length, read)
                         os.fsync(out)
