@@ -26,7 +26,7 @@ from urllib.parse import quote
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseBusy, DatabaseError
-from coolify_migrate.core.output import Null, Output
+from coolify_migrate.core.output import Null, Output, Progress
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
@@ -443,13 +443,20 @@ class SQLiteStore:
         from coolify_migrate.stores import sqlite_copy
 
         out = out or Null()
-        bar = out.progress("copying, hashing and checking the database", self.size(), "bytes")
+        bars: list[Progress] = []  # shown once the one pass starts copying (it may not)
+
+        def copied(n: int) -> None:
+            if not bars:
+                bars.append(out.progress("copying the database", self.size(), "bytes"))
+            bars[0].advance(n)
+
         try:
-            sealed = sqlite_copy.copy_sealed(self.path, dest, bar.advance)
+            sealed = sqlite_copy.copy_sealed(self.path, dest, copied)
         except sqlite3.Error as err:
             raise DatabaseError(f"cannot copy {self.path}: {err}") from err
         finally:
-            bar.close()
+            for bar in bars:
+                bar.close()
         if sealed is not None:
             return Dumped(dest.stat().st_size, sealed[1], sealed[0])
         bar = out.progress("copying the database", self.size(), "bytes")

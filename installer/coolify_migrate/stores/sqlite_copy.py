@@ -108,6 +108,9 @@ def copy_sealed(
                         os.fsync(out)
                     finally:
                         os.close(out)
+                except BaseException:
+                    src.interrupt()  # the copy failed: its check need not finish
+                    raise
                 finally:
                     wait([checked])  # the connection is closed only once its check is done
             return checked.result(), digest
