@@ -28,11 +28,13 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from coolify_migrate.core import durable
+from coolify_migrate.core.errors import DatabaseBusy, DatabaseError
 from coolify_migrate.stores import hashed_copy
 from coolify_migrate.stores import sqlite as db
 from coolify_migrate.stores.sqlite import open_snapshot
@@ -40,6 +42,7 @@ from coolify_migrate.stores.sqlite import open_snapshot
 MAGIC = b"SQLite format 3\x00"
 HEADER_LEN = 100
 _CHUNK = 4 << 20
+_ATTEMPTS = 3  # snapshots tried before a WAL database is left to the backup API
 
 
 def snapshot_copy(source: Path, dest: Path) -> None:
@@ -93,10 +96,16 @@ def copy_sealed(
     try:
         src = db.connect(source, shared=True)
         try:
-            src.execute("BEGIN")
-            src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
-            length = _file_holds_snapshot(src, source, kept)
-            if length is None:
+            for attempt in range(_ATTEMPTS):  # a WAL writer may commit between pin and check
+                if attempt:
+                    src.execute("ROLLBACK")
+                    time.sleep(0.01 * attempt)
+                src.execute("BEGIN")
+                src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
+                length = _file_holds_snapshot(src, source, kept)
+                if length is not None:
+                    break
+            else:
                 return None
             with ThreadPoolExecutor(max_workers=1) as pool:
                 checked = pool.submit(_verdict, src, "quick_check")
@@ -145,7 +154,10 @@ def _backfilled(source: Path) -> bool:
     the copy to the backup API. Closing this connection keeps the snapshot's locks: SQLite holds
     on to a descriptor of a file its process still has locked.
     """
-    other = db.connect(source)
+    try:
+        other = db.connect(source)
+    except (DatabaseError, DatabaseBusy):
+        return False
     try:
         busy, log, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
     except sqlite3.Error:
