@@ -8,8 +8,9 @@
   (table ``_coolify_migrate``), so a change and its record commit together or not at all.
 - A backup is a logical dump in ``pg_dump``'s custom format, made by the server's own tools of
   its own major version, where the server runs (a ``Runner``: here, or in its container). Its
-  SHA-256 is taken while it streams to disk; its integrity is ``pg_restore --list`` reading it
-  back whole.
+  SHA-256 is taken from the file once ``pg_dump`` is done (written to a file, ``pg_dump -Fc``
+  seeks back to fill in its table of contents, so the bytes are final only at the end); its
+  integrity is ``pg_restore --list`` reading it back.
 - A restore loads the dump into a fresh database beside the live one and swaps the two by name
   only when it loaded cleanly; the replaced database is dropped afterwards. Nothing may be
   connected to the live database at that moment (the app is stopped by then).

@@ -26,21 +26,24 @@ from urllib.parse import quote
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.errors import ChangeFailed, DatabaseBusy, DatabaseError
-from coolify_migrate.core.output import Null, Output
+from coolify_migrate.core.output import Null, Output, Progress
 from coolify_migrate.core.store import META_TABLE, Dumped, Fields, Row, Sibling
 
 
 def connect(
-    path: Path, *, readonly: bool = False, timeout: float | None = None
+    path: Path, *, readonly: bool = False, timeout: float | None = None, shared: bool = False
 ) -> sqlite3.Connection:
     """Open the database; another process's lock is waited for at most ``timeout`` seconds
-    (``lock_wait()``), then refused naming the holder (``DatabaseBusy``)."""
+    (``lock_wait()``), then refused naming the holder (``DatabaseBusy``). A ``shared``
+    connection may be handed to another thread (one thread at a time)."""
     if not path.is_file():
         raise DatabaseError(f"no database at {path}")
     wait = lock_wait() if timeout is None else timeout
     uri = f"file:{path}?mode=ro" if readonly else f"file:{path}?mode=rw"
     try:
-        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=wait)
+        conn = sqlite3.connect(
+            uri, uri=True, isolation_level=None, timeout=wait, check_same_thread=not shared
+        )
         conn.execute(f"PRAGMA busy_timeout = {int(wait * 1000)}")
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as err:
@@ -433,11 +436,29 @@ class SQLiteStore:
         return sqlite_copy.integrity(path, full=full)
 
     def backup(self, dest: Path, out: Output | None = None) -> Dumped:
-        """SQLite's backup API in one step, then checked, hashed and fsynced (``sqlite_copy``).
-        A full disk raises ``OSError(ENOSPC)``; other SQLite errors ``DatabaseError``."""
+        """The file's bytes copied, hashed and checked in one pass when the file holds the
+        snapshot; else SQLite's backup API in one step, then checked, hashed and fsynced
+        (``sqlite_copy``). A full disk raises ``OSError(ENOSPC)``; other SQLite errors
+        ``DatabaseError``."""
         from coolify_migrate.stores import sqlite_copy
 
         out = out or Null()
+        bars: list[Progress] = []  # shown once the one pass starts copying (it may not)
+
+        def copied(n: int) -> None:
+            if not bars:
+                bars.append(out.progress("copying the database", self.size(), "bytes"))
+            bars[0].advance(n)
+
+        try:
+            sealed = sqlite_copy.copy_sealed(self.path, dest, copied)
+        except sqlite3.Error as err:
+            raise DatabaseError(f"cannot copy {self.path}: {err}") from err
+        finally:
+            for bar in bars:
+                bar.close()
+        if sealed is not None:
+            return Dumped(dest.stat().st_size, sealed[1], sealed[0])
         bar = out.progress("copying the database", self.size(), "bytes")
         try:
             sqlite_copy.snapshot_copy(self.path, dest)

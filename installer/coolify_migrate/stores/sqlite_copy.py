@@ -12,6 +12,12 @@ app is stopped) is the source file byte for byte, and restoring it gives back ex
 that was saved. Under a live WAL writer the copy is the same page image, and only the change
 counter (which no reader of a closed file uses) may be older.
 
+When the database file alone holds the snapshot (rollback-journal mode, which is what Prisma gives
+Coolify's ``prod.db``, or WAL mode once a checkpoint has brought the file up to the snapshot),
+``copy_sealed`` copies the file's bytes instead, in one pass: hashed as they are written,
+``quick_check``ed on the snapshot's own connection meanwhile, then fsynced. That is the exact
+file, at about the cost of a plain copy; the backup API stays the way for everything else.
+
 Copies are opened ``immutable``: read-only, no locks, and, unlike a plain read-only connection,
 never leaving ``-wal``/``-shm`` files behind beside a backup that carries the WAL flag.
 """
@@ -22,17 +28,21 @@ import hashlib
 import os
 import shutil
 import sqlite3
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 from coolify_migrate.core import durable
+from coolify_migrate.core.errors import DatabaseBusy, DatabaseError
+from coolify_migrate.stores import hashed_copy
 from coolify_migrate.stores import sqlite as db
 from coolify_migrate.stores.sqlite import open_snapshot
 
 MAGIC = b"SQLite format 3\x00"
 HEADER_LEN = 100
 _CHUNK = 4 << 20
+_ATTEMPTS = 3  # snapshots tried before a WAL database is left to the backup API
 
 
 def snapshot_copy(source: Path, dest: Path) -> None:
@@ -68,6 +78,95 @@ def snapshot_copy(source: Path, dest: Path) -> None:
         _restore_header_fields(dest, raw, cookie)
 
 
+def copy_sealed(
+    source: Path, dest: Path, read: Callable[[int], None] | None = None
+) -> tuple[str, str] | None:
+    """(quick_check verdict, SHA-256) of a copy of ``source`` written into ``dest`` (the
+    caller's empty claim, else a new file, 0600) in one pass and fsynced; None, with nothing
+    written, when the database file does not hold the snapshot on its own (the caller then uses
+    ``snapshot_copy``).
+
+    The snapshot's read transaction is held from before the file is looked at until the last
+    byte is copied: in rollback-journal mode its SHARED lock keeps every writer off the file; in
+    WAL mode its read mark keeps every checkpoint from writing a frame newer than the snapshot
+    into the file. ``quick_check`` runs on that same connection while the bytes are copied, so
+    its verdict is about exactly the bytes hashed. ``read`` is told each chunk's size.
+    """
+    kept = os.open(source, os.O_RDONLY | os.O_CLOEXEC)  # held: see snapshot_copy
+    try:
+        src = db.connect(source, shared=True)
+        try:
+            for attempt in range(_ATTEMPTS):  # a WAL writer may commit between pin and check
+                if attempt:
+                    src.execute("ROLLBACK")
+                    time.sleep(0.01 * attempt)
+                src.execute("BEGIN")
+                src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
+                length = _file_holds_snapshot(src, source, kept)
+                if length is not None:
+                    break
+            else:
+                return None
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                checked = pool.submit(_verdict, src, "quick_check")
+                try:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+                    out = os.open(dest, flags, 0o600)
+                    try:
+                        digest = hashed_copy.copy_hashed(kept, out, length, read)
+                        os.fsync(out)
+                    finally:
+                        os.close(out)
+                except BaseException:
+                    src.interrupt()  # the copy failed: its check need not finish
+                    raise
+                finally:
+                    wait([checked])  # the connection is closed only once its check is done
+            return checked.result(), digest
+        finally:
+            src.close()  # ends the read transaction
+    finally:
+        os.close(kept)
+
+
+def _file_holds_snapshot(src: sqlite3.Connection, source: Path, kept: int) -> int | None:
+    """The snapshot's size in bytes when the file's first that many bytes are the snapshot and
+    stay so while ``src`` holds its read transaction; else None."""
+    page_size = int(src.execute("PRAGMA page_size").fetchone()[0])
+    length = page_size * int(src.execute("PRAGMA page_count").fetchone()[0])
+    wal = str(src.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+    if wal and not _backfilled(source):
+        return None
+    if os.fstat(kept).st_size != length or os.pread(kept, len(MAGIC), 0) != MAGIC:
+        return None  # trailing bytes, or a file SQLite would not open: the backup API decides
+    return length
+
+
+def _backfilled(source: Path) -> bool:
+    """A PASSIVE checkpoint (never waits, never blocks a writer) from a second connection, taken
+    while this process's snapshot is held: did it leave no WAL frame outside the file?
+
+    A checkpoint never writes a frame newer than a live reader's mark into the file, and never
+    touches the file while a reader reads from it alone. So when every frame the WAL holds has
+    been written back (``log == checkpointed``), the snapshot's last frame is that last frame,
+    or the snapshot needed none: either way the file is the snapshot, and stays so until the
+    snapshot ends. Anything else (a frame committed since, another checkpoint running) leaves
+    the copy to the backup API. Closing this connection keeps the snapshot's locks: SQLite holds
+    on to a descriptor of a file its process still has locked.
+    """
+    try:
+        other = db.connect(source)
+    except (DatabaseError, DatabaseBusy):
+        return False
+    try:
+        busy, log, done = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    except sqlite3.Error:
+        return False
+    finally:
+        other.close()
+    return int(busy) == 0 and int(log) >= 0 and int(log) == int(done)
+
+
 def _restore_header_fields(dest: Path, raw: bytes, cookie: int) -> None:
     # Within the read transaction a rollback-mode file cannot change, and these counters are the
     # snapshot's; the schema cookie comes from the snapshot itself (it may live in the WAL).
@@ -94,12 +193,16 @@ def integrity(path: Path, *, full: bool = False) -> str:
     except sqlite3.DatabaseError as err:
         return f"cannot be opened: {err}"
     try:
-        pragma = "integrity_check" if full else "quick_check"
+        return _verdict(conn, "integrity_check" if full else "quick_check")
+    finally:
+        conn.close()
+
+
+def _verdict(conn: sqlite3.Connection, pragma: str) -> str:
+    try:
         rows = conn.execute(f"PRAGMA {pragma}(5)").fetchall()
     except sqlite3.DatabaseError as err:
         return f"malformed: {err}"
-    finally:
-        conn.close()
     found = [str(r[0]) for r in rows]
     return "ok" if found == ["ok"] else "; ".join(found)
 
