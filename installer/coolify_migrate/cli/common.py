@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
+from coolify_migrate.apps import DEFAULT, NAMES, default_dir, detect, get_profile, recognises
 from coolify_migrate.cli import output
 from coolify_migrate.cli.output import _REDACTOR, TerminalOutput
 from coolify_migrate.cli.output import emit as emit  # the commands import these from here
@@ -118,15 +118,11 @@ def app_and_dir(data_dir: Path | None) -> tuple[Profile, Path]:
         directory = data_dir.expanduser().absolute()
         return get_profile(name or detect(directory) or DEFAULT), directory
     if name:
-        profile = get_profile(name)
-        return profile, Path(profile.default_dir).expanduser().absolute()
+        return get_profile(name), default_dir(name)
     for candidate in NAMES:
-        profile = get_profile(candidate)
-        directory = Path(profile.default_dir).expanduser().absolute()
-        if profile.recognises(directory):
-            return profile, directory
-    profile = get_profile(DEFAULT)
-    return profile, Path(profile.default_dir).expanduser().absolute()
+        if recognises(candidate, default_dir(candidate)):
+            return get_profile(candidate), default_dir(candidate)
+    return get_profile(DEFAULT), default_dir(DEFAULT)
 
 
 def _runtime_for(profile: Profile, name: str) -> str:

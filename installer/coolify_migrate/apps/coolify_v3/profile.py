@@ -18,7 +18,14 @@ from typing import Any
 
 from packaging.version import Version
 
-from coolify_migrate.apps.coolify_v3 import legacy_key, node_roll, seed_search
+from coolify_migrate.apps.coolify_v3 import (
+    DEFAULT_DIR,
+    ENV_FILE,
+    installed_in,
+    legacy_key,
+    node_roll,
+    seed_search,
+)
 from coolify_migrate.core.app import (
     ContainerSpec,
     DerivedForm,
@@ -48,6 +55,8 @@ def new_key() -> Secret:
 class CoolifyV3(Profile):
     name = "coolify-v3"
     title = "Coolify v3"
+    env_file = ENV_FILE
+    default_dir = DEFAULT_DIR
     codec = AesCtrJsonCodec()
     # The 16 fields v3's own start-up roll (3.12.33+) re-encrypted, in its order.
     encrypted_columns = (
@@ -146,6 +155,9 @@ class CoolifyV3(Profile):
     # The key printed in public write-ups of the date-seeded scheme (the issue's example).
     compromised_keys = ("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",)
     repairs_rerolls = True
+
+    def recognises(self, directory: Path) -> bool:
+        return installed_in(directory)
 
     def derived_form(self, key: Secret) -> DerivedForm | None:
         if legacy_key.digest_prefix(key.reveal()) is None:
