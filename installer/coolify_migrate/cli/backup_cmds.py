@@ -26,12 +26,12 @@ from coolify_migrate.cli.common import (
     make_ctx,
     print_error_line,
 )
-from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ExitCode, UsageError
 from coolify_migrate.stores.names import REASONS
 
 if TYPE_CHECKING:  # the library is imported by the command that runs, not by every start
     from coolify_migrate.backups import BackupInfo
+    from coolify_migrate.core.context import Context
 
 backup_app = typer.Typer(
     help="Create, list, verify and prune database backups.", no_args_is_help=True

@@ -18,14 +18,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from coolify_migrate.apps.coolify_v3 import (
-    DEFAULT_DIR,
-    ENV_FILE,
-    installed_in,
-    legacy_key,
-    node_roll,
-    seed_search,
-)
+from coolify_migrate.apps.coolify_v3 import DEFAULT_DIR, ENV_FILE, installed_in, legacy_key
 from coolify_migrate.core.app import (
     ContainerSpec,
     DerivedForm,
@@ -167,6 +160,8 @@ class CoolifyV3(Profile):
     def find_seed(
         self, key: Secret, centres_ms: list[int], window_ms: int, *, workers: int, out: Any
     ) -> tuple[int | None, int]:
+        from coolify_migrate.apps.coolify_v3 import seed_search  # a process pool: not at start-up
+
         prefix = legacy_key.digest_prefix(key.reveal())
         if prefix is None:
             return None, 0
@@ -174,6 +169,8 @@ class CoolifyV3(Profile):
         return found.seed_ms, found.searched
 
     def reroll_plaintext(self, stored: str, old_key: Secret) -> bytes | None:
+        from coolify_migrate.apps.coolify_v3 import node_roll  # only a repair reproduces v3's roll
+
         return node_roll.reroll_plaintext(stored, old_key.encode())
 
     container_dotenv = "/app/.env"
