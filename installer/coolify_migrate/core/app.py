@@ -138,7 +138,6 @@ class Profile:
 
     name: str = ""
     title: str = ""
-    codec: Codec
     encrypted_columns: tuple[EncryptedColumn, ...] = ()
     id_column: str = "id"
     db_relative: str = "db/prod.db"
@@ -161,6 +160,12 @@ class Profile:
     # the settings key naming this installation (Coolify: COOLIFY_APP_ID), recorded with backups
     instance_key: str | None = None
     default_dir: str = "~/coolify"  # the install directory when none is given
+
+    @property
+    def codec(self) -> Codec:
+        """How the app stores an encrypted value. A property, so that a profile may make its
+        codec when a value is first read rather than on import (docs/performance.md)."""
+        raise NotImplementedError(f"{self.name} declares no codec")
 
     def recognises(self, directory: Path) -> bool:
         """Whether ``directory`` holds an installation of this app."""

@@ -9,6 +9,7 @@ is kept as ``COOLIFY_SECRET_KEY_OLD_<ms>`` as v3 does.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import string
@@ -28,11 +29,11 @@ from coolify_migrate.core.app import (
     Profile,
     SecretSpec,
 )
+from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.output import Output
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Store
-from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
 KEY = "COOLIFY_SECRET_KEY"
 BETTER = "COOLIFY_SECRET_KEY_BETTER"
@@ -45,12 +46,25 @@ def new_key() -> Secret:
     return Secret("".join(secrets.choice(KEY_ALPHABET) for _ in range(32)))
 
 
+@functools.cache
+def _codec() -> Codec:
+    """One AES-256-CTR codec for every profile object (it keeps a cipher per key), made when a
+    value is first read: the ``cryptography`` import is not a cost of every start (``status``)."""
+    from coolify_migrate.crypto.codecs import AesCtrJsonCodec
+
+    return AesCtrJsonCodec()
+
+
 class CoolifyV3(Profile):
     name = "coolify-v3"
     title = "Coolify v3"
     env_file = ENV_FILE
     default_dir = DEFAULT_DIR
-    codec = AesCtrJsonCodec()
+
+    @property
+    def codec(self) -> Codec:
+        return _codec()
+
     # The 16 fields v3's own start-up roll (3.12.33+) re-encrypted, in its order.
     encrypted_columns = (
         EncryptedColumn("Secret", "value"),

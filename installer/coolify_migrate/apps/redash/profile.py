@@ -10,6 +10,7 @@ while a line ``REDASH_SECRET_KEY=`` means the empty string as the key.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from pathlib import Path
@@ -25,10 +26,10 @@ from coolify_migrate.apps.redash import (
     installed_in,
 )
 from coolify_migrate.core.app import ComposeSpec, EncryptedColumn, Profile, SecretSpec
+from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, MigrateError, Refused
 from coolify_migrate.core.store import Store
-from coolify_migrate.crypto.codecs import FernetCodec
 
 COOKIE = "REDASH_COOKIE_SECRET"
 DATA = "REDASH_SECRET_KEY"
@@ -68,10 +69,23 @@ def tag_of(version: Version) -> str:
     return _BY_VERSION.get(version, str(version))
 
 
+@functools.cache
+def _codec() -> Codec:
+    """One Fernet codec for every profile object (it keeps a cipher per key), made when a value
+    is first read: the ``cryptography`` import is not a cost of every start."""
+    from coolify_migrate.crypto.codecs import FernetCodec
+
+    return FernetCodec()
+
+
 class Redash(Profile):
     name = "redash"
     title = "Redash"
-    codec = FernetCodec()
+
+    @property
+    def codec(self) -> Codec:
+        return _codec()
+
     encrypted_columns = (
         EncryptedColumn("data_sources", "encrypted_options"),
         EncryptedColumn("notification_destinations", "encrypted_options"),
