@@ -5,7 +5,6 @@ implement this; nothing outside them names an app."""
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,6 +335,8 @@ class Profile:
         spec = spec or self.data_secret
         if not spec.alphabet:
             raise NotImplementedError(f"{self.name} declares no alphabet for {spec.name}")
+        import secrets  # a key is made by a roll or an install, not at every start
+
         return Secret("".join(secrets.choice(spec.alphabet) for _ in range(spec.new_length)))
 
     @property

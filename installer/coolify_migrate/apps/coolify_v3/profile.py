@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import re
-import secrets
 import string
 import uuid
 from pathlib import Path
@@ -43,6 +42,8 @@ KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
 def new_key() -> Secret:
+    import secrets  # a key is made by a roll or an install, not at every start
+
     return Secret("".join(secrets.choice(KEY_ALPHABET) for _ in range(32)))
 
 
