@@ -1,6 +1,6 @@
 """Start-up cost of the CLI, as a ratio to a bare interpreter measured in the same run.
 
-    .venv/bin/python benchmarks/bench_startup.py [--runs 15]
+    .venv/bin/python benchmarks/bench_startup.py [--runs 15] [--rev GIT_REV ...]
 
 Runs ``python -c pass``, ``coolify-migrate --help`` and ``coolify-migrate status --json
 --runtime none`` (against a demo instance in a temp dir) N times each, interleaved so that
@@ -11,17 +11,20 @@ any command built on them costs at least. Goal (issue 13): each command within t
 + 100 ms; the ``goal`` lines say, from the medians measured, whether it is met. It also reports
 whether the Docker SDK, rich or cryptography was imported by those two commands: the Docker SDK
 must only be imported when the docker runtime is used. It asserts nothing (tests/test_startup.py
-checks the imports).
+checks the imports). ``--rev`` times the two commands with the package as it was at another
+revision too, in the same rounds: a before/after from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -81,9 +84,27 @@ def imported_modules(args: list[str], env: dict[str, str]) -> set[str]:
     return set()
 
 
+def checkout(rev: str, into: Path) -> Path:
+    """The package's sources at git revision ``rev`` (``git archive``), for --rev."""
+    into.mkdir(parents=True)
+    tar = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev, "installer"], capture_output=True, check=True
+    )
+    with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as archive:
+        archive.extractall(into, filter="data")
+    return into / "installer"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument(
+        "--rev",
+        action="append",
+        default=[],
+        help="also time both commands with the package as it was at this git revision "
+        "(repeatable), in the same interleaved rounds",
+    )
     opts = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-startup-"))
@@ -132,25 +153,36 @@ def main() -> int:
             "import typer (no rich)": [sys.executable, "-c", _NO_RICH + "import typer"],
             "import typer (with rich)": [sys.executable, "-c", "import typer"],
         }
-        cases = {"python -c pass": [sys.executable, "-c", "pass"], **commands, **frameworks}
-        for argv in cases.values():  # warm the page cache and .pyc files
-            time_once(argv, env)
+        cases = {
+            name: (argv, env)
+            for name, argv in {
+                "python -c pass": [sys.executable, "-c", "pass"],
+                **commands,
+                **frameworks,
+            }.items()
+        }
+        for i, rev in enumerate(opts.rev):
+            there = {**env, "PYTHONPATH": str(checkout(rev, tmp / f"rev{i}"))}
+            for name, argv in commands.items():
+                cases[f"{name} @ {rev}"] = (argv, there)
+        for argv, case_env in cases.values():  # warm the page cache and .pyc files
+            time_once(argv, case_env)
         samples: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(opts.runs):
-            for name, argv in cases.items():
-                samples[name].append(time_once(argv, env))
+            for name, (argv, case_env) in cases.items():
+                samples[name].append(time_once(argv, case_env))
 
         base = statistics.median(samples["python -c pass"])
         print(f"runs per command: {opts.runs} (interleaved); python {sys.version.split()[0]}")
-        print(f"{'command':<26} {'median ms':>10} {'min ms':>8} {'ratio':>7} {'over python':>12}")
+        print(f"{'command':<40} {'median ms':>10} {'min ms':>8} {'ratio':>7} {'over python':>12}")
         for name, times in samples.items():
             med = statistics.median(times)
             over = (med - base) * 1000
             print(
-                f"{name:<26} {med * 1000:>10.1f} {min(times) * 1000:>8.1f} {med / base:>6.1f}x "
+                f"{name:<40} {med * 1000:>10.1f} {min(times) * 1000:>8.1f} {med / base:>6.1f}x "
                 f"{over:>+9.1f} ms"
             )
-        for name in commands:
+        for name in [n for n in cases if n.startswith("coolify-migrate")]:
             times = samples[name]
             over = (statistics.median(times) - base) * 1000
             verdict = "met" if over <= GOAL_MS else "NOT met"
