@@ -84,6 +84,10 @@ def imported_modules(args: list[str], env: dict[str, str]) -> set[str]:
     return set()
 
 
+def _verdict(over_ms: float) -> str:
+    return "met" if over_ms <= GOAL_MS else "NOT met"
+
+
 def checkout(rev: str, into: Path) -> Path:
     """The package's sources at git revision ``rev`` (``git archive``), for --rev."""
     into.mkdir(parents=True)
@@ -182,11 +186,15 @@ def main() -> int:
                 f"{name:<40} {med * 1000:>10.1f} {min(times) * 1000:>8.1f} {med / base:>6.1f}x "
                 f"{over:>+9.1f} ms"
             )
+        # By the medians; by the fastest runs too, which a busy machine disturbs least.
+        fastest = min(samples["python -c pass"])
         for name in [n for n in cases if n.startswith("coolify-migrate")]:
-            times = samples[name]
-            over = (statistics.median(times) - base) * 1000
-            verdict = "met" if over <= GOAL_MS else "NOT met"
-            print(f"goal python + {GOAL_MS:.0f} ms, {name}: {verdict} ({over:+.1f} ms)")
+            over = (statistics.median(samples[name]) - base) * 1000
+            best = (min(samples[name]) - fastest) * 1000
+            print(
+                f"goal python + {GOAL_MS:.0f} ms, {name}: {_verdict(over)} by the medians "
+                f"({over:+.1f} ms), {_verdict(best)} by the fastest runs ({best:+.1f} ms)"
+            )
 
         for label, args in [
             ("--help", ["--help"]),
