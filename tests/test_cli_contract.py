@@ -15,6 +15,7 @@ import click
 import pytest
 import typer
 from coolify_migrate.cli import app, main
+from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all declared)
 from coolify_migrate.core.errors import ExitCode
 
 ERROR_LINE = re.compile(r"error: \S.* \(hint: \S.*\)")

@@ -230,6 +230,7 @@ def test_the_demo_help_names_the_default_version() -> None:
     """The help states the default without importing the demo at start-up: the two agree."""
     import typer.main
     from coolify_migrate.cli import app
+    from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all declared)
     from coolify_migrate.engine import demo
 
     cmd = typer.main.get_command(app).commands["demo"]  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ import pytest
 import typer
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance
 from coolify_migrate.cli import app, main
+from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all declared)
 from coolify_migrate.cli import output as cli_output
 from jsonschema import Draft202012Validator
 from support import REPO, LeakGuard

@@ -8,7 +8,7 @@ from coolify_migrate import instance
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import EnvFileError, MigrateError
-from coolify_migrate.secrets import verdicts
+from coolify_migrate.core.secret import check_state
 from coolify_migrate.state import journal, lock
 
 
@@ -40,9 +40,7 @@ def collect(ctx: Context) -> dict[str, Any]:
         said = ", ".join(f"{s.name}={s.version}" for s in installed.sources if s.version)
         warnings.append(f"version sources disagree ({said}); not guessing")
 
-    key_check = (
-        verdicts.check_state(meta.get("key_check"), active.key) if active else "not recorded"
-    )
+    key_check = check_state(meta.get("key_check"), active.key) if active else "not recorded"
     if key_check == "mismatch":
         warnings.append("the active key is not the one the tool recorded for this database")
 

@@ -6,6 +6,7 @@ Errors are mapped to exit codes here and nowhere else (``main``). A traceback is
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -40,7 +41,7 @@ else:
     typer = _typer_without_rich()  # before any module of this package imports typer
 
 from coolify_migrate.apps import NAMES  # noqa: E402
-from coolify_migrate.cli import common  # noqa: E402
+from coolify_migrate.cli import common, tree  # noqa: E402
 from coolify_migrate.core import interrupts  # noqa: E402
 from coolify_migrate.core.errors import (  # noqa: E402
     ExitCode,
@@ -56,15 +57,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=True,
     context_settings={"help_option_names": ["-h", "--help"]},
+    cls=tree.Root,  # each command's module is imported, and the command built, when it runs
 )
-backup_app = typer.Typer(
-    help="Create, list, verify and prune database backups.", no_args_is_help=True
-)
-secrets_app = typer.Typer(help="Audit, roll and verify the data key.", no_args_is_help=True)
-app.add_typer(backup_app, name="backup")
-app.add_typer(secrets_app, name="secrets")
-
-from coolify_migrate.cli import commands as _commands  # noqa: E402,F401  (registers the commands)
 
 
 def _print_version(value: bool) -> None:
@@ -153,32 +147,9 @@ def _no_empty_arguments(args: list[str]) -> None:
             )
 
 
-def _required(param: click.Parameter) -> None:
-    """A required parameter given nothing is a usage error (exit 2). typer hands click a
-    default of None, which this click does not count as missing."""
-    process = param.process_value
-
-    def process_value(ctx: click.Context, value: object) -> object:
-        if value is None and not ctx.resilient_parsing:
-            raise click.MissingParameter(ctx=ctx, param=param)
-        return process(ctx, value)
-
-    param.process_value = process_value  # type: ignore[method-assign]
-
-
-def _tidy(command: click.Command) -> None:
-    """No ``[default: None]`` in any help (an option without a default says nothing of one),
-    and every required parameter enforced."""
-    for param in command.params:
-        if param.default is None and hasattr(param, "show_default"):
-            param.show_default = False
-        if param.required:
-            _required(param)
-    for sub in getattr(command, "commands", {}).values():
-        _tidy(sub)
-
-
 def main(argv: list[str] | None = None) -> None:
+    if argv is None:  # the process's own command line (not a test calling in)
+        _settle_imports()
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args or os.environ.get("COOLIFY_MIGRATE_DEBUG") == "1"
     interrupts.install()
@@ -187,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         _no_empty_arguments(list(args))
         args = _globals_last(_take_app(list(args)))
         command = typer.main.get_command(app)
-        _tidy(command)
+        tree.tidy(command)
         code = command.main(args=args, prog_name="coolify-migrate", standalone_mode=False)
         if isinstance(code, int) and code:  # typer.Exit(n) comes back as a return value here
             sys.exit(code)
@@ -227,6 +198,13 @@ def main(argv: list[str] | None = None) -> None:
             json_mode="--json" in args,
         )
         sys.exit(int(ExitCode.UNEXPECTED))
+
+
+def _settle_imports() -> None:
+    """What is loaded by now (click, typer, this package's modules) lives as long as the process:
+    frozen, the cyclic collector never walks it again, in a collection during the command or in
+    the interpreter's last one at exit (docs/performance.md, "Start-up": about 10 ms of ``status``)."""
+    gc.freeze()
 
 
 def _interrupted(sig: interrupts.Interrupted) -> NoReturn:

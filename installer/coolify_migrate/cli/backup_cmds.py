@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import click
 import typer
 
-from coolify_migrate.cli import app, backup_app
+from coolify_migrate.cli import app
 from coolify_migrate.cli.common import (
     DataDirOpt,
     DbOpt,
@@ -26,12 +26,17 @@ from coolify_migrate.cli.common import (
     make_ctx,
     print_error_line,
 )
-from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ExitCode, UsageError
 from coolify_migrate.stores.names import REASONS
 
 if TYPE_CHECKING:  # the library is imported by the command that runs, not by every start
     from coolify_migrate.backups import BackupInfo
+    from coolify_migrate.core.context import Context
+
+backup_app = typer.Typer(
+    help="Create, list, verify and prune database backups.", no_args_is_help=True
+)
+app.add_typer(backup_app, name="backup")
 
 NameArg = Annotated[str | None, typer.Argument(help="A backup's file name [default: every backup]")]
 ReasonOpt = Annotated[

@@ -1,9 +1,6 @@
-"""Imports every command module so each registers its commands on the apps."""
+"""Imports every command module, so that each registers its commands on the typer apps (the
+command line itself imports only the module of the command it runs: ``cli.tree``)."""
 
-from coolify_migrate.cli import (  # noqa: F401
-    backup_cmds,
-    core,
-    engine_cmds,
-    install_cmds,
-    secrets_cmds,
-)
+from coolify_migrate.cli import tree
+
+tree.declare_all()

@@ -7,11 +7,11 @@ import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from coolify_migrate.apps import DEFAULT, NAMES, detect, get_profile
+from coolify_migrate.apps import DEFAULT, NAMES, default_dir, detect, get_profile, recognises
 from coolify_migrate.cli import output
 from coolify_migrate.cli.output import _REDACTOR, TerminalOutput
 from coolify_migrate.cli.output import emit as emit  # the commands import these from here
@@ -19,10 +19,12 @@ from coolify_migrate.cli.output import print_error_line as print_error_line
 from coolify_migrate.cli.output import redact as redact
 from coolify_migrate.cli.output import report_error as report_error
 from coolify_migrate.cli.output import write_out as write_out
-from coolify_migrate.core.app import Profile
-from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import Refused, UsageError
-from coolify_migrate.runtimes import choice, make_runtime
+
+if TYPE_CHECKING:  # imported by the command that runs (make_ctx), not by every start or help
+    from coolify_migrate.core.app import Profile
+    from coolify_migrate.core.context import Context
+    from coolify_migrate.runtimes import choice
 
 DataDirOpt = Annotated[
     Path | None,
@@ -93,6 +95,8 @@ def reset() -> None:
 
 def current_ctx() -> Context | None:
     """The context of the command running now, once it made one."""
+    from coolify_migrate.core.context import Context
+
     ctx = _STATE.get("ctx")
     return ctx if isinstance(ctx, Context) else None
 
@@ -118,15 +122,11 @@ def app_and_dir(data_dir: Path | None) -> tuple[Profile, Path]:
         directory = data_dir.expanduser().absolute()
         return get_profile(name or detect(directory) or DEFAULT), directory
     if name:
-        profile = get_profile(name)
-        return profile, Path(profile.default_dir).expanduser().absolute()
+        return get_profile(name), default_dir(name)
     for candidate in NAMES:
-        profile = get_profile(candidate)
-        directory = Path(profile.default_dir).expanduser().absolute()
-        if profile.recognises(directory):
-            return profile, directory
-    profile = get_profile(DEFAULT)
-    return profile, Path(profile.default_dir).expanduser().absolute()
+        if recognises(candidate, default_dir(candidate)):
+            return get_profile(candidate), default_dir(candidate)
+    return get_profile(DEFAULT), default_dir(DEFAULT)
 
 
 def _runtime_for(profile: Profile, name: str) -> str:
@@ -160,6 +160,9 @@ def make_ctx(
 ) -> Context:
     """The context a command runs in. ``changes``: the command changes the instance (it then
     refuses when ``--runtime auto`` finds no engine but the data live in one)."""
+    from coolify_migrate.core.context import Context
+    from coolify_migrate.runtimes import choice, make_runtime
+
     _STATE["json"] = json_mode
     profile, directory = app_and_dir(data_dir)
     picked = choice.choose(getattr(runtime, "value", runtime))

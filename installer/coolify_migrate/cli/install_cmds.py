@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -17,8 +17,10 @@ from coolify_migrate.cli.common import (
     emit,
     make_ctx,
 )
-from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import UsageError
+
+if TYPE_CHECKING:  # the library is imported by the command that runs, not by every start
+    from coolify_migrate.core.context import Context
 
 ManifestOpt = Annotated[
     str | None,

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from coolify_migrate.cli import secrets_app
+from coolify_migrate.cli import app
 from coolify_migrate.cli.common import (
     DataDirOpt,
     DbOpt,
@@ -56,6 +56,9 @@ WorkersOpt = Annotated[
 
 ForceOpt = Annotated[bool, typer.Option("--force", help="Roll even a key that is not weak")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Count what would change; no change")]
+
+secrets_app = typer.Typer(help="Audit, roll and verify the data key.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 
 @secrets_app.command("audit")

@@ -5,7 +5,6 @@ implement this; nothing outside them names an app."""
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,7 +137,6 @@ class Profile:
 
     name: str = ""
     title: str = ""
-    codec: Codec
     encrypted_columns: tuple[EncryptedColumn, ...] = ()
     id_column: str = "id"
     db_relative: str = "db/prod.db"
@@ -161,6 +159,12 @@ class Profile:
     # the settings key naming this installation (Coolify: COOLIFY_APP_ID), recorded with backups
     instance_key: str | None = None
     default_dir: str = "~/coolify"  # the install directory when none is given
+
+    @property
+    def codec(self) -> Codec:
+        """How the app stores an encrypted value. A property, so that a profile may make its
+        codec when a value is first read rather than on import (docs/performance.md)."""
+        raise NotImplementedError(f"{self.name} declares no codec")
 
     def recognises(self, directory: Path) -> bool:
         """Whether ``directory`` holds an installation of this app."""
@@ -331,6 +335,8 @@ class Profile:
         spec = spec or self.data_secret
         if not spec.alphabet:
             raise NotImplementedError(f"{self.name} declares no alphabet for {spec.name}")
+        import secrets  # a key is made by a roll or an install, not at every start
+
         return Secret("".join(secrets.choice(spec.alphabet) for _ in range(spec.new_length)))
 
     @property

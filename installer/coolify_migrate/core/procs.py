@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 
@@ -19,6 +18,8 @@ def die_with_parent(parent: int) -> None:
     it inherited (and still computing with a key in memory). Signals are the parent's business
     too: the worker ignores SIGINT and SIGHUP and dies quietly on SIGTERM (``core.interrupts``).
     """
+    import ctypes  # here, not at every start of the command line (docs/performance.md)
+
     interrupts.in_worker()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

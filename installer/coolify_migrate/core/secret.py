@@ -68,6 +68,13 @@ class Secret:
         return self.check_value[:FINGERPRINT_LEN]
 
 
+def check_state(recorded: str | None, key: Secret) -> str:
+    """``match``/``mismatch`` of the key-check value stored in the database, or ``not recorded``."""
+    if not recorded:
+        return "not recorded"
+    return "match" if recorded == key.check_value else "mismatch"
+
+
 def fingerprint_matches(fingerprint_or_check: str, key: Secret) -> bool:
     return key.check_value.startswith(fingerprint_or_check) and len(fingerprint_or_check) >= 8
 

@@ -17,9 +17,12 @@ import tempfile
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coolify_migrate.core import bounded
-from coolify_migrate.core.context import Context
+
+if TYPE_CHECKING:  # the command line reads DEFAULT_TIMEOUT for its help without the context
+    from coolify_migrate.core.context import Context
 
 PHASES = ("pre-upgrade", "post-upgrade", "on-failure")
 DEFAULT_TIMEOUT = 300.0

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +61,8 @@ def _context_host(environ: Mapping[str, str], home: Path) -> tuple[str, str] | N
 def ping(host: str, timeout: float = PING_SECONDS) -> bool | None:
     """True when the engine at ``host`` answers ``/_ping``; None when it cannot be asked
     without the SDK (TLS, ssh://)."""
+    import socket  # only a probe needs it, not ``--runtime none``
+
     try:
         if host.startswith("unix://"):
             conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

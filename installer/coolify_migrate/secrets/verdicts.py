@@ -12,6 +12,7 @@ from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.secret import check_state as check_state  # status reads it there
 from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets.keys import Analysis, FieldCount, analyse, candidates
 
@@ -178,13 +179,6 @@ def undecryptable(ctx: Context, key: Secret) -> int:
         return sum(c.failed for c in verify_all(ctx, conn, key))
     finally:
         conn.close()
-
-
-def check_state(recorded: str | None, key: Secret) -> str:
-    """``match``/``mismatch`` of the key-check value stored in the database, or ``not recorded``."""
-    if not recorded:
-        return "not recorded"
-    return "match" if recorded == key.check_value else "mismatch"
 
 
 def sole_key(ctx: Context, analysis: Analysis, env: EnvFile) -> str | None:

@@ -9,8 +9,8 @@ is kept as ``COOLIFY_SECRET_KEY_OLD_<ms>`` as v3 does.
 
 from __future__ import annotations
 
+import functools
 import re
-import secrets
 import string
 import uuid
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 from packaging.version import Version
 
-from coolify_migrate.apps.coolify_v3 import legacy_key, node_roll, seed_search
+from coolify_migrate.apps.coolify_v3 import DEFAULT_DIR, ENV_FILE, installed_in, legacy_key
 from coolify_migrate.core.app import (
     ContainerSpec,
     DerivedForm,
@@ -28,11 +28,11 @@ from coolify_migrate.core.app import (
     Profile,
     SecretSpec,
 )
+from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.output import Output
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Store
-from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
 KEY = "COOLIFY_SECRET_KEY"
 BETTER = "COOLIFY_SECRET_KEY_BETTER"
@@ -42,13 +42,30 @@ KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
 def new_key() -> Secret:
+    import secrets  # a key is made by a roll or an install, not at every start
+
     return Secret("".join(secrets.choice(KEY_ALPHABET) for _ in range(32)))
+
+
+@functools.cache
+def _codec() -> Codec:
+    """One AES-256-CTR codec for every profile object (it keeps a cipher per key), made when a
+    value is first read: the ``cryptography`` import is not a cost of every start (``status``)."""
+    from coolify_migrate.crypto.codecs import AesCtrJsonCodec
+
+    return AesCtrJsonCodec()
 
 
 class CoolifyV3(Profile):
     name = "coolify-v3"
     title = "Coolify v3"
-    codec = AesCtrJsonCodec()
+    env_file = ENV_FILE
+    default_dir = DEFAULT_DIR
+
+    @property
+    def codec(self) -> Codec:
+        return _codec()
+
     # The 16 fields v3's own start-up roll (3.12.33+) re-encrypted, in its order.
     encrypted_columns = (
         EncryptedColumn("Secret", "value"),
@@ -147,6 +164,9 @@ class CoolifyV3(Profile):
     compromised_keys = ("YmU1Y2UxZWVkYjBmMTVkYTRmODAyYjk1",)
     repairs_rerolls = True
 
+    def recognises(self, directory: Path) -> bool:
+        return installed_in(directory)
+
     def derived_form(self, key: Secret) -> DerivedForm | None:
         if legacy_key.digest_prefix(key.reveal()) is None:
             return None
@@ -155,6 +175,8 @@ class CoolifyV3(Profile):
     def find_seed(
         self, key: Secret, centres_ms: list[int], window_ms: int, *, workers: int, out: Any
     ) -> tuple[int | None, int]:
+        from coolify_migrate.apps.coolify_v3 import seed_search  # a process pool: not at start-up
+
         prefix = legacy_key.digest_prefix(key.reveal())
         if prefix is None:
             return None, 0
@@ -162,6 +184,8 @@ class CoolifyV3(Profile):
         return found.seed_ms, found.searched
 
     def reroll_plaintext(self, stored: str, old_key: Secret) -> bytes | None:
+        from coolify_migrate.apps.coolify_v3 import node_roll  # only a repair reproduces v3's roll
+
         return node_roll.reroll_plaintext(stored, old_key.encode())
 
     container_dotenv = "/app/.env"

@@ -10,6 +10,7 @@ while a line ``REDASH_SECRET_KEY=`` means the empty string as the key.
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from pathlib import Path
@@ -17,11 +18,18 @@ from typing import Any
 
 from packaging.version import Version
 
+from coolify_migrate.apps.redash import (
+    COMPOSE_FILES,
+    DEFAULT_DIR,
+    ENV_FILE,
+    IMAGE_REPO,
+    installed_in,
+)
 from coolify_migrate.core.app import ComposeSpec, EncryptedColumn, Profile, SecretSpec
+from coolify_migrate.core.codec import Codec
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, MigrateError, Refused
 from coolify_migrate.core.store import Store
-from coolify_migrate.crypto.codecs import FernetCodec
 
 COOKIE = "REDASH_COOKIE_SECRET"
 DATA = "REDASH_SECRET_KEY"
@@ -61,17 +69,30 @@ def tag_of(version: Version) -> str:
     return _BY_VERSION.get(version, str(version))
 
 
+@functools.cache
+def _codec() -> Codec:
+    """One Fernet codec for every profile object (it keeps a cipher per key), made when a value
+    is first read: the ``cryptography`` import is not a cost of every start."""
+    from coolify_migrate.crypto.codecs import FernetCodec
+
+    return FernetCodec()
+
+
 class Redash(Profile):
     name = "redash"
     title = "Redash"
-    codec = FernetCodec()
+
+    @property
+    def codec(self) -> Codec:
+        return _codec()
+
     encrypted_columns = (
         EncryptedColumn("data_sources", "encrypted_options"),
         EncryptedColumn("notification_destinations", "encrypted_options"),
     )
     id_column = "id"
-    env_file = "env"  # /opt/redash/env: read by every service through Compose's env_file
-    default_dir = "/opt/redash"
+    env_file = ENV_FILE
+    default_dir = DEFAULT_DIR
     runtime_kind = "compose"
     majors_are_apps = False  # 8 -> 10.1 -> 25.1: one major at a time, through required stops
     # The oldest release a fresh install may get: older ones are only upgraded from (their
@@ -79,15 +100,9 @@ class Redash(Profile):
     first_installable = Version("10.1.0.b50633")
 
     def recognises(self, directory: Path) -> bool:
-        if not (directory / self.env_file).is_file():
-            return False
-        for name in self.compose_spec().compose_files:
-            path = directory / name
-            if path.is_file() and self.image_repo in path.read_text("utf-8", "replace"):
-                return True
-        return False
+        return installed_in(directory)
 
-    image_repo = "redash/redash"
+    image_repo = IMAGE_REPO
     required_stops = tuple(
         Version(t) for t in ("7.0.0.b18042", "8.0.0.b32245", "10.1.0.b50633", "25.1.0")
     )
@@ -141,6 +156,7 @@ class Redash(Profile):
     def compose_spec(self) -> ComposeSpec:
         return ComposeSpec(
             app_image=self.image_repo,
+            compose_files=COMPOSE_FILES,
             env_file=self.env_file,
             data_services=("postgres", "redis"),
             db_service="postgres",

@@ -1,0 +1,116 @@
+"""Start-up: a command imports its own module and what it uses, nothing more
+(docs/performance.md, "Start-up"); the lazily built command tree is the whole one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from coolify_migrate.cli import app, tree
+from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all declared)
+from support import SRC
+
+_LOADED = """
+import sys
+sys.argv = ["coolify-migrate", *sys.argv[1:]]
+from coolify_migrate.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    sys.stderr.write("\\nLOADED " + " ".join(sorted(sys.modules)) + "\\n")
+"""
+
+
+_WHOLE_HELP = """
+from coolify_migrate.cli import main
+from coolify_migrate.cli import commands
+main(["--help"])
+"""
+
+
+def loaded(*args: str) -> set[str]:
+    """The modules a command has loaded when it ends, run in a fresh interpreter."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args],
+        env={**os.environ, "PYTHONPATH": str(SRC), "DOCKER_HOST": ""},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=120,
+    )
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
+    assert lines, proc.stderr
+    return set(lines[-1].split()[1:])
+
+
+def _heavy(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.split(".")[0] in {"docker", "rich", "psycopg", "cryptography"}}
+
+
+def _inside_apps(modules: set[str]) -> set[str]:
+    """Modules inside an app's package (the package's own small module, read to find the app,
+    aside): ``coolify_migrate.apps.redash.profile``, not ``coolify_migrate.apps.redash``."""
+    return {m for m in modules if m.startswith("coolify_migrate.apps.") and m.count(".") >= 3}
+
+
+def test_every_command_is_declared_where_the_tree_looks_for_it() -> None:
+    registered = {info.name: info.callback for info in app.registered_commands}
+    for group in app.registered_groups:
+        assert group.typer_instance is not None
+        callbacks = [c.callback for c in group.typer_instance.registered_commands]
+        registered[group.name] = callbacks[0] if callbacks else None
+    assert set(registered) == set(tree.MODULES), "add the command to cli.tree.MODULES"
+    for name, callback in registered.items():
+        assert callback is not None, name
+        assert callback.__module__ == f"coolify_migrate.cli.{tree.MODULES[name]}", name
+
+
+def test_the_root_help_built_lazily_is_the_whole_trees(cli: Any) -> None:
+    """Every command declared (so typer builds them all) against none: the same help."""
+    whole = subprocess.run(
+        [sys.executable, "-c", _WHOLE_HELP],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        timeout=120,
+    )
+    assert whole.returncode == 0, whole.stderr
+    lazy = cli("--help")
+    assert lazy.returncode == 0, lazy.stderr
+    assert lazy.stdout == whole.stdout
+    assert "backup    Create, list, verify and prune database backups." in lazy.stdout
+    assert "prepare-env" not in lazy.stdout  # hidden
+
+
+def test_help_imports_no_app_and_nothing_heavy() -> None:
+    mods = loaded("--help")
+    assert not _heavy(mods), sorted(_heavy(mods))
+    assert not _inside_apps(mods)
+    assert "coolify_migrate.status" not in mods
+
+
+def test_status_imports_its_own_command_and_app_only(tmp_path: Path, demo: Any) -> None:
+    args = ("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
+    mods = loaded(*args)
+    assert "coolify_migrate.status" in mods
+    assert "coolify_migrate.cli.core" in mods
+    others = {"backup_cmds", "engine_cmds", "install_cmds", "secrets_cmds"}
+    assert not {f"coolify_migrate.cli.{m}" for m in others} & mods
+    assert "coolify_migrate.apps.coolify_v3.profile" in mods
+    assert not {m for m in _inside_apps(mods) if m.startswith("coolify_migrate.apps.redash.")}
+    assert not _heavy(mods), sorted(_heavy(mods))
+
+
+def test_status_runs_after_the_lazy_build(cli: Any, demo: Any) -> None:
+    proc = cli("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["app"] == "coolify-v3"
