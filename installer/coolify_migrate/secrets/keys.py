@@ -23,34 +23,32 @@ fails to decrypt.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from coolify_migrate.config.envfile import EnvFile
-from coolify_migrate.core.app import EncryptedColumn, KeyCandidate, Profile
+from coolify_migrate.core.app import EncryptedColumn, KeyCandidate
 from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import ChangeFailed
 from coolify_migrate.core.output import Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
+from coolify_migrate.core.workers import Workers
 from coolify_migrate.crypto.codecs import Codec, DecryptError
 from coolify_migrate.secrets import values
+from coolify_migrate.secrets.analysis import Analysis as Analysis
+from coolify_migrate.secrets.analysis import FieldCodecs as FieldCodecs
+from coolify_migrate.secrets.analysis import FieldCount as FieldCount
+from coolify_migrate.secrets.analysis import KeyStats as KeyStats
 from coolify_migrate.secrets.evidence import decodes, established, utf8_bits
 from coolify_migrate.state.keyring import Keyring
 
 SAMPLE_ROWS = 200  # rows per table read to identify keys (``analyse(full=False)``)
+POOL_FROM_ROWS = 20_000  # a full analysis of fewer rows stays in this process
+POOL_TASK = 2000  # rows per batch sent to a worker
 LEFTOVER_MAX = 100_000  # values under no established key kept in memory for a second look
-
-
-class FieldCodecs:
-    """The codec of each declared field (its own, else the app's)."""
-
-    def __init__(self, profile: Profile) -> None:
-        self.default = profile.codec
-        self.by_label = {c.label: c.codec or profile.codec for c in profile.encrypted_columns}
-
-    def of(self, label: str) -> Codec:
-        return self.by_label.get(label, self.default)
 
 
 # -- candidates --------------------------------------------------------------------------------
@@ -78,110 +76,6 @@ def candidates(
 
 
 # -- the analysis --------------------------------------------------------------------------------
-
-
-@dataclass
-class KeyStats:
-    cand: KeyCandidate
-    decoded: int = 0
-    failed: int = 0
-    bits: float = 0.0
-    established: bool = False
-    by_field: dict[str, int] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "source": self.cand.source,
-            "fingerprint": self.cand.key.fingerprint,
-            "decoded": self.decoded,
-            "failed": self.failed,
-            "evidence_bits": round(self.bits, 1),
-            "established": self.established,
-            "result": self.result,
-        }
-
-    @property
-    def result(self) -> str:
-        if self.established:
-            return f"decrypts {self.decoded} values (proven)"
-        if self.decoded and not self.failed:
-            return f"decrypts all {self.decoded} values (too few to prove)"
-        return f"decrypts {self.decoded}, not {self.failed}"
-
-
-@dataclass
-class FieldCount:
-    name: str
-    absent: bool = False
-    cipher: int = 0
-    text: int = 0
-    empty: int = 0
-    null: int = 0
-    by_key: dict[str, int] = field(default_factory=dict)  # fingerprint -> values
-    unknown: int = 0
-    left: int = 0  # under no known key, and named by the operator to be left as they are
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "field": self.name,
-            "absent": self.absent,
-            "ciphertext": self.cipher,
-            "not_ciphertext": self.text,
-            "empty": self.empty,
-            "null": self.null,
-            "by_key": dict(self.by_key),
-            "under_no_known_key": self.unknown,
-            "left_as_asked": self.left,
-        }
-
-
-@dataclass
-class Analysis:
-    fields: values.Fields
-    stats: list[KeyStats]
-    primary: KeyCandidate | None
-    method: str  # key-check, evidence, only-consistent, no-data, none
-    full: bool
-    text: values.Named = field(default_factory=values.Named)
-    unknown: values.Named = field(default_factory=values.Named)
-    left: values.Named = field(default_factory=values.Named)  # unknown, but named in ctx.leave
-    left_labels: set[str] = field(default_factory=set)
-    counts: dict[str, FieldCount] = field(default_factory=dict)
-    order: dict[str, tuple[Secret, ...]] = field(default_factory=dict)  # field -> keys to try
-
-    @property
-    def keys(self) -> list[KeyCandidate]:
-        """Established keys, the primary first."""
-        out = [self.primary] if self.primary is not None else []
-        out += [s.cand for s in self.stats if s.established and s.cand not in out]
-        return out
-
-    def under(self) -> dict[str, int]:
-        total: dict[str, int] = {}
-        for count in self.counts.values():
-            for fp, n in count.by_key.items():
-                total[fp] = total.get(fp, 0) + n
-        return total
-
-    @property
-    def cipher_values(self) -> int:
-        return sum(c.cipher for c in self.counts.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "fingerprint": self.primary.key.fingerprint if self.primary else None,
-            "source": self.primary.source if self.primary else None,
-            "method": self.method,
-            "complete": self.full,
-            "candidates": [s.as_dict() for s in self.stats],
-            "fields": len(self.fields.present) + len(self.fields.absent),
-            "fields_absent": [c.label for c in self.fields.absent],
-            "values": self.cipher_values,
-            "not_ciphertext": self.text.as_dict(),
-            "under_no_known_key": self.unknown.as_dict(),
-            "left_as_asked": self.left.as_dict(),
-            "under": self.under(),
-        }
 
 
 def analyse(
@@ -368,13 +262,56 @@ def _attribute_all(
     """Every value of every field: which established key it is under, or none."""
     codecs = FieldCodecs(ctx.profile)
     leftovers: list[tuple[str, str, bytes, bytes]] = []  # (field, label, iv, content)
-    tables = analysis.fields.by_table()
-    bar = ctx.out.progress("checking every value's key", sum(conn.count(t) for t in tables), "rows")
+    rows = sum(conn.count(t) for t in analysis.fields.by_table())
+    bar = ctx.out.progress("checking every value's key", rows, "rows")
     try:
-        _attribute_rows(ctx, conn, analysis, codecs, leftovers, bar)
+        _attribute_rows(ctx, conn, analysis, codecs, leftovers, bar, rows)
     finally:
         bar.close()
     _second_look(codecs, analysis, cands, leftovers, ctx.leave)
+
+
+@dataclass(frozen=True)
+class _Look:
+    """What every batch of a full analysis needs (inherited by forked workers, never sent)."""
+
+    codecs: FieldCodecs
+    order: dict[str, tuple[Secret, ...]]
+
+
+@dataclass
+class _Seen:
+    """One batch's attribution: counts per field, values that are not ciphertext, and the
+    values no established key reads (for ``_second_look``)."""
+
+    rows: int
+    counts: dict[str, FieldCount] = field(default_factory=dict)
+    text: values.Named = field(default_factory=values.Named)
+    leftovers: list[tuple[str, str, bytes, bytes]] = field(default_factory=list)
+
+
+def _look(job: _Look, task: tuple[list[EncryptedColumn], list[Any]]) -> _Seen:
+    """Field by field over a batch of rows: one parse per value, and each field's keys tried
+    on all of the batch's values at once (``attribute``)."""
+    columns, rows = task
+    seen = _Seen(len(rows))
+    for i, column in enumerate(columns):
+        codec = job.codecs.of(column.label)
+        where: list[Any] = []
+        items: list[tuple[bytes, bytes]] = []
+        for row in rows:
+            parts = _classify(codec, column, row[1], row[2 + i], seen.counts, seen.text, None)
+            if parts is not None:
+                where.append(row[1])
+                items.append(parts)
+        found = attribute(codec, job.order.get(column.label, ()), items)
+        by_key = seen.counts[column.label].by_key
+        for row_id, parts, (key, _) in zip(where, items, found, strict=True):
+            if key is not None:
+                by_key[key.fingerprint] = by_key.get(key.fingerprint, 0) + 1
+            else:
+                seen.leftovers.append((column.label, values.label(column, row_id), *parts))
+    return seen
 
 
 def _attribute_rows(
@@ -384,34 +321,49 @@ def _attribute_rows(
     codecs: FieldCodecs,
     leftovers: list[tuple[str, str, bytes, bytes]],
     bar: Progress,
+    rows: int,
 ) -> None:
-    """Batch by batch of rows, field by field: one parse per value, and each field's keys
-    tried on all of the batch's values at once (``attribute``)."""
-    counts = analysis.counts
-    for table, columns in analysis.fields.by_table().items():
-        names = [c.column for c in columns]
-        for rows in conn.rows(table, names, id_column=ctx.profile.id_column):
-            bar.advance(len(rows))
-            for i, column in enumerate(columns):
-                codec = codecs.of(column.label)
-                where: list[Any] = []
-                items: list[tuple[bytes, bytes]] = []
-                for row in rows:
-                    parts = _classify(
-                        codec, column, row[1], row[2 + i], counts, analysis.text, None
-                    )
-                    if parts is not None:
-                        where.append(row[1])
-                        items.append(parts)
-                found = attribute(codec, analysis.order.get(column.label, ()), items)
-                by_key = counts[column.label].by_key
-                for row_id, parts, (key, _) in zip(where, items, found, strict=True):
-                    if key is not None:
-                        by_key[key.fingerprint] = by_key.get(key.fingerprint, 0) + 1
-                    elif len(leftovers) < LEFTOVER_MAX:
-                        leftovers.append((column.label, values.label(column, row_id), *parts))
-                    else:
-                        _unread(analysis, column.label, values.label(column, row_id), ctx.leave)
+    """Batch by batch, on every core for a large database (``core.workers``): this process
+    reads, the workers decrypt, and their counts are added here in order."""
+    cores = (os.cpu_count() or 1) if rows >= POOL_FROM_ROWS else 1
+    with Workers(_look, _Look(codecs, analysis.order), cores, died=_worker_died) as pool:
+        for table, columns in analysis.fields.by_table().items():
+            names = [c.column for c in columns]
+            batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=POOL_TASK)
+            for seen in pool.map((columns, batch) for batch in batches):
+                bar.advance(seen.rows)
+                _add_seen(analysis, seen, leftovers, ctx.leave)
+
+
+def _add_seen(
+    analysis: Analysis,
+    seen: _Seen,
+    leftovers: list[tuple[str, str, bytes, bytes]],
+    leave: frozenset[str],
+) -> None:
+    for label, got in seen.counts.items():
+        count = analysis.counts.setdefault(label, FieldCount(label))
+        count.cipher += got.cipher
+        count.text += got.text
+        count.empty += got.empty
+        count.null += got.null
+        for fp, n in got.by_key.items():
+            count.by_key[fp] = count.by_key.get(fp, 0) + n
+    analysis.text.count += seen.text.count
+    room = values.NAMED_MAX - len(analysis.text.labels)
+    analysis.text.labels.extend(seen.text.labels[: max(room, 0)])
+    for item in seen.leftovers:
+        if len(leftovers) < LEFTOVER_MAX:
+            leftovers.append(item)
+        else:
+            _unread(analysis, item[0], item[1], leave)
+
+
+def _worker_died() -> ChangeFailed:
+    return ChangeFailed(
+        "a worker process died while reading the values; nothing was changed",
+        hint="run the command again; see the system log if a worker was killed",
+    )
 
 
 def attribute(
