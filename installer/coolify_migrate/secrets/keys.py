@@ -47,7 +47,7 @@ from coolify_migrate.state.keyring import Keyring
 
 SAMPLE_ROWS = 200  # rows per table read to identify keys (``analyse(full=False)``)
 POOL_FROM_ROWS = 20_000  # a full analysis of fewer rows stays in this process
-POOL_TASK = 2000  # rows per batch sent to a worker
+POOL_TASK = 1000  # rows per batch sent to a worker (as ``reencrypt.POOL_TASK``)
 LEFTOVER_MAX = 100_000  # values under no established key kept in memory for a second look
 
 
