@@ -43,7 +43,6 @@ from coolify_migrate.secrets import (
     reencrypt,
     roll,
 )
-from coolify_migrate.stores import sqlite as db
 
 BENCH = REPO / ".bench"
 AT_MS = 1689674942980
@@ -106,7 +105,7 @@ def time_bare(db_path: Path, old: Secret, new: Secret) -> tuple[float, int]:
 
 def time_roll_phase(inst: Path, old: Secret, new: Secret, workers: int | None) -> tuple[float, int]:
     ctx = Context(profile=CoolifyV3(), data_dir=inst)
-    conn = db.connect(inst / "db" / "prod.db")
+    conn = ctx.store().connect()
     analysis = keys.analyse(ctx, conn, [KeyCandidate("old", old)], full=True)  # not timed here
     t = time.perf_counter()
     counts = reencrypt.reencrypt(ctx, conn, analysis, new, workers=workers)
