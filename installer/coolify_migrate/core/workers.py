@@ -66,6 +66,8 @@ class Workers(Generic[J, T, R]):
     def __enter__(self) -> Workers[J, T, R]:
         global _state
         if self.workers > 1:
+            if _state is not None:  # the job is module state: one pool at a time
+                raise RuntimeError("a worker pool is already running in this process")
             _state = (self.fn, self.job)
             self.pool = ProcessPoolExecutor(
                 self.workers,
