@@ -69,13 +69,17 @@ class Workers(Generic[J, T, R]):
             if _state is not None:  # the job is module state: one pool at a time
                 raise RuntimeError("a worker pool is already running in this process")
             _state = (self.fn, self.job)
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("fork"),
-                initializer=_init_worker,
-                initargs=(os.getpid(),),
-            )
-            self._wait(self.pool.submit(_ready))  # every worker forks now (before a BEGIN)
+            try:
+                self.pool = ProcessPoolExecutor(
+                    self.workers,
+                    mp_context=multiprocessing.get_context("fork"),
+                    initializer=_init_worker,
+                    initargs=(os.getpid(),),
+                )
+                self._wait(self.pool.submit(_ready))  # every worker forks now (before a BEGIN)
+            except BaseException as err:  # no ``__exit__`` follows a failed ``__enter__``
+                self.__exit__(type(err), err, err.__traceback__)
+                raise
         return self
 
     def __exit__(
