@@ -21,7 +21,7 @@ import pytest
 from coolify_migrate import backups, instance
 from coolify_migrate.apps.coolify_v3.demo import DemoInstance, create
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
-from coolify_migrate.backups import BackupInfo, catalog
+from coolify_migrate.backups import BackupInfo, making
 from coolify_migrate.backups import copy as backup_copy
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core.context import Context
@@ -453,7 +453,7 @@ def test_a_disk_that_fills_up_during_the_copy_leaves_nothing_behind(
         shutil.copyfile(made.db_path, mnt / "prod.db")
         before = tree_hash(mnt)
         # the free-space guard is told there is room, so the real ENOSPC path runs
-        monkeypatch.setattr(catalog, "free_bytes", lambda directory: 1 << 40)
+        monkeypatch.setattr(making, "free_bytes", lambda directory: 1 << 40)
         ctx = Context(profile=CoolifyV3(), data_dir=made.data_dir, db_override=mnt / "prod.db")
         with pytest.raises(DiskFull, match="filled up"):
             backups.create(ctx)

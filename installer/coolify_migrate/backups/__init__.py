@@ -1,7 +1,8 @@
 """Backups of the app's database: create, list, verify, prune, restore, roll back.
 
-The catalog (``catalog``) is re-exported here, so ``from coolify_migrate import backups`` gives
-``backups.create``, ``backups.list_backups``, ``backups.find`` and the rest.
+The catalog (``catalog``) and the taking of a backup (``making``) are re-exported here, so
+``from coolify_migrate import backups`` gives ``backups.create``, ``backups.list_backups``,
+``backups.find`` and the rest.
 """
 
 from coolify_migrate.backups.catalog import (
@@ -14,7 +15,6 @@ from coolify_migrate.backups.catalog import (
     backup_dir,
     check,
     check_writable,
-    create,
     db_name,
     describe,
     find,
@@ -27,6 +27,7 @@ from coolify_migrate.backups.catalog import (
     space_needed,
     verify,
 )
+from coolify_migrate.backups.making import create
 
 __all__ = [
     "FORMAT",

@@ -1,0 +1,212 @@
+"""Taking a backup: the copy, its checks, what it is described by, and its manifest.
+
+The copy itself is ``coolify_migrate.backups.copy`` (and the store's own snapshot); what a
+backup is and how backups are listed and found is ``coolify_migrate.backups.catalog``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from coolify_migrate import __version__, instance
+from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import identity
+from coolify_migrate.backups.catalog import (
+    FORMAT,
+    REASONS,
+    BackupInfo,
+    absent_in,
+    check_writable,
+    free_bytes,
+    from_manifest,
+    known_keys,
+    load_env_quietly,
+    open_copy,
+    space_needed,
+)
+from coolify_migrate.config.envfile import EnvFile
+from coolify_migrate.core import durable, faults
+from coolify_migrate.core.context import Context
+from coolify_migrate.core.errors import (
+    BackupRefused,
+    DatabaseError,
+    DiskFull,
+    KeyProblem,
+    MigrateError,
+    UsageError,
+)
+from coolify_migrate.core.output import Null, Progress
+from coolify_migrate.core.secret import Secret
+from coolify_migrate.secrets import verdicts
+from coolify_migrate.state import made
+from coolify_migrate.stores import names
+
+
+def create(
+    ctx: Context,
+    *,
+    reason: str = "manual",
+    pinned: bool = False,
+    version: str | None = None,
+    key: Secret | None = None,
+) -> BackupInfo:
+    """Take a backup; the caller holds the lock. Nothing is left behind when it fails."""
+    if reason not in REASONS:
+        raise UsageError(f"unknown backup reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
+    store = ctx.store()
+    if not store.exists():
+        raise DatabaseError(f"no database at {store.where}")
+    directory, base = store.backup_location()
+    check_writable(directory, "write a backup")
+    needed, free = space_needed(store), free_bytes(directory)
+    if free < needed:
+        raise DiskFull(
+            f"not enough room for a backup in {directory}: {_mib(needed)} needed, {_mib(free)} free"
+        )
+    env = load_env_quietly(ctx)
+    leftovers = backup_copy.remove_partials(directory, base)  # we hold the lock: all dead runs'
+    if leftovers:
+        ctx.out.info(f"removed {len(leftovers)} partial copies left by interrupted runs")
+    ms, partial, claim = backup_copy.reserve(ctx.now_ms, directory, base)
+    final: Path | None = None
+    bar: Progress = Null().progress("", None)
+    try:
+        dumped = store.backup(partial, ctx.out)
+        bar = ctx.out.progress("describing the backup", 3, "steps")
+        checked, digest = dumped.integrity, dumped.sha256
+        if checked != "ok":
+            raise DatabaseError(
+                f"the copy of {store.where} fails its integrity check: {checked}",
+                hint="the database itself may be damaged; keep it and inspect it",
+            )
+        faults.checkpoint("backup:copied")
+        fingerprint, key_check, key_status, version = _describe_copy(
+            ctx, partial, env, key, version
+        )
+        bar.advance()
+        absent = absent_in(ctx, partial)
+        bar.advance()
+        # numbered before it is named: the order of backups, and the proof it is ours
+        seq = made.record(ctx, names.backup_name(base, ms))
+        final = backup_copy.publish(partial, directory, base, ms)
+        if final.name != names.backup_name(base, ms):
+            seq = made.record(ctx, final.name)
+        faults.checkpoint("backup:renamed")
+        mine = identity.here(ctx, env)  # the installation's id exists once a backup is numbered
+        size = final.stat().st_size
+        files = _keep_files(ctx, final)
+        doc = {
+            "format": FORMAT,
+            "name": final.name,
+            "time_ms": int(final.name.rsplit("_", 1)[1]),
+            "created_ms": ctx.now_ms(),
+            "seq": seq,
+            "reason": reason,
+            "pinned": pinned,
+            "app": ctx.profile.name,
+            "version": version,
+            "size": size,
+            "sha256": digest,
+            "key_fingerprint": fingerprint,
+            "key_check": key_check,
+            "key_status": key_status,
+            "fields_absent": absent,
+            "integrity": "ok",
+            "source": store.where,
+            "files": files,  # the app's settings beside the data: put back with them
+            "image_tag": _image_tag(ctx),
+            "app_facts": ctx.profile.backup_facts(ctx),
+            "tool": __version__,
+            identity.FIELD: mine,
+        }
+        seal_key = made.seal_key(ctx)
+        if seal_key is not None:
+            doc[identity.SEAL] = identity.seal(doc, seal_key)
+        durable.write_json(
+            directory / names.manifest_name(final.name), doc, checkpoint="backup:manifest"
+        )
+        bar.advance()
+    except BaseException as err:
+        backup_copy.discard(partial, final)
+        if final is not None:
+            for extra in directory.glob(f"{final.name}.*"):
+                extra.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+            raise DiskFull(
+                f"the disk holding {directory} filled up during the backup; nothing was kept"
+            ) from err
+        if isinstance(err, OSError):
+            raise BackupRefused(f"cannot write a backup in {directory}: {err.strerror}") from err
+        raise
+    finally:
+        os.close(claim)
+        bar.close()
+    info = from_manifest(final, doc, size, [])
+    info.seq, info.instance, info.sealed = seq, mine, seal_key is not None
+    info.key_known = {"identified": True, "unidentified": False}.get(key_status)
+    ctx.out.info(
+        f"backup {info.name}: {_mib(size)}, key {fingerprint or 'unknown'}, "
+        f"version {version or 'unknown'}"
+    )
+    return info
+
+
+def _mib(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def _keep_files(ctx: Context, final: Path) -> dict[str, str]:
+    """Copies (0600) of the files the app's data need beside them (Redash: its env file and
+    Compose file), named ``<backup>.<file>``; returns file name -> copy name."""
+    kept: dict[str, str] = {}
+    for path in ctx.profile.backup_files(ctx):
+        if not path.is_file():
+            continue
+        copy = final.with_name(f"{final.name}.{path.name}")
+        durable.write_atomic(copy, path.read_bytes(), mode=0o600)
+        kept[path.name] = copy.name
+    return kept
+
+
+def _image_tag(ctx: Context) -> str | None:
+    try:
+        return ctx.runtime().current_image_tag()
+    except MigrateError:
+        return None
+
+
+def _describe_copy(
+    ctx: Context, partial: Path, env: EnvFile | None, key: Secret | None, version: str | None
+) -> tuple[str | None, str | None, str, str | None]:
+    """(key fingerprint, key check, key status, version) of a copy: the caller's or found in it.
+
+    The key status is "identified", "no encrypted data" or "unidentified".
+    """
+    conn = open_copy(ctx, partial)
+    try:
+        meta = conn.read_meta()
+        if version is None:
+            found = instance.installed_version(ctx, env, meta)
+            version = str(found.version) if found.version else None
+            if version is None:
+                ctx.out.warn("the installed version is unknown: the backup records none")
+        if key is None:
+            try:
+                verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
+                if verdict.method == "no-data":
+                    return None, None, "no encrypted data", version
+                key = verdict.key
+            except KeyProblem as err:
+                ctx.out.warn(f"the backup's key could not be identified ({err.message})")
+                recorded = meta.get("key_check")
+                return (recorded[:16] if recorded else None), recorded, "unidentified", version
+    finally:
+        conn.close()
+    if key is None:
+        return None, None, "unidentified", version
+    return key.fingerprint, key.check_value, "identified", version
+
+
+# -- describe and list ---------------------------------------------------------------------------
