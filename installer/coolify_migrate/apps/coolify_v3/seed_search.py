@@ -2,23 +2,21 @@
 
 Chunks are planned in rings outward from each piece of evidence (nearest first: the key was made
 seconds before the ``.env`` was written), overlapping windows are searched once, and the chunks run
-on every core; the first worker to find the seed stops the others.
+on every core (``core.workers``), in order: once a chunk holds the seed, no further chunk is
+started and the few in flight end within about a second each.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from dataclasses import dataclass
-from typing import Any
 
 from coolify_migrate.apps.coolify_v3 import legacy_key
-from coolify_migrate.core import procs
+from coolify_migrate.core.errors import Refused
 from coolify_migrate.core.output import Output, Progress
+from coolify_migrate.core.workers import Workers
 
 FIRST_CHUNK = 1 << 16  # the nearest rings are small, so a key made seconds away is found at once
 MAX_CHUNK = 1 << 21  # about one second of one core; the unit of work handed to a worker
-_STOP_EVERY = 1 << 16  # a worker checks the stop flag this often (tens of milliseconds)
 
 
 @dataclass(frozen=True)
@@ -76,24 +74,22 @@ def plan_chunks(centres: list[int], window_ms: int) -> list[tuple[int, int]]:
     return [c for c in chunks if c[1] > c[0]]
 
 
-_stop_flag: Any = None  # set in each worker process by _init_worker
-
-
-def _init_worker(stop: Any, parent: int) -> None:
-    global _stop_flag
-    _stop_flag = stop
-    procs.die_with_parent(parent)
-
-
 def _scan_chunk(task: tuple[bytes, int, int]) -> tuple[int | None, int]:
+    """(the seed if this chunk holds it, how many candidates were tried)."""
     prefix, lo, hi = task
-    for start in range(lo, hi, _STOP_EVERY):
-        if _stop_flag is not None and _stop_flag.is_set():
-            return None, start - lo
-        found = legacy_key.scan(prefix, start, min(start + _STOP_EVERY, hi))
-        if found is not None:
-            return found, found - lo + 1
-    return None, hi - lo
+    found = legacy_key.scan(prefix, lo, hi)
+    return found, (hi - lo if found is None else found - lo + 1)
+
+
+def _scan(job: None, task: tuple[bytes, int, int]) -> tuple[int | None, int]:
+    return _scan_chunk(task)
+
+
+def _worker_died() -> Refused:
+    return Refused(
+        "a seed search worker process died; nothing was changed",
+        hint="run the command again; see the system log if a worker was killed",
+    )
 
 
 def search(
@@ -121,16 +117,12 @@ def search(
 def _search_pool(
     prefix: bytes, chunks: list[tuple[int, int]], workers: int, bar: Progress
 ) -> SearchResult:
-    methods = multiprocessing.get_all_start_methods()
-    mp = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    stop = mp.Event()
     searched = 0
-    # Leaving the with-block terminates the pool: once one worker finds the key, all stop.
-    with mp.Pool(workers, initializer=_init_worker, initargs=(stop, os.getpid())) as pool:
-        for found, n in pool.imap_unordered(_scan_chunk, [(prefix, lo, hi) for lo, hi in chunks]):
+    tasks = ((prefix, lo, hi) for lo, hi in chunks)
+    with Workers(_scan, None, workers, died=_worker_died) as pool:
+        for found, n in pool.map(tasks):
             searched += n
             bar.advance(n)
-            if found is not None:
-                stop.set()
+            if found is not None:  # leaving the pool: no further chunk starts
                 return SearchResult(found, searched)
     return SearchResult(None, searched)
