@@ -56,6 +56,11 @@ FAST = (
     | {(ROLL, "roll:before-commit#1", s) for s in SIGNALS}
 )
 
+# Demo units whose roll uses the worker pool and re-encrypts for about two seconds on two idle
+# cores (about 140,000 values): a signal or a kill timed after "re-encrypting: started" lands
+# while the workers still work, however fast the machine (240 units could finish first).
+POOL_DEMO_ROWS = 1200
+
 
 def _ctx(data: Path) -> Context:
     return Context(profile=CoolifyV3(), data_dir=data)
@@ -244,7 +249,7 @@ def test_a_signal_while_the_workers_re_encrypt(
 ) -> None:
     """A database big enough for the worker pool, signalled at a timed moment of the
     re-encryption: the workers stay quiet, nothing hangs, no process is left, resume finishes."""
-    demo = make_demo(tmp_path / "inst", leak_guard, rows=240)  # > POOL_FROM_ROWS values
+    demo = make_demo(tmp_path / "inst", leak_guard, rows=POOL_DEMO_ROWS)
     proc = _start(demo.data_dir, ROLL, {})
     state = demo.data_dir / ".coolify-migrate"
 
@@ -282,7 +287,7 @@ def test_a_worker_killed_from_outside_fails_the_roll_without_a_hang(
 ) -> None:
     """A worker dies with its task (the OOM killer, a stray kill -9): the parent must not wait
     for that task forever; the transaction rolls back and the roll fails cleanly (exit 5)."""
-    demo = make_demo(tmp_path / "inst", leak_guard, rows=240)
+    demo = make_demo(tmp_path / "inst", leak_guard, rows=POOL_DEMO_ROWS)
     proc = _start(demo.data_dir, ROLL, {})
     state = demo.data_dir / ".coolify-migrate"
     _when(

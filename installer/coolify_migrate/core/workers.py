@@ -12,6 +12,7 @@ they are killed, never waited on.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 from collections import deque
@@ -96,12 +97,21 @@ class Workers(Generic[J, T, R]):
         # while it held a queue's lock leaves the others blocked for good). The workers are
         # ended here; what they fed is undone by the caller.
         alive = list((getattr(self.pool, "_processes", None) or {}).values())
+        # (taken before shutdown(), which drops the executor's references to both)
+        writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
         self.pool.shutdown(wait=False, cancel_futures=True)
         for worker in alive:
             if worker.is_alive():
                 worker.kill()
         for worker in alive:
             worker.join(timeout=5)
+        # A worker killed while it wrote a result leaves half a message in the result pipe, and
+        # the executor's thread waits in recv() for the rest; this process holds the pipe's
+        # other write end, so no end of file ever comes, and the interpreter's exit joins that
+        # thread for good. Closing that end gives it the end of file: it sees a broken pool.
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                writer.close()
 
     def map(self, batches: Iterator[T]) -> Iterator[R]:
         if self.pool is None:
