@@ -6,6 +6,7 @@ way v3 does. Every kind of value a demo instance holds goes through both directi
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -24,6 +25,7 @@ from coolify_migrate.crypto.codecs import (
     decrypt_text,
     js_trim,
 )
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -212,6 +214,45 @@ def test_node_decrypts_a_batch_including_counters_that_wrap() -> None:
     key = Secret("0123456789abcdefghijklmnopqrstuv")
     batch = V3.encrypt_many(key, BATCH_TEXTS, ivs=batch_ivs(len(BATCH_TEXTS)))
     assert [json.loads(v)["iv"] for v in batch[:2]] == ["ff" * 16, "ff" * 15 + "fe"]
+    assert node_cipher.decrypt_all(key.reveal(), batch) == [js_trim(t) for t in BATCH_TEXTS]
+
+
+def _ranges(stored: list[str]) -> list[tuple[int, int]]:
+    """Each value's counter blocks as [first, last + 1), from its IV and its length."""
+    out = []
+    for value in stored:
+        doc = json.loads(value)
+        first = int(doc["iv"], 16)
+        out.append((first, first + max(1, -(-len(doc["content"]) // 32))))
+    return out
+
+
+def test_a_batch_with_its_own_ivs_never_reuses_a_counter_block() -> None:
+    """Without given IVs a batch's values take consecutive counter ranges from one random start
+    (one OpenSSL CTR call): no two values' ranges overlap, an empty value has a block of its
+    own, each value decrypts on its own through OpenSSL's CTR from its stored IV and through
+    the batched path, and two batches start far apart."""
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    texts = [t for t in BATCH_TEXTS for _ in range(3)]
+    stored = V3.encrypt_many(key, texts)
+    ranges = _ranges(stored)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(ranges))  # end to end
+    assert len({r[0] for r in ranges}) == len(texts)  # every IV differs, the empty ones too
+    for value, text in zip(stored, texts, strict=True):
+        doc = json.loads(value)
+        one = Cipher(algorithms.AES(key.encode()), modes.CTR(bytes.fromhex(doc["iv"])))
+        assert one.decryptor().update(bytes.fromhex(doc["content"])) == js_trim(text).encode()
+    assert [decrypt_text(V3, key, v) for v in stored] == [js_trim(t) for t in texts]
+    parts = [V3.parts(v) for v in stored]
+    assert V3.decrypt_many(key, [p for p in parts if p]) == [js_trim(t).encode() for t in texts]
+    other = _ranges(V3.encrypt_many(key, texts))
+    assert other[-1][1] <= ranges[0][0] or ranges[-1][1] <= other[0][0]
+
+
+def test_node_decrypts_a_batch_with_its_own_ivs() -> None:
+    require_node()
+    key = Secret("0123456789abcdefghijklmnopqrstuv")
+    batch = V3.encrypt_many(key, BATCH_TEXTS)
     assert node_cipher.decrypt_all(key.reveal(), batch) == [js_trim(t) for t in BATCH_TEXTS]
 
 

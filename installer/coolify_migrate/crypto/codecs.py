@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import os
@@ -50,22 +49,23 @@ def _exact(stored: object) -> tuple[bytes, bytes] | None:
 
 _BLOCK = 16
 _COUNTERS = 1 << 128  # CTR increments the whole 16-byte IV as one big-endian number, wrapping
+_TOP = b"\xff" * 8  # an IV whose counter can wrap within 2^64 blocks starts with these
+_PADS = [bytes(n) for n in range(_BLOCK)]  # zeros that fill a value's last block
+_STEPS: dict[int, bytes] = {}  # blocks -> 0, 1, .., blocks - 1 as 16-byte big-endian numbers
 
 
-@functools.lru_cache(maxsize=256)
-def _ramp(blocks: int) -> tuple[int, int]:
-    """(R, S) such that ``iv * R + S``, written big-endian in ``16 * blocks`` bytes, is the
-    counter blocks iv, iv + 1, ..., iv + blocks - 1 end to end (when none of them wraps)."""
-    one = (1).to_bytes(_BLOCK, "big")
-    steps = b"".join(j.to_bytes(_BLOCK, "big") for j in range(blocks))
-    return int.from_bytes(one * blocks, "big"), int.from_bytes(steps, "big")
+def _steps(blocks: int) -> bytes:
+    steps = _STEPS.get(blocks)
+    if steps is None:
+        steps = b"".join(j.to_bytes(_BLOCK, "big") for j in range(blocks))
+        if len(_STEPS) < 1024:
+            _STEPS[blocks] = steps
+    return steps
 
 
 def _counter_blocks(iv: bytes, blocks: int) -> bytes:
+    """The counter blocks iv, iv + 1, .., iv + blocks - 1 (mod 2^128), end to end."""
     start = int.from_bytes(iv, "big")
-    if start + blocks <= _COUNTERS:
-        ones, steps = _ramp(blocks)
-        return (start * ones + steps).to_bytes(_BLOCK * blocks, "big")
     return b"".join(((start + j) % _COUNTERS).to_bytes(_BLOCK, "big") for j in range(blocks))
 
 
@@ -135,19 +135,49 @@ class AesCtrJsonCodec:
     def encrypt_raw_many(
         self, key: Secret, raws: Sequence[bytes], *, ivs: bytes | None = None
     ) -> list[str]:
-        """``encrypt_raw`` of each value, the keystreams of all of them in one AES call."""
+        """``encrypt_raw`` of each value. Without ``ivs``: the values' counter ranges follow
+        one another from one random 128-bit start (each value's IV is where its range starts,
+        an empty value still gets a block of its own), so OpenSSL's CTR mode encrypts the whole
+        batch, zero-padded end to end, in one call. CTR needs every (key, counter block) pair
+        used once: consecutive ranges from a random start give that as random IVs per value do
+        (docs/architecture.md). With ``ivs`` (16 bytes per value, as tests give them): the
+        keystreams of those IVs in one AES call (``_xor_many``)."""
         count = len(raws)
-        ivs = ivs if ivs is not None else os.urandom(_BLOCK * count)
-        if len(ivs) != _BLOCK * count:
-            raise ValueError(f"encrypt_raw_many needs {_BLOCK} IV bytes per value")
-        contents = self._xor_many(
-            key, [ivs[_BLOCK * i : _BLOCK * (i + 1)] for i in range(count)], raws
-        )
-        iv_hex = ivs.hex()
-        return [
-            '{"iv":"' + iv_hex[32 * i : 32 * (i + 1)] + '","content":"' + c.hex() + '"}'
-            for i, c in enumerate(contents)
-        ]
+        if ivs is not None:
+            if len(ivs) != _BLOCK * count:
+                raise ValueError(f"encrypt_raw_many needs {_BLOCK} IV bytes per value")
+            contents = self._xor_many(
+                key, [ivs[_BLOCK * i : _BLOCK * (i + 1)] for i in range(count)], raws
+            )
+            iv_hex = ivs.hex()
+            return [
+                '{"iv":"' + iv_hex[32 * i : 32 * (i + 1)] + '","content":"' + c.hex() + '"}'
+                for i, c in enumerate(contents)
+            ]
+        if not count:
+            return []
+        padded: list[bytes] = []
+        for raw in raws:
+            padded.append(raw)
+            padded.append(_PADS[-len(raw) % _BLOCK] if raw else _PADS[0] + bytes(_BLOCK))
+        buffer = b"".join(padded)
+        while True:  # a start whose range would wrap is drawn again (chance ~ 2^-100)
+            start = int.from_bytes(os.urandom(_BLOCK), "big")
+            if start + len(buffer) // _BLOCK <= _COUNTERS:
+                break
+        enc = Cipher(self._algo(key), modes.CTR(start.to_bytes(_BLOCK, "big"))).encryptor()
+        content_hex = (enc.update(buffer) + enc.finalize()).hex()
+        out = []
+        at = 0  # in hex digits
+        for raw in raws:
+            size = 2 * len(raw)
+            out.append(
+                '{"iv":"' + f"{start:032x}" + '","content":"' + content_hex[at : at + size] + '"}'
+            )
+            blocks = max(1, -(-len(raw) // _BLOCK))
+            at += 2 * _BLOCK * blocks
+            start += blocks
+        return out
 
     def decrypt_many(self, key: Secret, parts: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
         """``decrypt_split`` of each (iv, content), the keystreams in one AES call. AES-CTR never
@@ -155,29 +185,45 @@ class AesCtrJsonCodec:
         return list(self._xor_many(key, [iv for iv, _ in parts], [c for _, c in parts]))
 
     def _xor_many(self, key: Secret, ivs: Sequence[bytes], datas: Sequence[bytes]) -> list[bytes]:
-        """CTR over many values at once: its keystream is AES-ECB over the counter blocks, so
-        the blocks of every value are enciphered together, then XORed with the values
-        zero-padded end to end, and cut back to each value's length."""
+        """CTR over many values at once, computed from first principles (not with OpenSSL's CTR
+        mode, which ``encrypt_raw_many`` uses: the two check each other in a roll). A value's
+        keystream is AES-ECB over its counter blocks; the counter blocks of all values are
+        built in one big-number addition (each IV repeated once per block, plus 0, 1, 2, ..
+        per value: no carry crosses a block unless the counter wraps, and an IV that could wrap
+        takes its own slow path), enciphered in one call, XORed with the values zero-padded end
+        to end, and cut back to each value's length."""
         if not datas:
             return []
-        counters: list[bytes] = []
+        repeated: list[bytes] = []
+        steps: list[bytes] = []
         padded: list[bytes] = []
         for iv, data in zip(ivs, datas, strict=True):
-            blocks = -(-len(data) // _BLOCK)
-            counters.append(_counter_blocks(iv, blocks))
-            padded.append(data + bytes(_BLOCK * blocks - len(data)))
-        enc = Cipher(self._algo(key), modes.ECB()).encryptor()
-        stream = enc.update(b"".join(counters)) + enc.finalize()
-        if not stream:
+            size = len(data)
+            blocks = -(-size // _BLOCK)
+            if iv.startswith(_TOP) and int.from_bytes(iv, "big") + blocks > _COUNTERS:
+                repeated.append(_counter_blocks(iv, blocks))
+                steps.append(bytes(_BLOCK * blocks))
+            else:
+                repeated.append(iv * blocks)
+                steps.append(_steps(blocks))
+            padded.append(data)
+            padded.append(_PADS[-size % _BLOCK])
+        joined = b"".join(repeated)
+        if not joined:
             return [b"" for _ in datas]
+        length = len(joined)
+        counters = int.from_bytes(joined, "big") + int.from_bytes(b"".join(steps), "big")
+        enc = Cipher(self._algo(key), modes.ECB()).encryptor()
+        stream = enc.update(counters.to_bytes(length, "big")) + enc.finalize()
         mixed = (int.from_bytes(stream, "big") ^ int.from_bytes(b"".join(padded), "big")).to_bytes(
-            len(stream), "big"
+            length, "big"
         )
         out = []
         at = 0
-        for data, pad in zip(datas, padded, strict=True):
-            out.append(mixed[at : at + len(data)])
-            at += len(pad)
+        for data in datas:
+            size = len(data)
+            out.append(mixed[at : at + size])
+            at += size + (-size % _BLOCK)
         return out
 
     def _split(self, stored: str) -> tuple[bytes, bytes]:

@@ -378,6 +378,10 @@ def attribute(
         if not pending:
             break
         raws = codec.decrypt_many(key, [items[i] for i in pending])
+        if None not in raws and _all_decode(raws):  # type: ignore[arg-type]
+            for i, raw in zip(pending, raws, strict=True):
+                out[i] = (key, raw)
+            break
         unread = []
         for i, raw in zip(pending, raws, strict=True):
             if raw is not None and decodes(raw):
@@ -386,6 +390,16 @@ def attribute(
                 unread.append(i)
         pending = unread
     return out
+
+
+def _all_decode(raws: list[bytes]) -> bool:
+    """Whether every value is UTF-8, in one decode: a newline can be no part of a multi-byte
+    sequence, so the values joined by newlines decode exactly when each of them does."""
+    try:
+        b"\n".join(raws).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _unread(analysis: Analysis, field_: str, where: str, leave: frozenset[str]) -> None:

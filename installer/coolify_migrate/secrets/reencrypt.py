@@ -5,9 +5,11 @@ under a key the roll meant to retire. Rows stream in batches by rowid (memory st
 size). Each ciphertext value is decrypted with the key ``coolify_migrate.secrets.keys`` attributed it to (the
 field's own key first: an instance can hold several), and its exact bytes are encrypted under the
 new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
-Each new value is decrypted again and compared before it is written, and once every table is
-written, its rows are read back inside the transaction: what SQLite holds must be exactly the rows
-that were checked (a digest of each row, summed, compared; no decryption needed).
+Each new value is decrypted again and compared before it is written (encrypted by OpenSSL's CTR
+mode, decrypted by this project's own CTR over AES-ECB: two implementations check each other),
+and each batch's rows are read back right after they are written, inside the transaction: what
+SQLite holds must be exactly the rows that were checked (a digest of the batch's rows compared;
+no decryption needed).
 Values that are not ciphertext, NULL or empty stay
 byte-identical. A ciphertext value that no proven key reads stops the roll (the transaction rolls
 back): the caller refuses such instances before it starts, unless the operator named the value
@@ -23,6 +25,7 @@ SQLite, inside the one transaction.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,13 +226,12 @@ def _read_back(
     digest of the rows as they were checked, every new value of which was already decrypted and
     compared. No decryption: what this proves is that SQLite holds exactly the rows that were
     checked; a write that landed on another row leaves one of these unchanged."""
-    seen = stored = 0
+    got: list[Any] = []
     for rows in conn.rows(
         table, names, id_column=ctx.profile.id_column, batch=count, limit=count, after=after
     ):
-        seen += len(rows)
-        stored += sum(row_digest(row[0], row[2:]) for row in rows)
-    if seen != count or stored % DIGEST_MOD != digest:
+        got.extend(rows)
+    if len(got) != count or rows_digest(got) != digest:
         raise ChangeFailed(
             f"{table}: the rows read back differ from the rows re-encrypted and checked; "
             "the transaction was rolled back, nothing was changed",
@@ -258,7 +260,7 @@ def _batch(
     unproven: Unproven,
 ) -> tuple[list[tuple[Any, ...]], int]:
     """(new values..., rowid) for every row holding ciphertext, each new value checked, and the
-    digest of every row as it will be stored (``row_digest``). Field by field over the whole
+    digest of its rows as they will be stored (``rows_digest``). Field by field over the whole
     batch: each value is parsed once and decrypted once under the key it is attributed to
     (``keys.attribute``), the batch is encrypted under ``new`` in one call, and each new value
     is decrypted again and compared with the old bytes before anything is written."""
@@ -267,6 +269,7 @@ def _batch(
     for i, column in enumerate(columns):
         count = counts[column.label]
         codec = job.codecs.of(column.label)
+        parse = codec.parts
         where: list[int] = []
         items: list[tuple[bytes, bytes]] = []
         for r, row in enumerate(rows):
@@ -274,7 +277,7 @@ def _batch(
             if stored is None or stored == "":
                 count.empty += 1
                 continue
-            parts = codec.parts(stored) if type(stored) is str else None
+            parts = parse(stored) if type(stored) is str else None
             if parts is None:
                 count.text += 1  # not ciphertext: left byte-identical
                 if len(count.text_labels) < values.NAMED_MAX:
@@ -284,30 +287,26 @@ def _batch(
             items.append(parts)
         found = keys.attribute(codec, job.order.get(column.label, ()), items)
         _second_look(job, codec, column, rows, where, items, found, unproven)
-        targets: list[int] = []
-        raws: list[bytes] = []
-        for r, (old, raw) in zip(where, found, strict=True):
-            if old is None or raw is None:
-                count.left += 1  # byte-identical, as the operator asked (``_second_look``)
-                continue
-            targets.append(r)
-            raws.append(raw)
-            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + 1
+        targets = [r for r, (_, raw) in zip(where, found, strict=True) if raw is not None]
+        raws = [raw for _, raw in found if raw is not None]
+        count.left += len(where) - len(targets)  # byte-identical, as asked (``_second_look``)
+        for old, n in Counter(old for old, _ in found if old is not None).items():
+            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + n
         fresh = codec.encrypt_raw_many(job.new, raws)
-        back = codec.decrypt_many(job.new, [values.parts(codec, f) or (b"", b"") for f in fresh])
-        for r, raw, value, again in zip(targets, raws, fresh, back, strict=True):
-            if again != raw:
-                raise ChangeFailed(
-                    f"{values.label(column, rows[r][1])}: the new value does not decrypt back to "
-                    "the same bytes; the transaction was rolled back"
-                )
+        back = codec.decrypt_many(job.new, [parse(f) or (b"", b"") for f in fresh])
+        if back != raws:
+            r = next(t for t, raw, again in zip(targets, raws, back, strict=True) if again != raw)
+            raise ChangeFailed(
+                f"{values.label(column, rows[r][1])}: the new value does not decrypt back to "
+                "the same bytes; the transaction was rolled back"
+            )
+        for r, value in zip(targets, fresh, strict=True):
             fresh_rows[r][i] = value
             changed[r] = True
         count.values += len(targets)
         count.reencrypted += len(targets)
     updates = [(*fresh_rows[r], rows[r][0]) for r in range(len(rows)) if changed[r]]
-    digest = sum(row_digest(row[0], fresh_rows[r]) for r, row in enumerate(rows)) % DIGEST_MOD
-    return updates, digest
+    return updates, rows_digest([(row[0], row[1], *fresh_rows[r]) for r, row in enumerate(rows)])
 
 
 def _second_look(
@@ -352,16 +351,12 @@ def _second_look(
         )
 
 
-DIGEST_MOD = 1 << 64
-
-
-def row_digest(rowid: Any, stored: list[Any] | tuple[Any, ...]) -> int:
-    """A 64-bit digest of one row's encrypted columns as stored: Python's own hash of the row,
-    which is the same in this process and in the workers it forked (they share its hash seed),
-    the only places it is compared. The digests of all rows are summed (mod 2^64), so the sum
-    does not depend on how rows were batched or ordered. It guards against a write that
-    landed elsewhere, not against an adversary."""
-    return hash((rowid, *stored)) % DIGEST_MOD
+def rows_digest(rows: list[tuple[Any, ...]]) -> int:
+    """A digest of a batch's rows as stored (row key, id, encrypted columns), in row-key
+    order: Python's own hash of them, computed in C, the same in this process and in the
+    workers it forked (they share its hash seed), the only places it is compared. It guards
+    against a write that landed elsewhere, not against an adversary."""
+    return hash(tuple(rows))
 
 
 # -- the crypto work, in this process or on every core (``core.workers``) ----------------------

@@ -19,6 +19,7 @@ import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
@@ -299,7 +300,9 @@ class SQLiteConnection:
                 raise DatabaseError(f"cannot read {table}: {err}") from err
             if not got:
                 return
-            yield [self._out(r) for r in got]
+            if bytes in set(map(type, chain.from_iterable(got))):  # one C loop over the batch
+                got = [self._out(r) for r in got]
+            yield got
             taken += len(got)
             last = got[-1][0]
 
