@@ -45,6 +45,10 @@ class Codec(Protocol):
         """``split`` for a ciphertext, None for anything else: one parse, never an exception."""
         ...
 
+    def parts_many(self, stored: Sequence[object]) -> list[tuple[bytes, bytes] | None]:
+        """``parts`` of each value; None for NULL, empty and values that are not text too."""
+        ...
+
     def decrypt_many(self, key: Secret, parts: Sequence[tuple[bytes, bytes]]) -> list[bytes | None]:
         """``decrypt_split`` of many values at once; None where an authenticated codec refuses."""
         ...

@@ -25,8 +25,8 @@ SQLite, inside the one transaction.
 from __future__ import annotations
 
 import os
-from collections import Counter
 from dataclasses import dataclass, field
+from operator import countOf
 from typing import Any
 
 from coolify_migrate.core.app import EncryptedColumn
@@ -269,31 +269,33 @@ def _batch(
     for i, column in enumerate(columns):
         count = counts[column.label]
         codec = job.codecs.of(column.label)
-        parse = codec.parts
         where: list[int] = []
         items: list[tuple[bytes, bytes]] = []
-        for r, row in enumerate(rows):
-            stored = row[2 + i]
-            if stored is None or stored == "":
+        column_values = [row[2 + i] for row in rows]
+        for r, (stored, parts) in enumerate(
+            zip(column_values, codec.parts_many(column_values), strict=True)
+        ):
+            if parts is not None:
+                where.append(r)
+                items.append(parts)
+            elif stored is None or stored == "":
                 count.empty += 1
-                continue
-            parts = parse(stored) if type(stored) is str else None
-            if parts is None:
+            else:
                 count.text += 1  # not ciphertext: left byte-identical
                 if len(count.text_labels) < values.NAMED_MAX:
-                    count.text_labels.append(values.label(column, row[1]))
-                continue
-            where.append(r)
-            items.append(parts)
+                    count.text_labels.append(values.label(column, rows[r][1]))
         found = keys.attribute(codec, job.order.get(column.label, ()), items)
         _second_look(job, codec, column, rows, where, items, found, unproven)
         targets = [r for r, (_, raw) in zip(where, found, strict=True) if raw is not None]
         raws = [raw for _, raw in found if raw is not None]
         count.left += len(where) - len(targets)  # byte-identical, as asked (``_second_look``)
-        for old, n in Counter(old for old, _ in found if old is not None).items():
-            count.from_keys[old.fingerprint] = count.from_keys.get(old.fingerprint, 0) + n
+        olds = [old for old, _ in found]
+        for key in (*job.order.get(column.label, ()), *job.others):
+            n = countOf(olds, key)  # by identity first, in C: no key is hashed per value
+            if n:
+                count.from_keys[key.fingerprint] = count.from_keys.get(key.fingerprint, 0) + n
         fresh = codec.encrypt_raw_many(job.new, raws)
-        back = codec.decrypt_many(job.new, [parse(f) or (b"", b"") for f in fresh])
+        back = codec.decrypt_many(job.new, [p or (b"", b"") for p in codec.parts_many(fresh)])
         if back != raws:
             r = next(t for t, raw, again in zip(targets, raws, back, strict=True) if again != raw)
             raise ChangeFailed(
