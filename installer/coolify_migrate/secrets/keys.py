@@ -110,13 +110,16 @@ def analyse(
         _attribute_all(ctx, conn, analysis, cands)
     else:  # the sample's own attribution: which keys hold values, and roughly how many
         analysis.counts, analysis.text = sample_counts, sample_text
+        by_field: dict[str, list[tuple[bytes, bytes]]] = {}
         for label, iv, content in sample:
-            key = first_key(codecs.of(label), analysis.order.get(label, ()), iv, content)
+            by_field.setdefault(label, []).append((iv, content))
+        for label, items in by_field.items():
             count = sample_counts[label]
-            if key is None:
-                count.unknown += 1
-            else:
-                count.by_key[key.fingerprint] = count.by_key.get(key.fingerprint, 0) + 1
+            for key, _ in attribute(codecs.of(label), analysis.order.get(label, ()), items):
+                if key is None:
+                    count.unknown += 1
+                else:
+                    count.by_key[key.fingerprint] = count.by_key.get(key.fingerprint, 0) + 1
     for column in found.absent:
         analysis.counts[column.label] = FieldCount(column.label, absent=True)
     return analysis
@@ -193,10 +196,11 @@ def key_stats(
     st = KeyStats(cand)
     informative = decoded_informative = 0
     authentic = False
-    for label, iv, content in sample:
+    reads = _reads(codecs, cand.key, sample)
+    for (label, _, content), read in zip(sample, reads, strict=True):
         codec = codecs.of(label)
         informative += bool(content) and not codec.authenticated
-        if decrypt_parts(codec, cand.key, iv, content) is None:
+        if not read:
             st.failed += 1
             continue
         st.decoded += 1
@@ -208,6 +212,20 @@ def key_stats(
             st.bits += utf8_bits(len(content))
     st.established = authentic or established(st.bits, decoded_informative, informative)
     return st
+
+
+def _reads(codecs: FieldCodecs, key: Secret, sample: list[tuple[str, bytes, bytes]]) -> list[bool]:
+    """Whether each (field, iv, content) decodes under ``key`` (``decrypt_parts``), a field's
+    values in one batched call."""
+    by_field: dict[str, list[int]] = {}
+    for k, (label, _, _) in enumerate(sample):
+        by_field.setdefault(label, []).append(k)
+    out = [False] * len(sample)
+    for label, where in by_field.items():
+        found = attribute(codecs.of(label), (key,), [(sample[k][1], sample[k][2]) for k in where])
+        for k, (hit, _) in zip(where, found, strict=True):
+            out[k] = hit is not None
+    return out
 
 
 def _primary(
@@ -377,7 +395,10 @@ def attribute(
     for key in order:
         if not pending:
             break
-        raws = codec.decrypt_many(key, [items[i] for i in pending])
+        try:
+            raws = codec.decrypt_many(key, [items[i] for i in pending])
+        except DecryptError:  # a key this codec cannot use (its length): it reads nothing
+            continue
         if None not in raws and _all_decode(raws):  # type: ignore[arg-type]
             for i, raw in zip(pending, raws, strict=True):
                 out[i] = (key, raw)
