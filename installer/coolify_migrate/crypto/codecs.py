@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import hashlib
 import json
 import os
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -65,24 +67,16 @@ def _exact_many(stored: Sequence[object]) -> list[tuple[bytes, bytes] | None]:
 
 _BLOCK = 16
 _COUNTERS = 1 << 128  # CTR increments the whole 16-byte IV as one big-endian number, wrapping
-_TOP = b"\xff" * 8  # an IV whose counter can wrap within 2^64 blocks starts with these
 _PADS = [bytes(n) for n in range(_BLOCK)]  # zeros that fill a value's last block
-_STEPS: dict[int, bytes] = {}  # blocks -> 0, 1, .., blocks - 1 as 16-byte big-endian numbers
 
 
-def _steps(blocks: int) -> bytes:
-    steps = _STEPS.get(blocks)
-    if steps is None:
-        steps = b"".join(j.to_bytes(_BLOCK, "big") for j in range(blocks))
-        if len(_STEPS) < 1024:
-            _STEPS[blocks] = steps
-    return steps
+@functools.cache
+def _numpy() -> Any:
+    """NumPy, imported when a batch is first decrypted (the commands that never decrypt a
+    batch, ``status`` among them, do not pay for its import)."""
+    import numpy
 
-
-def _counter_blocks(iv: bytes, blocks: int) -> bytes:
-    """The counter blocks iv, iv + 1, .., iv + blocks - 1 (mod 2^128), end to end."""
-    start = int.from_bytes(iv, "big")
-    return b"".join(((start + j) % _COUNTERS).to_bytes(_BLOCK, "big") for j in range(blocks))
+    return numpy
 
 
 # What JavaScript's String.prototype.trim() removes (WhiteSpace and LineTerminator): Coolify v3
@@ -187,9 +181,7 @@ class AesCtrJsonCodec:
         at = 0  # in hex digits
         for raw in raws:
             size = 2 * len(raw)
-            out.append(
-                '{"iv":"' + f"{start:032x}" + '","content":"' + content_hex[at : at + size] + '"}'
-            )
+            out.append(f'{{"iv":"{start:032x}","content":"{content_hex[at : at + size]}"}}')
             blocks = max(1, -(-len(raw) // _BLOCK))
             at += 2 * _BLOCK * blocks
             start += blocks
@@ -202,38 +194,38 @@ class AesCtrJsonCodec:
 
     def _xor_many(self, key: Secret, ivs: Sequence[bytes], datas: Sequence[bytes]) -> list[bytes]:
         """CTR over many values at once, computed from first principles (not with OpenSSL's CTR
-        mode, which ``encrypt_raw_many`` uses: the two check each other in a roll). A value's
-        keystream is AES-ECB over its counter blocks; the counter blocks of all values are
-        built in one big-number addition (each IV repeated once per block, plus 0, 1, 2, ..
-        per value: no carry crosses a block unless the counter wraps, and an IV that could wrap
-        takes its own slow path), enciphered in one call, XORed with the values zero-padded end
-        to end, and cut back to each value's length."""
+        mode, which ``encrypt_raw_many`` uses: in a roll the two check each other). A value's
+        keystream is AES-ECB over its counter blocks iv, iv + 1, .. (mod 2^128). NumPy builds
+        the counter blocks of every value at once (each IV repeated once per block, plus 0, 1,
+        2, .. as two 64-bit halves, the low half's carry added to the high one: both wrap as
+        CTR does), they are enciphered in one call, XORed with the values zero-padded end to
+        end, and cut back to each value's length."""
         if not datas:
             return []
-        repeated: list[bytes] = []
-        steps: list[bytes] = []
-        padded: list[bytes] = []
-        for iv, data in zip(ivs, datas, strict=True):
-            size = len(data)
-            blocks = -(-size // _BLOCK)
-            if iv.startswith(_TOP) and int.from_bytes(iv, "big") + blocks > _COUNTERS:
-                repeated.append(_counter_blocks(iv, blocks))
-                steps.append(bytes(_BLOCK * blocks))
-            else:
-                repeated.append(iv * blocks)
-                steps.append(_STEPS.get(blocks) or _steps(blocks))
-            padded.append(data)
-            padded.append(_PADS[-size % _BLOCK])
-        joined = b"".join(repeated)
-        if not joined:
+        np = _numpy()
+        sizes = np.fromiter(map(len, datas), dtype=np.int64, count=len(datas))
+        blocks = (sizes + (_BLOCK - 1)) // _BLOCK
+        total = int(blocks.sum())
+        if not total:
             return [b"" for _ in datas]
-        length = len(joined)
-        counters = int.from_bytes(joined, "big") + int.from_bytes(b"".join(steps), "big")
-        enc = Cipher(self._algo(key), modes.ECB()).encryptor()
-        stream = enc.update(counters.to_bytes(length, "big")) + enc.finalize()
-        mixed = (int.from_bytes(stream, "big") ^ int.from_bytes(b"".join(padded), "big")).to_bytes(
-            length, "big"
+        halves = np.frombuffer(b"".join(ivs), dtype=">u8").reshape(-1, 2)
+        first = np.repeat(halves, blocks, axis=0).astype(np.uint64)
+        step = np.arange(total, dtype=np.uint64) - np.repeat(
+            (np.cumsum(blocks) - blocks).astype(np.uint64), blocks
         )
+        counters = np.empty((total, 2), dtype=">u8")
+        low = first[:, 1] + step  # wraps mod 2^64: then it is below the step it added
+        counters[:, 1] = low
+        counters[:, 0] = first[:, 0] + (low < step)
+        enc = Cipher(self._algo(key), modes.ECB()).encryptor()
+        stream = enc.update(counters.tobytes()) + enc.finalize()
+        padded: list[bytes] = []
+        for data in datas:
+            padded.append(data)
+            padded.append(_PADS[-len(data) % _BLOCK])
+        mixed = (
+            np.frombuffer(stream, dtype=np.uint8) ^ np.frombuffer(b"".join(padded), dtype=np.uint8)
+        ).tobytes()
         out = []
         at = 0
         for data in datas:
