@@ -131,11 +131,11 @@ runs = []
 gc.callbacks.append(lambda phase, info: runs.append(phase) if phase == "start" else None)
 import coolify_migrate.cli
 gc.callbacks.clear()
-print(len(runs), gc.isenabled())
+print(len(runs), gc.isenabled(), gc.get_freeze_count())
 """
 
 
-def _collections_while_importing(before: str = "") -> tuple[int, bool]:
+def _collections_while_importing(before: str = "") -> tuple[int, bool, int]:
     proc = subprocess.run(
         [sys.executable, "-c", _COLLECTIONS.format(before=before)],
         env={**os.environ, "PYTHONPATH": str(SRC)},
@@ -145,16 +145,19 @@ def _collections_while_importing(before: str = "") -> tuple[int, bool]:
         check=True,
         timeout=120,
     )
-    runs, enabled = proc.stdout.split()
-    return int(runs), enabled == "True"
+    runs, enabled, frozen = proc.stdout.split()
+    return int(runs), enabled == "True", int(frozen)
 
 
 def test_the_command_lines_imports_run_without_the_cyclic_collector() -> None:
     """About 30 collections ran while click, typer and the CLI loaded, and freed nothing; now the
-    collector is off until they are done, then on again, or still off if it was off."""
-    runs, enabled = _collections_while_importing()
-    assert runs <= 2 and enabled, (runs, enabled)
-    assert _collections_while_importing("gc.disable()") == (0, False)
+    collector is off until they are done, then on again, or still off if it was off. What the
+    importing program had frozen stays frozen."""
+    runs, enabled, frozen = _collections_while_importing()
+    assert runs <= 2 and enabled and frozen == 0, (runs, enabled, frozen)
+    assert _collections_while_importing("gc.disable()") == (0, False, 0)
+    runs, enabled, frozen = _collections_while_importing("gc.freeze()")
+    assert enabled and frozen > 1000, frozen
 
 
 def test_the_dotenv_parser_is_dotenvs_and_the_package_still_imports_whole() -> None:

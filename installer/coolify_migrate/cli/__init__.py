@@ -62,9 +62,11 @@ def _imported() -> None:
     """The imports are done: what they made goes to the oldest generation (``freeze`` then
     ``unfreeze`` moves it there without walking it; one walk of it all would cost as much as the
     collections saved), and the collector is on again if it was. ``main`` then freezes what is
-    loaded for the rest of the process (docs/performance.md, "Start-up")."""
-    gc.freeze()
-    gc.unfreeze()
+    loaded for the rest of the process (docs/performance.md, "Start-up"). Objects a program that
+    imports this module had frozen itself stay frozen (nothing is moved then)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
     if _COLLECTING:
         gc.enable()
 
