@@ -58,15 +58,14 @@ def _dotenv_parser() -> ModuleType:
     import importlib.util
 
     package = importlib.util.find_spec("dotenv")
-    spec = importlib.machinery.PathFinder.find_spec(
-        "dotenv.parser", package.submodule_search_locations if package else None
-    )
-    if spec is None or spec.loader is None:  # not a plain package on disk: import it as usual
-        import dotenv.parser
+    places = package.submodule_search_locations if package else None
+    found = importlib.machinery.PathFinder.find_spec("dotenv.parser", places) if places else None
+    if found is None or not isinstance(found.loader, importlib.machinery.SourceFileLoader):
+        import dotenv.parser  # not a source file on disk (or no dotenv): imported as usual
 
         return dotenv.parser
     name = f"{__name__}._dotenv_parser"
-    spec = importlib.util.spec_from_file_location(name, spec.origin)
+    spec = importlib.util.spec_from_file_location(name, found.loader.path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its classes name it as their module
