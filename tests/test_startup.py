@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 from coolify_migrate.cli import app, tree
 from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all declared)
+from coolify_migrate.config import envfile
 from support import SRC
 
 _LOADED = """
@@ -96,6 +98,7 @@ def test_help_imports_no_app_and_nothing_heavy() -> None:
     assert not _heavy(mods), sorted(_heavy(mods))
     assert not _inside_apps(mods)
     assert "coolify_migrate.status" not in mods
+    assert not {"hashlib", "hmac", "_hashlib"} & mods  # OpenSSL: a key's fingerprint loads it
 
 
 def test_status_imports_its_own_command_and_app_only(tmp_path: Path, demo: Any) -> None:
@@ -108,6 +111,77 @@ def test_status_imports_its_own_command_and_app_only(tmp_path: Path, demo: Any) 
     assert "coolify_migrate.apps.coolify_v3.profile" in mods
     assert not {m for m in _inside_apps(mods) if m.startswith("coolify_migrate.apps.redash.")}
     assert not _heavy(mods), sorted(_heavy(mods))
+
+
+def test_status_imports_nothing_it_does_not_use(demo: Any) -> None:
+    """What was taken out of ``status``'s imports (docs/performance.md, "Start-up"): python-dotenv's
+    package (its ``__init__`` imports ``logging`` and ``tempfile``; only its parser is loaded),
+    ``string``, ``base64`` (the date-seeded key's test) and the release type (signatures only)."""
+    mods = loaded("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
+    assert "coolify_migrate.config.envfile" in mods
+    removed = {"dotenv", "dotenv.main", "logging", "tempfile", "string", "base64"}
+    removed |= {"coolify_migrate.core.release", "coolify_migrate.apps.coolify_v3.legacy_key"}
+    assert not removed & mods, sorted(removed & mods)
+
+
+_COLLECTIONS = """
+import gc
+{before}
+runs = []
+gc.callbacks.append(lambda phase, info: runs.append(phase) if phase == "start" else None)
+import coolify_migrate.cli
+gc.callbacks.clear()
+print(len(runs), gc.isenabled(), gc.get_freeze_count())
+"""
+
+
+def _collections_while_importing(before: str = "") -> tuple[int, bool, int]:
+    proc = subprocess.run(
+        [sys.executable, "-c", _COLLECTIONS.format(before=before)],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=True,
+        timeout=120,
+    )
+    runs, enabled, frozen = proc.stdout.split()
+    return int(runs), enabled == "True", int(frozen)
+
+
+def test_the_command_lines_imports_run_without_the_cyclic_collector() -> None:
+    """About 30 collections ran while click, typer and the CLI loaded, and freed nothing; now the
+    collector is off until they are done, then on again, or still off if it was off. What the
+    importing program had frozen stays frozen."""
+    runs, enabled, frozen = _collections_while_importing()
+    assert runs <= 2 and enabled and frozen == 0, (runs, enabled, frozen)
+    assert _collections_while_importing("gc.disable()") == (0, False, 0)
+    runs, enabled, frozen = _collections_while_importing("gc.freeze()")
+    assert enabled and frozen > 1000, frozen
+
+
+def test_the_dotenv_parser_is_dotenvs_and_the_package_still_imports_whole() -> None:
+    """The parser loaded from its file is dotenv's own, and a later ``import dotenv`` gets its
+    whole package."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from coolify_migrate.config import envfile\n"
+            "import dotenv, dotenv.parser, io\n"
+            "print(envfile.parse_stream.__code__.co_filename == dotenv.parser.__file__)\n"
+            "print(dotenv.dotenv_values(stream=io.StringIO('A=1')) == {'A': '1'})\n",
+        ],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        check=True,
+        timeout=120,
+    )
+    assert proc.stdout.split() == ["True", "True"]
+    parsed = list(envfile.parse_stream(io.StringIO("A=1\n# c\nexport B='x y'\n")))
+    assert [(b.key, b.value) for b in parsed] == [("A", "1"), (None, None), ("B", "x y")]
 
 
 def test_status_runs_after_the_lazy_build(cli: Any, demo: Any) -> None:

@@ -42,6 +42,8 @@ def load_env(ctx: Context) -> EnvFile:
 
 @dataclass(frozen=True)
 class VersionSource:
+    """What one source says the installed version is."""
+
     name: str  # "record", "container", "env"
     version: str | None
     detail: str
@@ -52,6 +54,8 @@ class VersionSource:
 
 @dataclass(frozen=True)
 class InstalledVersion:
+    """The installed version when the sources agree, and what each of them says."""
+
     version: Version | None
     sources: tuple[VersionSource, ...]
     # versions the data themselves allow (the app's own migration head can be shared by several)

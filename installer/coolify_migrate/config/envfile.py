@@ -28,11 +28,12 @@ import io
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-from dotenv.parser import parse_stream
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from coolify_migrate.core import bounded, durable
 from coolify_migrate.core.errors import EnvFileError
@@ -44,8 +45,44 @@ _EXPORT = re.compile(r"^(\s*)(export\s+)?")
 BOM = "\ufeff"
 
 
+def _dotenv_parser() -> ModuleType:
+    """python-dotenv's parser, loaded from its file alone unless dotenv is already imported.
+
+    ``import dotenv.parser`` runs the package's ``__init__`` first, which imports ``dotenv.main``
+    and with it ``logging`` and ``tempfile``: a few ms of every ``status`` for code the tool
+    never calls (docs/performance.md, "Start-up"). The copy loaded here has a name of its own,
+    so a later ``import dotenv`` gets its package whole, as usual."""
+    if "dotenv.parser" in sys.modules:
+        return sys.modules["dotenv.parser"]
+    import importlib.machinery
+    import importlib.util
+
+    package = importlib.util.find_spec("dotenv")
+    places = package.submodule_search_locations if package else None
+    found = importlib.machinery.PathFinder.find_spec("dotenv.parser", places) if places else None
+    if found is None or not isinstance(found.loader, importlib.machinery.SourceFileLoader):
+        import dotenv.parser  # not a source file on disk (or no dotenv): imported as usual
+
+        return dotenv.parser
+    name = f"{__name__}._dotenv_parser"
+    spec = importlib.util.spec_from_file_location(name, found.loader.path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its classes name it as their module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from dotenv.parser import parse_stream
+else:
+    parse_stream = _dotenv_parser().parse_stream
+
+
 @dataclass
 class _Entry:
+    """One binding as read (a comment or a blank line has no key)."""
+
     key: str | None
     value: str | None
     text: str  # the original text of this binding, line ending included

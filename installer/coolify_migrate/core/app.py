@@ -36,6 +36,8 @@ class EnvFile(Protocol):
 
 @dataclass(frozen=True)
 class EncryptedColumn:
+    """One encrypted field of the app's database: where it is, and what reads it."""
+
     table: str
     column: str
     nullable: bool = False

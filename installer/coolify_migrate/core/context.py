@@ -42,6 +42,9 @@ class Proofs:
 
 @dataclass
 class Context:
+    """What a command works with: the instance, its app, the output, the runtime, and what the
+    command learns once (its store, the container's keys, what it proved)."""
+
     data_dir: Path
     profile: Profile  # the app (``coolify_migrate.apps`` picks it; nothing here names one)
     db_override: Path | None = None

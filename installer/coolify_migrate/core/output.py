@@ -53,6 +53,8 @@ class Null:
 
 @dataclass
 class Recording:
+    """An output that keeps what it is told (lines and events), for tests and library callers."""
+
     lines: list[str] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 

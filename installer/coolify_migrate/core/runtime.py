@@ -5,9 +5,10 @@ runtimes live in ``coolify_migrate.runtimes``."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from coolify_migrate.core.release import Release
+if TYPE_CHECKING:  # named in signatures only: a command that never updates does not import it
+    from coolify_migrate.core.release import Release
 
 
 class Runtime(Protocol):

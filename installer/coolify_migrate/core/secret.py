@@ -8,8 +8,6 @@ in the database, so the tool can tell which key encrypted the data.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Iterable
 
@@ -47,6 +45,8 @@ class Secret:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Secret):
             return NotImplemented
+        import hmac  # here: hashlib and hmac load OpenSSL, not a cost of every start (--help)
+
         return hmac.compare_digest(self.encode(), other.encode())
 
     def __hash__(self) -> int:
@@ -59,6 +59,9 @@ class Secret:
     def check_value(self) -> str:
         """Full HMAC-SHA256 hex: stored beside the data to prove which key encrypted it."""
         if self._check is None:
+            import hashlib
+            import hmac
+
             self._check = hmac.new(self.encode(), _LABEL, hashlib.sha256).hexdigest()
         return self._check
 

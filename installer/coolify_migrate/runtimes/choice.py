@@ -25,6 +25,8 @@ PING_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class Choice:
+    """The runtime chosen, and why (``status`` shows it)."""
+
     name: str  # docker | compose | none (compose is chosen by the app's profile from docker)
     why: str
     host: str | None = None  # the engine address used, when one was found

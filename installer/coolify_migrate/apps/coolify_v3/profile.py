@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import functools
 import re
-import string
 import uuid
 from pathlib import Path
 from typing import Any
 
 from packaging.version import Version
 
-from coolify_migrate.apps.coolify_v3 import DEFAULT_DIR, ENV_FILE, installed_in, legacy_key
+from coolify_migrate.apps.coolify_v3 import DEFAULT_DIR, ENV_FILE, installed_in
 from coolify_migrate.core.app import (
     ContainerSpec,
     DerivedForm,
@@ -37,8 +36,9 @@ from coolify_migrate.core.store import Store
 KEY = "COOLIFY_SECRET_KEY"
 BETTER = "COOLIFY_SECRET_KEY_BETTER"
 OLD = re.compile(r"COOLIFY_SECRET_KEY_OLD_(\d+)")
-# 64 symbols, all safe for docker --env-file, Compose and sh: 32 of them carry 192 bits.
-KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
+# 64 symbols, all safe for docker --env-file, Compose and sh: 32 of them carry 192 bits. Spelt
+# out: ``string`` (its Template compiles a pattern at import) is a cost of every start otherwise.
+KEY_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 
 
 def new_key() -> Secret:
@@ -168,6 +168,8 @@ class CoolifyV3(Profile):
         return installed_in(directory)
 
     def derived_form(self, key: Secret) -> DerivedForm | None:
+        from coolify_migrate.apps.coolify_v3 import legacy_key  # base64: not at every start
+
         if legacy_key.digest_prefix(key.reveal()) is None:
             return None
         return DerivedForm("base64 of 24 hex digits", "base64 of hex digits", 96.0)
@@ -175,7 +177,8 @@ class CoolifyV3(Profile):
     def find_seed(
         self, key: Secret, centres_ms: list[int], window_ms: int, *, workers: int, out: Any
     ) -> tuple[int | None, int]:
-        from coolify_migrate.apps.coolify_v3 import seed_search  # a process pool: not at start-up
+        # a process pool and base64: not at every start
+        from coolify_migrate.apps.coolify_v3 import legacy_key, seed_search
 
         prefix = legacy_key.digest_prefix(key.reveal())
         if prefix is None:
