@@ -24,6 +24,7 @@ from coolify_migrate.core import durable
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import DatabaseError
 from coolify_migrate.engine import upgrade
+from coolify_migrate.secrets import verdicts
 from coolify_migrate.state import journal, proven
 from coolify_migrate.stores import names, sqlite_copy
 from support import REPO, CliRunner
@@ -187,8 +188,8 @@ def test_an_upgrade_checks_before_the_journal_begins_and_its_backup_leans_on_tha
         journal.begin,
     )
 
-    def check(source: Path) -> tuple[str, str] | None:
-        found = real_check(source)
+    def check(source: Path, *a: Any) -> tuple[str, str] | None:
+        found = real_check(source, *a)
         events.append(("check", found))
         return found
 
@@ -213,3 +214,32 @@ def test_an_upgrade_checks_before_the_journal_begins_and_its_backup_leans_on_tha
     doc = json.loads(manifest.read_text())
     assert doc["reason"] == "pre-upgrade" and doc["integrity"] == "ok"
     assert doc["sha256"] == found[1]
+
+
+def test_the_key_identified_on_the_checked_snapshot_describes_a_backup_of_those_bytes(
+    demo: DemoInstance, ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _mode(demo.db_path, "delete")
+    manual = backups.create(ctx)
+    calls: list[str] = []
+    real = verdicts.identify
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        calls.append("identify")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(verdicts, "identify", counted)
+    checked = backups.check_before_stop(ctx)
+    assert checked is not None and calls == ["identify"]
+    assert checked.key == (demo.key.fingerprint, demo.key.check_value, "identified")
+    calls.clear()
+    info = backups.create(ctx, reason="pre-upgrade", checked=checked)
+    assert calls == [], "the copy is the checked bytes: their key is its key"
+    for field in ("key_fingerprint", "key_check", "key_status"):
+        assert _manifest(info)[field] == _manifest(manual)[field], field
+    conn = sqlite3.connect(demo.db_path, isolation_level=None)  # a write: identified again
+    conn.execute("CREATE TABLE late (v TEXT)")
+    conn.close()
+    again = backups.create(ctx, checked=checked)
+    assert calls == ["identify"]
+    assert _manifest(again)["key_fingerprint"] == demo.key.fingerprint

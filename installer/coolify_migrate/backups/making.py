@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ from coolify_migrate.core.errors import (
 )
 from coolify_migrate.core.output import Null, Progress
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets import verdicts
 from coolify_migrate.state import made, proven
 from coolify_migrate.stores import names
@@ -95,8 +97,9 @@ def create(
                 hint="the database itself may be damaged; keep it and inspect it",
             )
         faults.checkpoint("backup:copied")
+        same = checked is not None and checked.sha256 == digest  # the very bytes checked
         fingerprint, key_check, key_status, version = _describe_copy(
-            ctx, partial, env, key, version
+            ctx, partial, env, key, version, checked.key if same and checked else None
         )
         bar.advance()
         absent = absent_in(ctx, partial)
@@ -166,6 +169,9 @@ def create(
     return info
 
 
+KeyFacts = tuple[str | None, str | None, str]  # key fingerprint, key check, key status
+
+
 @dataclass(frozen=True)
 class Checked:
     """Bytes of the database that passed ``quick_check``: their SHA-256, and the file's identity
@@ -173,6 +179,7 @@ class Checked:
 
     sha256: str
     file: dict[str, Any] | None
+    key: KeyFacts | None = None  # identified on the same snapshot, when it could be
 
     def still(self, store: SQLiteStore) -> bool:
         """Does the file look as it did? Only a guess of whether the copy will be those bytes
@@ -190,8 +197,15 @@ def check_before_stop(ctx: Context) -> Checked | None:
     store = ctx.store()
     if not isinstance(store, SQLiteStore) or not store.exists():
         return None
+    env = load_env_quietly(ctx)
+    facts: list[KeyFacts] = []
+
+    def identify(conn: Connection) -> None:
+        with suppress(MigrateError):  # the copy's own description will say what is wrong
+            facts.append(_key_facts(ctx, conn, env))
+
     before = proven.identity(store.path)
-    found = store.check_in_place()
+    found = store.check_in_place(identify)
     if found is None:
         return None
     verdict, digest = found
@@ -201,7 +215,7 @@ def check_before_stop(ctx: Context) -> Checked | None:
             hint="the database itself may be damaged; keep it and inspect it",
         )
     after = proven.identity(store.path)  # a write during the check: no identity to trust
-    return Checked(digest, after if after == before else None)
+    return Checked(digest, after if after == before else None, facts[0] if facts else None)
 
 
 def _mib(n: int) -> str:
@@ -228,10 +242,26 @@ def _image_tag(ctx: Context) -> str | None:
         return None
 
 
+def _key_facts(ctx: Context, conn: Connection, env: EnvFile | None) -> KeyFacts:
+    """The key the data ``conn`` reads are under; ``KeyProblem`` when none known is."""
+    verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
+    if verdict.method == "no-data":
+        return None, None, "no encrypted data"
+    if verdict.key is None:
+        return None, None, "unidentified"
+    return verdict.key.fingerprint, verdict.key.check_value, "identified"
+
+
 def _describe_copy(
-    ctx: Context, partial: Path, env: EnvFile | None, key: Secret | None, version: str | None
+    ctx: Context,
+    partial: Path,
+    env: EnvFile | None,
+    key: Secret | None,
+    version: str | None,
+    known: KeyFacts | None = None,
 ) -> tuple[str | None, str | None, str, str | None]:
-    """(key fingerprint, key check, key status, version) of a copy: the caller's or found in it.
+    """(key fingerprint, key check, key status, version) of a copy: the caller's, ``known``
+    (identified on bytes the copy is proven to be) or found in it.
 
     The key status is "identified", "no encrypted data" or "unidentified".
     """
@@ -245,18 +275,13 @@ def _describe_copy(
                 ctx.out.warn("the installed version is unknown: the backup records none")
         if key is None:
             try:
-                verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
-                if verdict.method == "no-data":
-                    return None, None, "no encrypted data", version
-                key = verdict.key
+                return (*(known or _key_facts(ctx, conn, env)), version)
             except KeyProblem as err:
                 ctx.out.warn(f"the backup's key could not be identified ({err.message})")
                 recorded = meta.get("key_check")
                 return (recorded[:16] if recorded else None), recorded, "unidentified", version
     finally:
         conn.close()
-    if key is None:
-        return None, None, "unidentified", version
     return key.fingerprint, key.check_value, "identified", version
 
 

@@ -435,13 +435,20 @@ class SQLiteStore:
 
         return sqlite_copy.integrity(path, full=full)
 
-    def check_in_place(self) -> tuple[str, str] | None:
+    def check_in_place(
+        self, within: Callable[[SQLiteConnection], None] | None = None
+    ) -> tuple[str, str] | None:
         """(quick_check verdict, SHA-256) of the file's bytes as they are now, in one read
-        snapshot; None when the file alone does not hold it (``sqlite_copy.check_in_place``)."""
+        snapshot; None when the file alone does not hold it (``sqlite_copy.check_in_place``).
+        ``within`` reads that same snapshot once the check passed."""
         from coolify_migrate.stores import sqlite_copy
 
+        def reading(raw: sqlite3.Connection) -> None:
+            if within is not None:
+                within(SQLiteConnection(raw))
+
         try:
-            return sqlite_copy.check_in_place(self.path)
+            return sqlite_copy.check_in_place(self.path, reading if within else None)
         except sqlite3.Error as err:
             raise DatabaseError(f"cannot check {self.path}: {err}") from err
 

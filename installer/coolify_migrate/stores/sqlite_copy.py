@@ -122,18 +122,29 @@ def copy_sealed(
         return during.result(), digest
 
 
-def check_in_place(source: Path) -> tuple[str, str] | None:
+def check_in_place(
+    source: Path, within: Callable[[sqlite3.Connection], None] | None = None
+) -> tuple[str, str] | None:
     """(quick_check verdict, SHA-256) of the database file's bytes as they are now, both taken
     in one read snapshot (the app may be running: in rollback-journal mode its writers wait
     for the snapshot, as they do for a backup); None when the file does not hold the snapshot.
     The digest is of exactly the bytes ``copy_sealed`` would copy from the same snapshot, so a
-    copy with that digest is those bytes, checked."""
+    copy with that digest is those bytes, checked. ``within`` is given the snapshot's
+    connection once the check passed, while the file is still being hashed: what it reads is
+    of the same bytes."""
     with _pinned(source) as pinned:
         if pinned is None:
             return None
         src, kept, length = pinned
+
+        def check() -> str:
+            verdict = _verdict(src, "quick_check")
+            if verdict == "ok" and within is not None:
+                within(src)
+            return verdict
+
         with ThreadPoolExecutor(max_workers=1) as pool:
-            during = pool.submit(_verdict, src, "quick_check")
+            during = pool.submit(check)
             try:
                 digest = hashed_copy.hash_range(kept, length)
             except BaseException:
