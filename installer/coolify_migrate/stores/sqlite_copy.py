@@ -17,6 +17,9 @@ Coolify's ``prod.db``, or WAL mode once a checkpoint has brought the file up to 
 ``copy_sealed`` copies the file's bytes instead, in one pass: hashed as they are written,
 ``quick_check``ed on the snapshot's own connection meanwhile, then fsynced. That is the exact
 file, at about the cost of a plain copy; the backup API stays the way for everything else.
+``check_in_place`` checks and hashes the same bytes without copying them (an upgrade does it
+before the app stops), so that ``copy_sealed`` need not check a copy that its SHA-256 proves to
+be those bytes.
 
 Copies are opened ``immutable``: read-only, no locks, and, unlike a plain read-only connection,
 never leaving ``-wal``/``-shm`` files behind beside a backup that carries the WAL flag.
