@@ -27,7 +27,7 @@ from coolify_migrate.backups.catalog import (
     space_needed,
     verify,
 )
-from coolify_migrate.backups.making import create
+from coolify_migrate.backups.making import Checked, check_before_stop, create
 
 __all__ = [
     "FORMAT",
@@ -36,8 +36,10 @@ __all__ = [
     "REASONS",
     "SLACK",
     "BackupInfo",
+    "Checked",
     "backup_dir",
     "check",
+    "check_before_stop",
     "check_writable",
     "create",
     "db_name",

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import errno
 import os
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coolify_migrate import __version__, instance
 from coolify_migrate.backups import copy as backup_copy
@@ -39,9 +42,11 @@ from coolify_migrate.core.errors import (
 )
 from coolify_migrate.core.output import Null, Progress
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets import verdicts
-from coolify_migrate.state import made
+from coolify_migrate.state import made, proven
 from coolify_migrate.stores import names
+from coolify_migrate.stores.sqlite import SQLiteStore
 
 
 def create(
@@ -51,8 +56,15 @@ def create(
     pinned: bool = False,
     version: str | None = None,
     key: Secret | None = None,
+    checked: Checked | None = None,
 ) -> BackupInfo:
-    """Take a backup; the caller holds the lock. Nothing is left behind when it fails."""
+    """Take a backup; the caller holds the lock. Nothing is left behind when it fails.
+
+    ``checked`` (from ``check_before_stop``): the database's bytes passed the integrity check
+    before the app stopped. While the file looks unchanged since, the copy is not checked again
+    beside itself: a copy whose SHA-256 is those bytes' is those bytes, and any other copy is
+    checked (on the snapshot it was copied from) before its verdict is written. A file that
+    changed since is checked while it is copied, as without ``checked``."""
     if reason not in REASONS:
         raise UsageError(f"unknown backup reason {reason!r}", hint=f"one of: {', '.join(REASONS)}")
     store = ctx.store()
@@ -73,17 +85,21 @@ def create(
     final: Path | None = None
     bar: Progress = Null().progress("", None)
     try:
-        dumped = store.backup(partial, ctx.out)
+        if checked is not None and isinstance(store, SQLiteStore) and checked.still(store):
+            dumped = store.backup(partial, ctx.out, checked=checked.sha256)
+        else:
+            dumped = store.backup(partial, ctx.out)
         bar = ctx.out.progress("describing the backup", 3, "steps")
-        checked, digest = dumped.integrity, dumped.sha256
-        if checked != "ok":
+        verdict, digest = dumped.integrity, dumped.sha256
+        if verdict != "ok":
             raise DatabaseError(
-                f"the copy of {store.where} fails its integrity check: {checked}",
+                f"the copy of {store.where} fails its integrity check: {verdict}",
                 hint="the database itself may be damaged; keep it and inspect it",
             )
         faults.checkpoint("backup:copied")
+        same = checked is not None and checked.sha256 == digest  # the very bytes checked
         fingerprint, key_check, key_status, version = _describe_copy(
-            ctx, partial, env, key, version
+            ctx, partial, env, key, version, checked.key if same and checked else None
         )
         bar.advance()
         absent = absent_in(ctx, partial)
@@ -153,6 +169,55 @@ def create(
     return info
 
 
+KeyFacts = tuple[str | None, str | None, str]  # key fingerprint, key check, key status
+
+
+@dataclass(frozen=True)
+class Checked:
+    """Bytes of the database that passed ``quick_check``: their SHA-256, and the file's identity
+    (``state.proven.identity``: size, time, inode, SQLite's change counter, the WAL) then."""
+
+    sha256: str
+    file: dict[str, Any] | None
+    key: KeyFacts | None = None  # identified on the same snapshot, when it could be
+
+    def still(self, store: SQLiteStore) -> bool:
+        """Does the file look as it did? Only a guess of whether the copy will be those bytes
+        (the copy's SHA-256 decides): a file that changed is better checked while copied."""
+        return self.file is not None and proven.identity(store.path) == self.file
+
+
+def check_before_stop(ctx: Context) -> Checked | None:
+    """The integrity check of the database, taken off the downtime: run while the app still
+    runs (one read snapshot), it returns the SHA-256 of the bytes it passed, for ``create`` to
+    recognise them in the copy taken once the app has stopped. A database that fails it is
+    refused here (``DatabaseError``), before anything is stopped or changed. None when there is
+    nothing to check this way (no database, a database server, a WAL file whose last frames are
+    not in it yet): ``create`` then checks its copy as it takes it."""
+    store = ctx.store()
+    if not isinstance(store, SQLiteStore) or not store.exists():
+        return None
+    env = load_env_quietly(ctx)
+    facts: list[KeyFacts] = []
+
+    def identify(conn: Connection) -> None:
+        with suppress(MigrateError):  # the copy's own description will say what is wrong
+            facts.append(_key_facts(ctx, conn, env))
+
+    before = proven.identity(store.path)
+    found = store.check_in_place(identify)
+    if found is None:
+        return None
+    verdict, digest = found
+    if verdict != "ok":
+        raise DatabaseError(
+            f"{store.where} fails its integrity check: {verdict}",
+            hint="the database itself may be damaged; keep it and inspect it",
+        )
+    after = proven.identity(store.path)  # a write during the check: no identity to trust
+    return Checked(digest, after if after == before else None, facts[0] if facts else None)
+
+
 def _mib(n: int) -> str:
     return f"{n / (1 << 20):.1f} MiB"
 
@@ -177,10 +242,26 @@ def _image_tag(ctx: Context) -> str | None:
         return None
 
 
+def _key_facts(ctx: Context, conn: Connection, env: EnvFile | None) -> KeyFacts:
+    """The key the data ``conn`` reads are under; ``KeyProblem`` when none known is."""
+    verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
+    if verdict.method == "no-data":
+        return None, None, "no encrypted data"
+    if verdict.key is None:
+        return None, None, "unidentified"
+    return verdict.key.fingerprint, verdict.key.check_value, "identified"
+
+
 def _describe_copy(
-    ctx: Context, partial: Path, env: EnvFile | None, key: Secret | None, version: str | None
+    ctx: Context,
+    partial: Path,
+    env: EnvFile | None,
+    key: Secret | None,
+    version: str | None,
+    known: KeyFacts | None = None,
 ) -> tuple[str | None, str | None, str, str | None]:
-    """(key fingerprint, key check, key status, version) of a copy: the caller's or found in it.
+    """(key fingerprint, key check, key status, version) of a copy: the caller's, ``known``
+    (identified on bytes the copy is proven to be) or found in it.
 
     The key status is "identified", "no encrypted data" or "unidentified".
     """
@@ -194,18 +275,13 @@ def _describe_copy(
                 ctx.out.warn("the installed version is unknown: the backup records none")
         if key is None:
             try:
-                verdict = verdicts.identify(ctx, conn, known_keys(ctx, env))
-                if verdict.method == "no-data":
-                    return None, None, "no encrypted data", version
-                key = verdict.key
+                return (*(known or _key_facts(ctx, conn, env)), version)
             except KeyProblem as err:
                 ctx.out.warn(f"the backup's key could not be identified ({err.message})")
                 recorded = meta.get("key_check")
                 return (recorded[:16] if recorded else None), recorded, "unidentified", version
     finally:
         conn.close()
-    if key is None:
-        return None, None, "unidentified", version
     return key.fingerprint, key.check_value, "identified", version
 
 

@@ -163,6 +163,7 @@ def upgrade(
                 "upgrade (and a weak data key rolled on the way logs every user out)",
                 what="the upgrade did not start",
             )
+        checked = backups.check_before_stop(ctx)  # the app still runs: off the downtime
         doc = journal.begin(
             ctx,
             "upgrade",
@@ -178,7 +179,7 @@ def upgrade(
             live_key=live.key.fingerprint if live and live.key else None,
             prechecks=prechecks,
         )
-        result = _drive(ctx, doc, hook_timeout=hook_timeout, started_ms=started_ms)
+        result = _drive(ctx, doc, hook_timeout=hook_timeout, started_ms=started_ms, checked=checked)
         if prep.verified:
             signing.record_seen(ctx, prep.manifest)
         return result
@@ -275,7 +276,12 @@ def downtime_ms(doc: dict[str, Any]) -> int | None:
 
 
 def _drive(
-    ctx: Context, doc: dict[str, Any], *, hook_timeout: float, started_ms: int
+    ctx: Context,
+    doc: dict[str, Any],
+    *,
+    hook_timeout: float,
+    started_ms: int,
+    checked: backups.Checked | None = None,
 ) -> dict[str, Any]:
     data = doc["data"]
     done: list[str] = data["done"]
@@ -304,7 +310,9 @@ def _drive(
             mark("stop")
         if "backup" not in done:
             if store.exists():
-                made = backups.create(ctx, reason="pre-upgrade", version=data["from_version"])
+                made = backups.create(
+                    ctx, reason="pre-upgrade", version=data["from_version"], checked=checked
+                )
                 snap = revert.snapshot(ctx, doc)
                 mark("backup", backup=made.name, backup_path=str(made.path), snapshot=snap)
             else:

@@ -91,6 +91,21 @@ def copy_hashed(src: int, dest: int, length: int, read: Callable[[int], None] | 
     return digest.hexdigest()
 
 
+def hash_range(src: int, length: int) -> str:
+    """The SHA-256 (hex) of the first ``length`` bytes of ``src``, read as ``copy_hashed`` reads
+    them; ``EOFError`` when the source ends early."""
+    digest = hashlib.sha256()
+    buf = bytearray(CHUNK)
+    offset = 0
+    while offset < length:
+        n = os.preadv(src, [memoryview(buf)[: min(CHUNK, length - offset)]], offset)
+        if n == 0:
+            raise EOFError(f"the source ended at byte {offset} of {length}")
+        digest.update(memoryview(buf)[:n])
+        offset += n
+    return digest.hexdigest()
+
+
 def _write_all(fd: int, data: memoryview) -> None:
     while data:
         data = data[os.write(fd, data) :]

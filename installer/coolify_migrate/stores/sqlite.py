@@ -438,11 +438,31 @@ class SQLiteStore:
 
         return sqlite_copy.integrity(path, full=full)
 
-    def backup(self, dest: Path, out: Output | None = None) -> Dumped:
+    def check_in_place(
+        self, within: Callable[[SQLiteConnection], None] | None = None
+    ) -> tuple[str, str] | None:
+        """(quick_check verdict, SHA-256) of the file's bytes as they are now, in one read
+        snapshot; None when the file alone does not hold it (``sqlite_copy.check_in_place``).
+        ``within`` reads that same snapshot once the check passed."""
+        from coolify_migrate.stores import sqlite_copy
+
+        def reading(raw: sqlite3.Connection) -> None:
+            if within is not None:
+                within(SQLiteConnection(raw))
+
+        try:
+            return sqlite_copy.check_in_place(self.path, reading if within else None)
+        except sqlite3.Error as err:
+            raise DatabaseError(f"cannot check {self.path}: {err}") from err
+
+    def backup(
+        self, dest: Path, out: Output | None = None, *, checked: str | None = None
+    ) -> Dumped:
         """The file's bytes copied, hashed and checked in one pass when the file holds the
         snapshot; else SQLite's backup API in one step, then checked, hashed and fsynced
-        (``sqlite_copy``). A full disk raises ``OSError(ENOSPC)``; other SQLite errors
-        ``DatabaseError``."""
+        (``sqlite_copy``). ``checked``: the SHA-256 of bytes that already passed the check
+        (``check_in_place``), so the one pass need not check again what it proves identical.
+        A full disk raises ``OSError(ENOSPC)``; other SQLite errors ``DatabaseError``."""
         from coolify_migrate.stores import sqlite_copy
 
         out = out or Null()
@@ -454,7 +474,7 @@ class SQLiteStore:
             bars[0].advance(n)
 
         try:
-            sealed = sqlite_copy.copy_sealed(self.path, dest, copied)
+            sealed = sqlite_copy.copy_sealed(self.path, dest, copied, checked)
         except sqlite3.Error as err:
             raise DatabaseError(f"cannot copy {self.path}: {err}") from err
         finally:

@@ -17,6 +17,9 @@ Coolify's ``prod.db``, or WAL mode once a checkpoint has brought the file up to 
 ``copy_sealed`` copies the file's bytes instead, in one pass: hashed as they are written,
 ``quick_check``ed on the snapshot's own connection meanwhile, then fsynced. That is the exact
 file, at about the cost of a plain copy; the backup API stays the way for everything else.
+``check_in_place`` checks and hashes the same bytes without copying them (an upgrade does it
+before the app stops), so that ``copy_sealed`` need not check a copy that its SHA-256 proves to
+be those bytes.
 
 Copies are opened ``immutable``: read-only, no locks, and, unlike a plain read-only connection,
 never leaving ``-wal``/``-shm`` files behind beside a backup that carries the WAL flag.
@@ -29,8 +32,9 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
 
 from coolify_migrate.core import durable
@@ -79,7 +83,10 @@ def snapshot_copy(source: Path, dest: Path) -> None:
 
 
 def copy_sealed(
-    source: Path, dest: Path, read: Callable[[int], None] | None = None
+    source: Path,
+    dest: Path,
+    read: Callable[[int], None] | None = None,
+    checked: str | None = None,
 ) -> tuple[str, str] | None:
     """(quick_check verdict, SHA-256) of a copy of ``source`` written into ``dest`` (the
     caller's empty claim, else a new file, 0600) in one pass and fsynced; None, with nothing
@@ -91,7 +98,70 @@ def copy_sealed(
     WAL mode its read mark keeps every checkpoint from writing a frame newer than the snapshot
     into the file. ``quick_check`` runs on that same connection while the bytes are copied, so
     its verdict is about exactly the bytes hashed. ``read`` is told each chunk's size.
+
+    ``checked`` is the SHA-256 of bytes that already passed ``quick_check`` (``check_in_place``,
+    while the app still ran). Then no check runs beside the copy: when the copy's SHA-256 is
+    that one, the copy is those very bytes and their verdict is its own; when it is not (a write
+    since, or damage), ``quick_check`` runs on the snapshot after the copy, still before any
+    verdict is given.
     """
+    with _pinned(source) as pinned:
+        if pinned is None:
+            return None
+        src, kept, length = pinned
+        if checked is not None:
+            digest = _copy_to(kept, dest, length, read)
+            verdict = "ok" if digest == checked else _verdict(src, "quick_check")
+            return verdict, digest
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            during = pool.submit(_verdict, src, "quick_check")
+            try:
+                digest = _copy_to(kept, dest, length, read)
+            except BaseException:
+                src.interrupt()  # the copy failed: its check need not finish
+                raise
+            finally:
+                wait([during])  # the connection is closed only once its check is done
+        return during.result(), digest
+
+
+def check_in_place(
+    source: Path, within: Callable[[sqlite3.Connection], None] | None = None
+) -> tuple[str, str] | None:
+    """(quick_check verdict, SHA-256) of the database file's bytes as they are now, both taken
+    in one read snapshot (the app may be running: in rollback-journal mode its writers wait
+    for the snapshot, as they do for a backup); None when the file does not hold the snapshot.
+    The digest is of exactly the bytes ``copy_sealed`` would copy from the same snapshot, so a
+    copy with that digest is those bytes, checked. ``within`` is given the snapshot's
+    connection once the check passed, while the file is still being hashed: what it reads is
+    of the same bytes."""
+    with _pinned(source) as pinned:
+        if pinned is None:
+            return None
+        src, kept, length = pinned
+
+        def check() -> str:
+            verdict = _verdict(src, "quick_check")
+            if verdict == "ok" and within is not None:
+                within(src)
+            return verdict
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            during = pool.submit(check)
+            try:
+                digest = hashed_copy.hash_range(kept, length)
+            except BaseException:
+                src.interrupt()
+                raise
+            finally:
+                wait([during])
+        return during.result(), digest
+
+
+@contextmanager
+def _pinned(source: Path) -> Iterator[tuple[sqlite3.Connection, int, int] | None]:
+    """(connection holding the snapshot, a descriptor of the file, the snapshot's length) while
+    the file's first that many bytes are the snapshot; None when they are not."""
     kept = os.open(source, os.O_RDONLY | os.O_CLOEXEC)  # held: see snapshot_copy
     try:
         src = db.connect(source, shared=True)
@@ -104,29 +174,24 @@ def copy_sealed(
                 src.execute("SELECT count(*) FROM sqlite_master").fetchone()  # pins the snapshot
                 length = _file_holds_snapshot(src, source, kept)
                 if length is not None:
-                    break
-            else:
-                return None
-            with ThreadPoolExecutor(max_workers=1) as pool:
-                checked = pool.submit(_verdict, src, "quick_check")
-                try:
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
-                    out = os.open(dest, flags, 0o600)
-                    try:
-                        digest = hashed_copy.copy_hashed(kept, out, length, read)
-                        os.fsync(out)
-                    finally:
-                        os.close(out)
-                except BaseException:
-                    src.interrupt()  # the copy failed: its check need not finish
-                    raise
-                finally:
-                    wait([checked])  # the connection is closed only once its check is done
-            return checked.result(), digest
+                    yield src, kept, length
+                    return
+            yield None
         finally:
             src.close()  # ends the read transaction
     finally:
         os.close(kept)
+
+
+def _copy_to(kept: int, dest: Path, length: int, read: Callable[[int], None] | None) -> str:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+    out = os.open(dest, flags, 0o600)
+    try:
+        digest = hashed_copy.copy_hashed(kept, out, length, read)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    return digest
 
 
 def _file_holds_snapshot(src: sqlite3.Connection, source: Path, kept: int) -> int | None:
