@@ -35,8 +35,17 @@ _state: tuple[Callable[[Any, Any], Any], Any] | None = None
 _Failure = tuple[str, str, str | None]  # error class name, message, hint
 
 
+# How much lower the workers' scheduling priority is than the caller's: the caller alone reads
+# and writes the database, the serial part of the work, so it runs whenever it can and the
+# workers take the CPU time left (on 2 cores, a caller and 2 workers would otherwise share them
+# three ways, and the caller's part would take half as long again).
+NICER = 5
+
+
 def _init_worker(parent: int) -> None:
     procs.die_with_parent(parent)
+    with contextlib.suppress(OSError):
+        os.nice(NICER)
     # What the worker inherited is never freed here: out of the collector's sight, it is not
     # walked by each full collection (nor its pages copied by the walk's writes).
     gc.freeze()
