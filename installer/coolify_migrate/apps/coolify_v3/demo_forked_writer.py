@@ -5,9 +5,10 @@ The writer is forked once the file holds its schema and no connection is open (n
 fork): it inherits the tables' specs, the codec and the key (never pickled nor sent) and opens the
 file itself. Batches (plain data: ``demo_writer.Batch``) reach it through a socket pair, one
 ``marshal`` message each (several times faster than pickle for them). A thread of the writer
-takes them in as they come (reading a socket leaves the GIL free) and holds up to ``AHEAD``, so
-neither side waits for the other while the two take turns on a busy machine; a send here waits
-only when that many are waiting there. After the last batch the writer builds the indexes and
+takes each message in with one call that holds no GIL while it waits (``MSG_WAITALL``; a loop of
+small reads would wait for the GIL at each, and the sender with it) and holds up to ``AHEAD``,
+so neither side waits for the other while the two take turns on a busy machine; a send here
+waits only when that many are waiting there. After the last batch the writer builds the indexes and
 commits, sending a tick per table of the last batch, then "done".
 
 The writer prints nothing. An error in it is sent back pickled and raised again here, the same
@@ -24,10 +25,11 @@ import marshal
 import os
 import pickle
 import queue
+import select
 import signal
+import socket
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,38 @@ from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 _ROWS, _LAST = b"r", b"l"  # from here: a batch, the last batch (then its marshal bytes)
 AHEAD = 4  # batches received and waiting in the writer
 _TICK, _DONE, _FAILED = b"t", b"d", b"f"  # from the writer: a table written, committed, failed
+
+
+class _Channel:
+    """Messages over a stream socket: an 8-byte length, then the bytes."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def send(self, *parts: bytes) -> None:
+        self.sock.sendall(sum(map(len, parts)).to_bytes(8, "big"))
+        for part in parts:
+            self.sock.sendall(part)
+
+    def recv(self) -> bytearray:
+        """The next message; EOFError once the other end is closed."""
+        return self._exactly(int.from_bytes(self._exactly(8), "big"))
+
+    def ready(self, timeout: float) -> bool:
+        return bool(select.select([self.sock], [], [], timeout)[0])
+
+    def _exactly(self, size: int) -> bytearray:
+        got, buf = 0, bytearray(size)
+        view = memoryview(buf)
+        while got < size:
+            n = self.sock.recv_into(view[got:], size - got, socket.MSG_WAITALL)
+            if not n:
+                raise EOFError
+            got += n
+        return buf
+
+    def close(self) -> None:
+        self.sock.close()
 
 
 def can_fork() -> bool:
@@ -57,11 +91,14 @@ class ForkedWriter:
         import multiprocessing
 
         fork = multiprocessing.get_context("fork")
-        self.chan, theirs = fork.Pipe()  # duplex: a socket pair
-        args = (theirs, path, specs, codec, key, os.getpid())
+        ours, theirs = socket.socketpair()
+        self.chan = _Channel(ours)
+        args = (_Channel(theirs), path, specs, codec, key, os.getpid())
         self.proc = fork.Process(target=_serve, args=args, name="demo-writer", daemon=True)
-        self.proc.start()
-        theirs.close()  # the writer's end lives in the writer alone: its death closes it
+        try:
+            self.proc.start()
+        finally:
+            theirs.close()  # the writer's end lives in the writer alone: its death closes it
 
     def write(self, batch: Batch) -> None:
         self._send(_ROWS, batch)
@@ -72,7 +109,7 @@ class ForkedWriter:
         self._send(_LAST, batch)
         while True:
             try:
-                said = self.chan.recv_bytes()
+                said = self.chan.recv()
             except (EOFError, OSError):
                 raise self._failure() from None
             if said == _TICK:
@@ -92,16 +129,16 @@ class ForkedWriter:
         self.chan.close()
 
     def _send(self, kind: bytes, batch: Batch) -> None:
-        data = kind + marshal.dumps(batch)
+        data = marshal.dumps(batch)
         try:
-            self.chan.send_bytes(data)
+            self.chan.send(kind, data)
         except OSError:  # the writer is gone: what it said before it went, or how it died
             raise self._failure() from None
 
     def _failure(self) -> BaseException:
         with contextlib.suppress(EOFError, OSError):
-            if self.chan.poll(1):
-                said = self.chan.recv_bytes()
+            if self.chan.ready(1):
+                said = self.chan.recv()
                 if said.startswith(_FAILED):
                     return self._failed(said)
         self.proc.join(timeout=5)
@@ -116,13 +153,13 @@ class ForkedWriter:
             hint="run the command again; if it keeps failing, check the memory and disk space",
         )
 
-    def _failed(self, said: bytes) -> BaseException:
+    def _failed(self, said: bytearray) -> BaseException:
         """The writer's exception, as it was raised there, once the writer has exited."""
         self.proc.join(timeout=5)
         return _error(said)
 
 
-def _error(said: bytes) -> BaseException:
+def _error(said: bytearray) -> BaseException:
     try:
         err = pickle.loads(said[len(_FAILED) :])
     except Exception:  # an exception that does not unpickle (its own __init__ arguments)
@@ -133,7 +170,7 @@ def _error(said: bytes) -> BaseException:
 
 
 def _serve(
-    chan: Connection,
+    chan: _Channel,
     path: Path,
     specs: dict[str, TableSpec],
     codec: AesCtrJsonCodec,
@@ -149,7 +186,7 @@ def _serve(
         try:
             conn.execute("BEGIN")
             writer = RowWriter(conn, specs, codec, key)
-            received: queue.Queue[bytes | BaseException] = queue.Queue(AHEAD)
+            received: queue.Queue[bytearray | BaseException] = queue.Queue(AHEAD)
             threading.Thread(target=_receive, args=(chan, received), daemon=True).start()
             while True:
                 data = received.get()
@@ -158,26 +195,26 @@ def _serve(
                 batch = marshal.loads(memoryview(data)[1:])
                 faults.checkpoint("demo:writer-batch")
                 if data[:1] == _LAST:
-                    writer.finish(batch, lambda: chan.send_bytes(_TICK))
+                    writer.finish(batch, lambda: chan.send(_TICK))
                     break
                 writer.write(batch)
         finally:
             conn.close()
-        chan.send_bytes(_DONE)
+        chan.send(_DONE)
         code = 0
     except BaseException as err:  # to the parent, which raises it; EOFError: the parent is gone
         with contextlib.suppress(BaseException):
-            chan.send_bytes(_FAILED + _pickled(err))
+            chan.send(_FAILED, _pickled(err))
     finally:
         os._exit(code)
 
 
-def _receive(chan: Connection, received: queue.Queue[bytes | BaseException]) -> None:
+def _receive(chan: _Channel, received: queue.Queue[bytearray | BaseException]) -> None:
     """The writer's thread that takes the batches in (ends with the last, or passes on the error
     that ended it: EOFError when this process's parent is gone)."""
     try:
         while True:
-            data = chan.recv_bytes()
+            data = chan.recv()
             received.put(data)
             if data[:1] == _LAST:
                 return

@@ -14,9 +14,10 @@ from __future__ import annotations
 import operator
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import chain
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from coolify_migrate.apps.coolify_v3.demo_random import RandomValues
@@ -97,6 +98,7 @@ class AsIs(NamedTuple):
 # earlier (Cipher, copied verbatim), stored text that is not ciphertext (AsIs), or NULL (None).
 Stored = Cipher | AsIs | None
 Field = str | Stored
+_NONE: Mapping[str, Stored] = MappingProxyType({})  # what a table with no encrypted field stores
 
 
 def _default(raw: str | None) -> object:
@@ -288,7 +290,9 @@ class Builder(RandomValues):
 
     # -- rows -------------------------------------------------------------------------------
 
-    def put(self, table: str, row: dict[str, Any], *, updated: bool = False) -> dict[str, Stored]:
+    def put(
+        self, table: str, row: dict[str, Any], *, updated: bool = False
+    ) -> Mapping[str, Stored]:
         """Add a row; returns its encrypted fields as stored (Cipher / AsIs / None)."""
         spec = self.specs[table]
         if spec.created and "createdAt" not in row:
@@ -297,14 +301,15 @@ class Builder(RandomValues):
             later = self.between(60_000, 30 * 86_400_000) if updated else 0
             row["updatedAt"] = row["createdAt"] + later
         self.rows[table].append(row)
-        stored: dict[str, Stored] = {}
         if not spec.encrypted:
-            return stored
+            return _NONE
+        stored: dict[str, Stored] = {}
         record, plaintexts = self.record, self.plaintexts
+        sealer = self.sealer
         for col in spec.encrypted:
             value: Field = row[col]  # KeyError: every encrypted field of every row is decided
             if isinstance(value, str):
-                value = row[col] = self.sealer.cipher(js_trim(value))
+                value = row[col] = sealer.cipher(js_trim(value))
             if isinstance(value, Cipher):  # its text once sealed (write reads it)
                 self.count += 1
                 if record:
