@@ -77,9 +77,12 @@ class _Channel:
 
 
 def can_fork() -> bool:
+    """Whether a writer process can be forked, and has a second core to run on (on one core
+    it would only add the cost of sending the rows)."""
     import multiprocessing  # here: only a big demo pays for the import
 
-    return "fork" in multiprocessing.get_all_start_methods()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cores or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
 
 
 class ForkedWriter:
