@@ -5,9 +5,10 @@
 For each size it runs the real command (``python -m coolify_migrate demo --rows N``, this
 checkout's code, a fresh process: start-up and the once-per-process key pool included) and takes
 its wall time, its CPU time (``cpu s``: user and system, its writer process included, which
-makes the rows of a big demo on a second core while the command makes the next) and its peak RSS
-(the larger of the largest process and the largest sum over the command and its writer that a
-20 ms sample saw; shared pages are counted in each process, so this overestimates). Then, in this process, it reads back every ciphertext the demo stored,
+makes the rows of a big demo on a second core while the command makes the next) and its peak memory
+(the larger of two: the largest RSS one process of the command reached, and the largest PSS of
+the command and its writer together that a 20 ms sample saw: pages they share since the fork
+counted once). Then, in this process, it reads back every ciphertext the demo stored,
 decrypts them (not timed) and times the floor: a bare loop that encrypts those same plaintexts,
 one ``AesCtrJsonCodec.encrypt`` per value, under the same key. A value is counted as the demo
 counts it (``encrypted values``); copies that share their twin's ciphertext are counted and
@@ -53,28 +54,28 @@ INSTALLED_AT = "2023-07-18T10:09:02Z"
 GOAL = 2.0
 
 
-def tree_rss_kib(pid: int) -> int:
-    """RSS of a process and its children (the demo's writer process), in KiB; 0 once it is gone."""
+def tree_pss_kib(pid: int) -> int:
+    """PSS of a process and its children (the demo's writer process), in KiB: each shared page
+    (what the writer shares with the command since its fork) counted once, split between them;
+    0 once it is gone."""
     total = 0
     pending = [pid]
     while pending:
         at = pending.pop()
         try:
-            status = Path(f"/proc/{at}/status").read_text()
+            rollup = Path(f"/proc/{at}/smaps_rollup").read_text()
             children = Path(f"/proc/{at}/task/{at}/children").read_text().split()
         except OSError:
             continue
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
                 total += int(line.split()[1])
         pending.extend(int(c) for c in children)
     return total
 
 
-class TreeRss:
-    """The largest sum of the RSS of a process and its children, sampled every 20 ms (shared
-    pages, such as what the writer inherits at its fork, are counted once per process: an
-    overestimate)."""
+class TreePss:
+    """The largest PSS of a process and its children together, sampled every 20 ms."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self.done = pid, 0, threading.Event()
@@ -83,7 +84,7 @@ class TreeRss:
 
     def _sample(self) -> None:
         while not self.done.wait(0.02):
-            self.peak = max(self.peak, tree_rss_kib(self.pid))
+            self.peak = max(self.peak, tree_pss_kib(self.pid))
 
     def stop(self) -> int:
         self.done.set()
@@ -94,8 +95,8 @@ class TreeRss:
 def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, object]]:
     """Wall seconds, CPU seconds, peak RSS (KiB) and the JSON result of one ``demo`` command
     (CPU: ``wait4``'s user and system time, which holds the children it reaped). The peak is the
-    larger of two: the largest one process of the command reached (``wait4``), and the largest
-    sum over the command and its writer process that a 20 ms sample saw."""
+    larger of two: the largest RSS one process of the command reached (``wait4``), and the
+    largest PSS of the command and its writer process together that a 20 ms sample saw."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "installer")}
     argv = [sys.executable, "-m", "coolify_migrate", "demo", "--rows", str(rows)]
     argv += ["--data-dir", str(data_dir), "--installed-at", INSTALLED_AT, "--json"]
@@ -104,7 +105,7 @@ def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, ob
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
     )
     assert proc.stdout is not None
-    sampler = TreeRss(proc.pid)
+    sampler = TreePss(proc.pid)
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - begun
@@ -221,7 +222,7 @@ def main() -> int:
     print(f"load average before: {load()} ({os.cpu_count()} cores)", flush=True)
     lines = [
         f"{'rows':>6} {'values':>9} {'demo s':>8} {'cpu s':>6} {'bare s':>8} {'ratio':>6}"
-        f" {'peak RSS':>9}"
+        f" {'peak mem':>9}"
         f"  {'batched s':>9} {'rows s':>7} {'demo/(batched+rows)':>19}",
     ]
     verdicts = []
@@ -256,7 +257,7 @@ def main() -> int:
             verdicts.append(
                 f"rows {rows}: demo {took:.2f} s = {ratio:.2f}x the bare encryption"
                 f" ({bare:.2f} s): goal <= {GOAL:g}x {'met' if ratio <= GOAL else 'not met'};"
-                f" peak RSS {rss_kib / 1024:.0f} MB"
+                f" peak memory {rss_kib / 1024:.0f} MB"
             )
             shutil.rmtree(data_dir)
         if opts.memory:
@@ -264,7 +265,7 @@ def main() -> int:
             took, _, rss_kib, result = run_demo(data_dir, opts.memory)
             verdicts.append(
                 f"rows {opts.memory}: {result.get('encrypted_values', 0):,} values in {took:.1f} s"
-                f" (no floors), peak RSS {rss_kib / 1024:.0f} MB"
+                f" (no floors), peak memory {rss_kib / 1024:.0f} MB"
             )
             print(verdicts[-1], flush=True)
             shutil.rmtree(data_dir)

@@ -19,12 +19,28 @@ def _variable(name: str) -> str:
     return f"$$config_{key.lower()}"
 
 
+# The columns of the tables with the most rows (a third of them): their rows are put whole
+SETTING = ("id", "serviceId", "name", "value", "variableName", "createdAt", "updatedAt")
+STORAGE = (
+    "id",
+    "serviceId",
+    "path",
+    "volumeName",
+    "predefined",
+    "containerId",
+    "createdAt",
+    "updatedAt",
+)
+
+
 class ServiceRows:
     """A unit's services, put through the unit's builder; keys come from the pool."""
 
     def __init__(self, b: Builder, pool: KeyPool) -> None:
         self.b = b
         self.pool = pool
+        b.declare("ServiceSetting", SETTING)
+        b.declare("ServicePersistentStorage", STORAGE)
 
     def _generate(self, spec: Any, sid: str) -> Any:
         b = self.b
@@ -151,17 +167,8 @@ class ServiceRows:
             if value is None or value in ("", "null"):
                 continue
             at += b.between(2, 40)
-            b.put(
-                "ServiceSetting",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "name": name,
-                    "value": value if isinstance(value, Cipher) else str(value),
-                    "variableName": _variable(name),
-                    "createdAt": at,
-                },
-            )
+            text = value if isinstance(value, Cipher) else str(value)
+            b.add("ServiceSetting", (b.cuid(), sid, name, text, _variable(name), at, at))
         for name, source in secrets:
             if source.startswith("~"):
                 copied: Field = b.encrypt(source[1:].format_map(plain))
@@ -194,17 +201,11 @@ class ServiceRows:
         for container, volume, path in spec.volumes:
             owner = detail["id"] if table == "PlausibleAnalytics" else sid
             at += b.between(2, 40)
-            b.put(
+            container_id = f"{sid}-{container}" if container else sid
+            volume_name = f"{owner}-{volume}"
+            b.add(
                 "ServicePersistentStorage",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "path": path,
-                    "volumeName": f"{owner}-{volume}",
-                    "predefined": True,
-                    "containerId": f"{sid}-{container}" if container else sid,
-                    "createdAt": at,
-                },
+                (b.cuid(), sid, path, volume_name, True, container_id, at, at),
             )
         service.update(type=migrated, templateVersion="1.0.0", updatedAt=at)
 
@@ -239,24 +240,9 @@ class ServiceRows:
                 },
             )
         for name, value in settings:
-            b.put(
-                "ServiceSetting",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "name": name,
-                    "value": value,
-                    "variableName": _variable(name),
-                },
-            )
-        b.put(
-            "ServicePersistentStorage",
-            {
-                "id": b.cuid(),
-                "serviceId": sid,
-                "path": "/data",
-                "volumeName": f"{sid}-data",
-                "predefined": True,
-                "containerId": sid,
-            },
-        )
+            row_id = b.cuid()
+            at = b.tick()  # (created after its id, as ``put`` does)
+            b.add("ServiceSetting", (row_id, sid, name, value, _variable(name), at, at))
+        row_id = b.cuid()
+        at = b.tick()
+        b.add("ServicePersistentStorage", (row_id, sid, "/data", f"{sid}-data", True, sid, at, at))

@@ -279,6 +279,7 @@ class Builder(RandomValues):
         self.count = 0  # ciphertexts stored, copies included
         self.specs = specs
         self.rows: dict[str, list[Any]] = {table: [] for table in specs}  # put, not taken yet
+        self.as_tuples: set[str] = set()  # tables whose rows come whole (``declare``, ``add``)
 
     def encrypt(self, plain: str) -> Cipher:
         return self.sealer.cipher(js_trim(plain))
@@ -295,6 +296,8 @@ class Builder(RandomValues):
     ) -> Mapping[str, Stored]:
         """Add a row; returns its encrypted fields as stored (Cipher / AsIs / None)."""
         spec = self.specs[table]
+        if table in self.as_tuples:
+            raise ValueError(f"{table}: its rows come whole (add)")
         if spec.created and "createdAt" not in row:
             row["createdAt"] = self.tick()
         if spec.updated and "updatedAt" not in row:
@@ -324,6 +327,25 @@ class Builder(RandomValues):
             stored[col] = value
         return stored
 
+    def declare(self, table: str, columns: tuple[str, ...]) -> None:
+        """Rows of this table come whole (``add``): a tuple of these columns, which must be all
+        the table's, in its order, and none encrypted. For the tables with the most rows: no
+        dict per row, and no defaults to fill in."""
+        spec = self.specs[table]
+        if tuple(spec.columns) != columns or spec.encrypted:
+            raise ValueError(f"{table}: its columns are {spec.columns}, not {list(columns)}")
+        self.as_tuples.add(table)
+
+    def add(self, table: str, values: tuple[Any, ...]) -> None:
+        """A row of a declared table (``declare``), every column's value in the table's order; a
+        ``Cipher`` copied into a plain column becomes its number in its batch (or its text)."""
+        for i in self.specs[table].cipher_at:
+            held = values[i]
+            if held.__class__ is Cipher:
+                ref = held.at if held._text is None else held._text
+                values = (*values[:i], ref, *values[i + 1 :])
+        self.rows[table].append(values)
+
     def link(self, table: str, a: str, b: str) -> None:
         self.rows[table].append((a, b))
 
@@ -334,6 +356,7 @@ class Builder(RandomValues):
         for table, rows in self.rows.items():
             if rows:
                 spec = self.specs[table]
-                tables.append((table, rows if spec.link else spec.params(rows)))
+                whole = spec.link or table in self.as_tuples
+                tables.append((table, rows if whole else spec.params(rows)))
                 self.rows[table] = []
         return [c.plain for c in waiting], tables
