@@ -17,8 +17,18 @@ UNICODE_SAMPLES = (
     "emoji 🚀✨ launch",
 )
 
-# BuildLog's columns (about a tenth of the rows): its rows are put whole, as tuples
+# The columns of the tables with many rows (a fifth of them): their rows are put whole
 BUILD_LOG = ("id", "applicationId", "buildId", "line", "time")
+SECRET = (
+    "id",
+    "name",
+    "value",
+    "isPRMRSecret",
+    "isBuildSecret",
+    "createdAt",
+    "updatedAt",
+    "applicationId",
+)
 
 
 class AppRows:
@@ -28,6 +38,7 @@ class AppRows:
         self.b = b
         self.rng = b.rng
         b.declare("BuildLog", BUILD_LOG)
+        b.declare("Secret", SECRET)
         self.github_public = ""  # the seed's public GitHub source, once it exists
 
     def apps(
@@ -173,30 +184,12 @@ class AppRows:
             )
         for secret_name, value, build in secrets:
             created = b.tick()
-            stored = b.put(
-                "Secret",
-                {
-                    "id": b.cuid(),
-                    "name": secret_name,
-                    "value": value,
-                    "isBuildSecret": build,
-                    "applicationId": app_id,
-                    "createdAt": created,
-                },
+            stored = b.add(
+                "Secret", (b.cuid(), secret_name, value, False, build, created, created, app_id)
             )
             # The preview (PR/MR) copy is created with the same stored text.
-            b.put(
-                "Secret",
-                {
-                    "id": b.cuid(),
-                    "name": secret_name,
-                    "value": stored["value"],
-                    "isPRMRSecret": True,
-                    "isBuildSecret": build,
-                    "applicationId": app_id,
-                    "createdAt": created,
-                },
-            )
+            twin = stored["value"]
+            b.add("Secret", (b.cuid(), secret_name, twin, True, build, created, created, app_id))
         preview = None
         if settings.get("previews"):
             preview = (b.cuid(), str(rng.randrange(2, 400)))

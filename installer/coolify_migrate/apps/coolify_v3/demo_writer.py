@@ -41,30 +41,21 @@ COPIES_CIPHERTEXT = {"ServiceSetting": ("value",)}
 
 
 class Cipher:
-    """A stored ciphertext and the plaintext the app would show (already trimmed).
+    """A ciphertext to be stored: the plaintext the app would show (already trimmed), and its
+    number in its batch. The ciphertexts of a batch are made together when it is written
+    (``RowWriter``: one ``encrypt_many``), maybe in the writer process, so none is ever read
+    here; a value needed as text before then is encrypted on its own (``Builder.encrypt_now``).
+    Rows sharing a ciphertext (a preview secret, a copied service secret) hold the same one."""
 
-    Ciphertexts are made in batches (one AES call for many values) when the rows are written;
-    ``at`` is its number in its batch. Reading ``text`` before then makes the ciphertexts of the
-    values waiting with it here and now (``Sealer.seal``)."""
+    __slots__ = ("at", "plain")
 
-    __slots__ = ("_sealer", "_text", "at", "plain")
-
-    def __init__(self, plain: str, sealer: Sealer, at: int) -> None:
+    def __init__(self, plain: str, at: int) -> None:
         self.plain = plain
         self.at = at
-        self._text: str | None = None
-        self._sealer = sealer
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            self._sealer.seal()
-        assert self._text is not None
-        return self._text
 
 
 class Sealer:
-    """Values waiting for their ciphertext; ``seal`` encrypts them all in one call."""
+    """The plaintexts waiting for their ciphertext, numbered in their batch."""
 
     def __init__(self, codec: AesCtrJsonCodec, key: Secret) -> None:
         self.codec = codec
@@ -72,16 +63,9 @@ class Sealer:
         self.waiting: list[Cipher] = []
 
     def cipher(self, plain: str) -> Cipher:
-        made = Cipher(plain, self, len(self.waiting))
+        made = Cipher(plain, len(self.waiting))
         self.waiting.append(made)
         return made
-
-    def seal(self) -> None:
-        """Early, here: a ciphertext read before its batch is handed over."""
-        waiting = self.take()
-        texts = self.codec.encrypt_many(self.key, [c.plain for c in waiting])
-        for made, text in zip(waiting, texts, strict=True):
-            made._text = text
 
     def take(self) -> list[Cipher]:
         waiting, self.waiting = self.waiting, []
@@ -155,8 +139,8 @@ class TableSpec:
                 )
             for col in ciphers:
                 held = full[col]
-                if held.__class__ is Cipher:  # its number, or its text if read early
-                    full[col] = held.at if held._text is None else held._text
+                if held.__class__ is Cipher:
+                    full[col] = held.at
         return list(map(self.values, fulls))
 
     def sealed(self, params: list[tuple[Any, ...]], texts: list[str]) -> list[tuple[Any, ...]]:
@@ -285,8 +269,7 @@ class Builder(RandomValues):
         return self.sealer.cipher(js_trim(plain))
 
     def encrypt_now(self, plain: str) -> str:
-        """A ciphertext needed before its batch is sealed (reading a ``Cipher``'s text would seal
-        the batch early), made on its own."""
+        """A ciphertext needed as text while its row is made, made on its own."""
         return self.sealer.codec.encrypt(self.sealer.key, plain)
 
     # -- rows -------------------------------------------------------------------------------
@@ -307,44 +290,57 @@ class Builder(RandomValues):
         if not spec.encrypted:
             return _NONE
         stored: dict[str, Stored] = {}
-        record, plaintexts = self.record, self.plaintexts
-        sealer = self.sealer
+        row_id, keep = row["id"], self._keep
         for col in spec.encrypted:
-            value: Field = row[col]  # KeyError: every encrypted field of every row is decided
-            if isinstance(value, str):
-                value = row[col] = sealer.cipher(js_trim(value))
-            if isinstance(value, Cipher):  # its text once sealed (write reads it)
-                self.count += 1
-                if record:
-                    plaintexts[(table, col, row["id"])] = value.plain
-            elif value is None:
-                if record:
-                    plaintexts[(table, col, row["id"])] = None
-            else:
-                row[col] = value.text
-                if record:
-                    self.as_is[(table, col, row["id"])] = value.text
-            stored[col] = value
+            # KeyError: every encrypted field of every row is decided
+            held = stored[col] = keep(table, col, row_id, row[col])
+            row[col] = held.text if isinstance(held, AsIs) else held  # a Cipher: until taken
         return stored
+
+    def _keep(self, table: str, col: str, row_id: str, value: Field) -> Stored:
+        """An encrypted field as it is stored, recorded (a plaintext is to be encrypted)."""
+        if isinstance(value, str):
+            value = self.sealer.cipher(js_trim(value))
+        if isinstance(value, Cipher):
+            self.count += 1
+            if self.record:
+                self.plaintexts[(table, col, row_id)] = value.plain
+        elif value is None:
+            if self.record:
+                self.plaintexts[(table, col, row_id)] = None
+        elif self.record:
+            self.as_is[(table, col, row_id)] = value.text
+        return value
 
     def declare(self, table: str, columns: tuple[str, ...]) -> None:
         """Rows of this table come whole (``add``): a tuple of these columns, which must be all
-        the table's, in its order, and none encrypted. For the tables with the most rows: no
-        dict per row, and no defaults to fill in."""
+        the table's, in its order. For the tables with the most rows: no dict per row, and no
+        defaults to fill in."""
         spec = self.specs[table]
-        if tuple(spec.columns) != columns or spec.encrypted:
+        if tuple(spec.columns) != columns or columns[0] != "id":
             raise ValueError(f"{table}: its columns are {spec.columns}, not {list(columns)}")
         self.as_tuples.add(table)
 
-    def add(self, table: str, values: tuple[Any, ...]) -> None:
-        """A row of a declared table (``declare``), every column's value in the table's order; a
-        ``Cipher`` copied into a plain column becomes its number in its batch (or its text)."""
-        for i in self.specs[table].cipher_at:
-            held = values[i]
-            if held.__class__ is Cipher:
-                ref = held.at if held._text is None else held._text
-                values = (*values[:i], ref, *values[i + 1 :])
-        self.rows[table].append(values)
+    def add(self, table: str, values: tuple[Any, ...]) -> Mapping[str, Stored]:
+        """A row of a declared table (``declare``), every column's value in the table's order;
+        returns its encrypted fields as stored, as ``put`` does. A ``Cipher`` becomes its number
+        in its batch (the writer puts its text there)."""
+        spec = self.specs[table]
+        if not spec.encrypted:
+            for i in spec.cipher_at:  # a plain column holding a copy of a ciphertext
+                held = values[i]
+                if held.__class__ is Cipher:
+                    values = (*values[:i], held.at, *values[i + 1 :])
+            self.rows[table].append(values)
+            return _NONE
+        row = list(values)
+        stored: dict[str, Stored] = {}
+        row_id, keep = row[0], self._keep
+        for col, i in zip(spec.encrypted, spec.cipher_at, strict=False):
+            held = stored[col] = keep(table, col, row_id, row[i])
+            row[i] = held if held is None else held.at if isinstance(held, Cipher) else held.text
+        self.rows[table].append(tuple(row))
+        return stored
 
     def link(self, table: str, a: str, b: str) -> None:
         self.rows[table].append((a, b))
