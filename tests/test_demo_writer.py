@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from coolify_migrate.apps.coolify_v3 import demo as coolify_v3_demo
 from coolify_migrate.apps.coolify_v3 import demo_forked_writer
 from coolify_migrate.apps.coolify_v3.demo_writer import Batch, RowWriter
 from coolify_migrate.core.errors import ChangeFailed
-from support import DEMO_MS, LeakGuard, make_demo
+from support import DEMO_MS, SRC, LeakGuard, make_demo
 from test_demo_schema import contents
 
 
@@ -30,6 +32,7 @@ def forked(monkeypatch: pytest.MonkeyPatch) -> list[demo_forked_writer.ForkedWri
             made.append(self)
 
     monkeypatch.setattr(coolify_v3_demo, "UNITS_PER_WRITE", 1)
+    monkeypatch.setattr(coolify_v3_demo, "can_fork", lambda: True)  # however busy the machine
     monkeypatch.setattr(coolify_v3_demo, "ForkedWriter", Spy)
     return made
 
@@ -47,6 +50,7 @@ def test_the_forked_writer_stores_the_instance_written_in_process(
     made: list[Any] = []
     real = coolify_v3_demo.ForkedWriter
     monkeypatch.setattr(coolify_v3_demo, "UNITS_PER_WRITE", 1)
+    monkeypatch.setattr(coolify_v3_demo, "can_fork", lambda: True)
     monkeypatch.setattr(
         coolify_v3_demo, "ForkedWriter", lambda *a: made.append(real(*a)) or made[-1]
     )
@@ -133,20 +137,49 @@ def test_a_failure_here_kills_the_writer(
     _nothing_left(tmp_path / "d")
 
 
-def test_the_command_reports_a_dead_writer(tmp_path: Path, cli: Any) -> None:
+# The real command, with a writer process however busy the machine is (``can_fork`` reads the
+# load average)
+_FORKING_CLI = (
+    "import sys; from coolify_migrate.apps.coolify_v3 import demo; "
+    "demo.can_fork = lambda: True; from coolify_migrate.cli import main; "
+    "sys.argv[0] = 'coolify-migrate'; main()"
+)
+
+
+def test_the_command_reports_a_dead_writer(tmp_path: Path, leak_guard: LeakGuard) -> None:
     """The real command, its writer killed at its second batch (a crash point): exit 5, one
     line saying what happened, no instance."""
     rows = 2 * coolify_v3_demo.UNITS_PER_WRITE + 1
-    proc = cli(
-        "demo",
-        "--data-dir",
-        str(tmp_path / "d"),
-        "--rows",
-        str(rows),
-        env={"COOLIFY_MIGRATE_CRASH_AT": "demo:writer-batch#2"},
+    argv = ["demo", "--data-dir", str(tmp_path / "d"), "--rows", str(rows)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "COOLIFY_MIGRATE_CRASH_AT": "demo:writer-batch#2",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", _FORKING_CLI, *argv],
+        capture_output=True,
+        text=True,
+        env=env,
         timeout=120,
+        stdin=subprocess.DEVNULL,
     )
+    leak_guard.record("demo stdout", proc.stdout)
+    leak_guard.record("demo stderr", proc.stderr)
     assert proc.returncode == 5, proc.stderr
     assert "the demo's writer process was killed by SIGKILL" in proc.stderr
     assert "Traceback" not in proc.stderr
     _nothing_left(tmp_path / "d")
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "forks"),
+    [(2, 0.3, True), (2, 0.9, False), (2, 4.5, False), (1, 0.0, False), (8, 5.0, True)],
+)
+def test_a_writer_is_forked_only_with_a_core_free(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, forks: bool
+) -> None:
+    """It costs more CPU time in all: with the machine's cores busy it would only slow the demo."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert demo_forked_writer.can_fork() is forks

@@ -76,13 +76,26 @@ class _Channel:
         self.sock.close()
 
 
+# A writer costs about a fifth more CPU time in all (the rows are marshalled, sent and read
+# back, the ciphertexts put in their places): it pays only with a core of its own. With other
+# work averaging L cores on C, the two processes get about C - L, so it pays while
+# 1.2 / (C - L) < 1: L below C - 1.2 (docs/performance.md, "Demo fixtures").
+_SPARE = 1.2
+
+
 def can_fork() -> bool:
-    """Whether a writer process can be forked, and has a second core to run on (on one core
-    it would only add the cost of sending the rows)."""
+    """Whether a writer process can be forked here and has a core to run on: fork is there, and
+    the machine's load (its 1-minute average) leaves a core free beside this process."""
     import multiprocessing  # here: only a big demo pays for the import
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (cores or 1) > 1 and "fork" in multiprocessing.get_all_start_methods()
+    if (cores or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not known here: a second core is taken to be free
+        return True
+    return load < (cores or 1) - _SPARE
 
 
 class ForkedWriter:
