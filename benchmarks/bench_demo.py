@@ -275,12 +275,13 @@ def main() -> int:
     print()
     print("\n".join(lines))
     print("demo s: `coolify-migrate demo --rows N` in a fresh process (start-up and key pool")
+    print("included); cpu s: its user + system time, its writer process included; bare s: one")
+    print("AesCtrJsonCodec.encrypt per value, same values, same key (the goal's floor); batched s:")
+    print("the same values through encrypt_many, 5,000 per call; rows s: the stored rows written")
+    print("again into a fresh file (SQLite only); peak mem: the largest RSS of one process or PSS")
     print(
-        "included); cpu s: its user + system time, its writer process included; bare s: one AesCtrJsonCodec.encrypt per value, same values, same key (the"
+        f"of the command and its writer together. Floors: best of {opts.repeat}; the demo: one run."
     )
-    print("goal's floor); batched s: the same values through encrypt_many, 5,000 per call; rows s:")
-    print("the stored rows written again into a fresh file (SQLite only). Floors: best of")
-    print(f"{opts.repeat}; the demo: one run.")
     print("\n".join(verdicts))
     return 0
 
