@@ -40,7 +40,10 @@ from coolify_migrate.core.secret import Secret
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
 _ROWS, _LAST = b"r", b"l"  # from here: a batch, the last batch (then its marshal bytes)
-AHEAD = 4  # batches received and waiting in the writer
+# The writer's page cache: the command beside it holds about 30 MB (PSS) the in-process build
+# does not, so its cache is smaller than the in-process one's 64 MiB
+WRITER_CACHE_KIB = 49152
+AHEAD = 2  # batches received and waiting in the writer (about 4 MB each at 64 units)
 _TICK, _DONE, _FAILED = b"t", b"d", b"f"  # from the writer: a table written, committed, failed
 
 
@@ -198,7 +201,7 @@ def _serve(
     code = 1
     try:
         procs.die_with_parent(parent)
-        conn = open_build(path)
+        conn = open_build(path, WRITER_CACHE_KIB)
         try:
             conn.execute("BEGIN")
             writer = RowWriter(conn, specs, codec, key)

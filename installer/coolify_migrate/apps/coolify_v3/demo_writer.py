@@ -173,7 +173,7 @@ class TableSpec:
         return out
 
 
-def open_build(path: Path) -> sqlite3.Connection:
+def open_build(path: Path, cache_kib: int = 65536) -> sqlite3.Connection:
     """The new database file, opened to be built: a file nothing else reads, removed if the
     build fails, so no journal and no syncs; it is made durable once, complete, before it takes
     the database's name (``demo.create``)."""
@@ -183,7 +183,7 @@ def open_build(path: Path) -> sqlite3.Connection:
     # KiB: fewer spills of a big transaction. 16 MiB was no faster and lowered the peak RSS
     # at 1M values, but raised it at 5M (361 MB against 201: CREATE INDEX then sorts in
     # more, smaller runs, which SQLite maps in to merge them)
-    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
     return conn
 
 
