@@ -21,8 +21,9 @@ Two more figures from the same run say where the rest goes (neither is the goal'
 (``executemany`` of the demo's many-row INSERTs from parameter tuples into a fresh file with the
 same schema, pragmas and indexes, one fsync; no generation, no crypto; fetching is not timed).
 
-``--memory N`` runs ``demo --rows N`` once more for its peak RSS only (no floors: 42000 rows are
-about 5M values and take minutes). Prints a table, then whether the goal was met. Asserts nothing.
+``--writer always`` runs the command with its writer process forked whatever the load (it forks
+one only when the load average leaves a core free). ``--memory N`` runs ``demo --rows N`` once
+more for its peak memory only (no floors: 42000 rows are about 5M values and take minutes). Prints a table, then whether the goal was met. Asserts nothing.
 """
 
 # ruff: noqa: E402
@@ -92,13 +93,24 @@ class TreePss:
         return self.peak
 
 
+# ``--writer always``: the command, with its writer process forked whatever the load average
+# (the command forks it only when a core is free: ``demo_forked_writer.can_fork``)
+FORKING = (
+    "import sys; from coolify_migrate.apps.coolify_v3 import demo; "
+    "demo.can_fork = lambda: True; from coolify_migrate.cli import main; "
+    "sys.argv[0] = 'coolify-migrate'; main()"
+)
+WRITER = "auto"
+
+
 def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, object]]:
     """Wall seconds, CPU seconds, peak RSS (KiB) and the JSON result of one ``demo`` command
     (CPU: ``wait4``'s user and system time, which holds the children it reaped). The peak is the
     larger of two: the largest RSS one process of the command reached (``wait4``), and the
     largest PSS of the command and its writer process together that a 20 ms sample saw."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "installer")}
-    argv = [sys.executable, "-m", "coolify_migrate", "demo", "--rows", str(rows)]
+    command = ["-c", FORKING] if WRITER == "always" else ["-m", "coolify_migrate"]
+    argv = [sys.executable, *command, "demo", "--rows", str(rows)]
     argv += ["--data-dir", str(data_dir), "--installed-at", INSTALLED_AT, "--json"]
     begun = time.perf_counter()
     proc = subprocess.Popen(
@@ -217,9 +229,20 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 8400])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each floor (best kept)")
     parser.add_argument("--memory", type=int, help="rows of one more run, for peak RSS only")
+    parser.add_argument(
+        "--writer",
+        choices=("auto", "always"),
+        default="auto",
+        help="auto: the command decides (a writer process only with a core free); always: forked",
+    )
     opts = parser.parse_args()
+    global WRITER
+    WRITER = opts.writer
 
-    print(f"load average before: {load()} ({os.cpu_count()} cores)", flush=True)
+    print(
+        f"load average before: {load()} ({os.cpu_count()} cores); writer process: {opts.writer}",
+        flush=True,
+    )
     lines = [
         f"{'rows':>6} {'values':>9} {'demo s':>8} {'cpu s':>6} {'bare s':>8} {'ratio':>6}"
         f" {'peak mem':>9}"
