@@ -174,7 +174,14 @@ def test_the_command_reports_a_dead_writer(tmp_path: Path, leak_guard: LeakGuard
 
 @pytest.mark.parametrize(
     ("cores", "load", "forks"),
-    [(2, 0.3, True), (2, 0.9, False), (2, 4.5, False), (1, 0.0, False), (8, 5.0, True)],
+    [
+        (2, 0.3, True),
+        (2, 1.1, True),
+        (2, 1.6, False),
+        (2, 4.5, False),
+        (1, 0.0, False),
+        (8, 5.0, True),
+    ],
 )
 def test_a_writer_is_forked_only_with_a_core_free(
     monkeypatch: pytest.MonkeyPatch, cores: int, load: float, forks: bool

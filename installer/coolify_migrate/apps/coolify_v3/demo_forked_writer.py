@@ -80,10 +80,13 @@ class _Channel:
 
 
 # A writer costs about a fifth more CPU time in all (the rows are marshalled, sent and read
-# back, the ciphertexts put in their places): it pays only with a core of its own. With other
-# work averaging L cores on C, the two processes get about C - L, so it pays while
-# 1.2 / (C - L) < 1: L below C - 1.2 (docs/performance.md, "Demo fixtures").
-_SPARE = 1.2
+# back, the ciphertexts put in their places): it pays only with a core of its own. Measured at
+# 1M values on 2 cores (docs/performance.md, "Demo fixtures"): forked 17.6 s against 20.7 s in
+# process with the second core free, the load average reading 0.9-1.1 (the 1-minute average
+# holds this machine's own work of the last minute, a benchmark's floors included); forked 29.0
+# s against 23.7 s at load 2.7, slower at 3.8-4.9 too. So: a writer while the load is below the
+# cores less half a core.
+_SPARE = 0.5
 
 
 def can_fork() -> bool:
