@@ -4,7 +4,11 @@
 
 For each size it runs the real command (``python -m coolify_migrate demo --rows N``, this
 checkout's code, a fresh process: start-up and the once-per-process key pool included) and takes
-its wall time and peak RSS. Then, in this process, it reads back every ciphertext the demo stored,
+its wall time, its CPU time (``cpu s``: user and system, its writer process included, which
+makes the rows of a big demo on a second core while the command makes the next) and its peak memory
+(the larger of two: the largest RSS one process of the command reached, and the largest PSS of
+the command and its writer together that a 20 ms sample saw: pages they share since the fork
+counted once). Then, in this process, it reads back every ciphertext the demo stored,
 decrypts them (not timed) and times the floor: a bare loop that encrypts those same plaintexts,
 one ``AesCtrJsonCodec.encrypt`` per value, under the same key. A value is counted as the demo
 counts it (``encrypted values``); copies that share their twin's ciphertext are counted and
@@ -17,8 +21,9 @@ Two more figures from the same run say where the rest goes (neither is the goal'
 (``executemany`` of the demo's many-row INSERTs from parameter tuples into a fresh file with the
 same schema, pragmas and indexes, one fsync; no generation, no crypto; fetching is not timed).
 
-``--memory N`` runs ``demo --rows N`` once more for its peak RSS only (no floors: 42000 rows are
-about 5M values and take minutes). Prints a table, then whether the goal was met. Asserts nothing.
+``--writer always`` runs the command with its writer process forked whatever the load (it forks
+one only when the load average leaves a core free). ``--memory N`` runs ``demo --rows N`` once
+more for its peak memory only (no floors: 42000 rows are about 5M values and take minutes). Prints a table, then whether the goal was met. Asserts nothing.
 """
 
 # ruff: noqa: E402
@@ -33,6 +38,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -49,19 +55,73 @@ INSTALLED_AT = "2023-07-18T10:09:02Z"
 GOAL = 2.0
 
 
-def run_demo(data_dir: Path, rows: int) -> tuple[float, int, dict[str, object]]:
-    """Wall seconds, peak RSS (KiB) and the JSON result of one ``demo`` command."""
+def tree_pss_kib(pid: int) -> int:
+    """PSS of a process and its children (the demo's writer process), in KiB: each shared page
+    (what the writer shares with the command since its fork) counted once, split between them;
+    0 once it is gone."""
+    total = 0
+    pending = [pid]
+    while pending:
+        at = pending.pop()
+        try:
+            rollup = Path(f"/proc/{at}/smaps_rollup").read_text()
+            children = Path(f"/proc/{at}/task/{at}/children").read_text().split()
+        except OSError:
+            continue
+        for line in rollup.splitlines():
+            if line.startswith("Pss:"):
+                total += int(line.split()[1])
+        pending.extend(int(c) for c in children)
+    return total
+
+
+class TreePss:
+    """The largest PSS of a process and its children together, sampled every 20 ms."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, tree_pss_kib(self.pid))
+
+    def stop(self) -> int:
+        self.done.set()
+        self.thread.join()
+        return self.peak
+
+
+# ``--writer always``: the command, with its writer process forked whatever the load average
+# (the command forks it only when a core is free: ``demo_forked_writer.can_fork``)
+FORKING = (
+    "import sys; from coolify_migrate.apps.coolify_v3 import demo; "
+    "demo.can_fork = lambda: True; from coolify_migrate.cli import main; "
+    "sys.argv[0] = 'coolify-migrate'; main()"
+)
+WRITER = "auto"
+
+
+def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, object]]:
+    """Wall seconds, CPU seconds, peak RSS (KiB) and the JSON result of one ``demo`` command
+    (CPU: ``wait4``'s user and system time, which holds the children it reaped). The peak is the
+    larger of two: the largest RSS one process of the command reached (``wait4``), and the
+    largest PSS of the command and its writer process together that a 20 ms sample saw."""
     env = {**os.environ, "PYTHONPATH": str(REPO / "installer")}
-    argv = [sys.executable, "-m", "coolify_migrate", "demo", "--rows", str(rows)]
+    command = ["-c", FORKING] if WRITER == "always" else ["-m", "coolify_migrate"]
+    argv = [sys.executable, *command, "demo", "--rows", str(rows)]
     argv += ["--data-dir", str(data_dir), "--installed-at", INSTALLED_AT, "--json"]
     begun = time.perf_counter()
     proc = subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL
     )
     assert proc.stdout is not None
+    sampler = TreePss(proc.pid)
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     took = time.perf_counter() - begun
+    sampled = sampler.stop()
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"demo --rows {rows} failed with exit code {proc.returncode}")
@@ -72,7 +132,7 @@ def run_demo(data_dir: Path, rows: int) -> tuple[float, int, dict[str, object]]:
             result = doc
         elif isinstance(doc, dict) and isinstance(doc.get("result"), dict):
             result = doc["result"]
-    return took, usage.ru_maxrss, result
+    return took, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss, sampled), result
 
 
 def plaintexts(db_path: Path, key: Secret) -> list[str]:
@@ -169,24 +229,36 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[2000, 8400])
     parser.add_argument("--repeat", type=int, default=3, help="runs of each floor (best kept)")
     parser.add_argument("--memory", type=int, help="rows of one more run, for peak RSS only")
+    parser.add_argument(
+        "--writer",
+        choices=("auto", "always"),
+        default="auto",
+        help="auto: the command decides (a writer process only with a core free); always: forked",
+    )
     opts = parser.parse_args()
+    global WRITER
+    WRITER = opts.writer
 
-    print(f"load average before: {load()} ({os.cpu_count()} cores)", flush=True)
+    print(
+        f"load average before: {load()} ({os.cpu_count()} cores); writer process: {opts.writer}",
+        flush=True,
+    )
     lines = [
-        f"{'rows':>6} {'values':>9} {'demo s':>8} {'bare s':>8} {'ratio':>6} {'peak RSS':>9}"
+        f"{'rows':>6} {'values':>9} {'demo s':>8} {'cpu s':>6} {'bare s':>8} {'ratio':>6}"
+        f" {'peak mem':>9}"
         f"  {'batched s':>9} {'rows s':>7} {'demo/(batched+rows)':>19}",
     ]
     verdicts = []
     work = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     try:
-        fixed, fixed_kib, _ = run_demo(work / "demo-1", 1)
+        fixed, _, fixed_kib, _ = run_demo(work / "demo-1", 1)
         print(
             f"fixed cost, `demo --rows 1` (start-up, RSA key pool, schema): {fixed:.2f} s,"
             f" peak RSS {fixed_kib / 1024:.0f} MB"
         )
         for rows in opts.rows:
             data_dir = work / f"demo-{rows}"
-            took, rss_kib, result = run_demo(data_dir, rows)
+            took, cpu, rss_kib, result = run_demo(data_dir, rows)
             key = read_key(data_dir)
             db_path = data_dir / "db" / "prod.db"
             values = plaintexts(db_path, key)
@@ -200,7 +272,7 @@ def main() -> int:
             written = min(time_rows(db_path, work) for _ in range(opts.repeat))
             ratio = took / bare
             lines.append(
-                f"{rows:>6} {reported or 0:>9,} {took:>8.2f} {bare:>8.2f} {ratio:>5.2f}x"
+                f"{rows:>6} {reported or 0:>9,} {took:>8.2f} {cpu:>6.2f} {bare:>8.2f} {ratio:>5.2f}x"
                 f" {rss_kib / 1024:>6.0f} MB  {batched:>9.2f} {written:>7.2f}"
                 f" {took / (batched + written):>18.2f}x"
             )
@@ -208,15 +280,15 @@ def main() -> int:
             verdicts.append(
                 f"rows {rows}: demo {took:.2f} s = {ratio:.2f}x the bare encryption"
                 f" ({bare:.2f} s): goal <= {GOAL:g}x {'met' if ratio <= GOAL else 'not met'};"
-                f" peak RSS {rss_kib / 1024:.0f} MB"
+                f" peak memory {rss_kib / 1024:.0f} MB"
             )
             shutil.rmtree(data_dir)
         if opts.memory:
             data_dir = work / f"demo-{opts.memory}"
-            took, rss_kib, result = run_demo(data_dir, opts.memory)
+            took, _, rss_kib, result = run_demo(data_dir, opts.memory)
             verdicts.append(
                 f"rows {opts.memory}: {result.get('encrypted_values', 0):,} values in {took:.1f} s"
-                f" (no floors), peak RSS {rss_kib / 1024:.0f} MB"
+                f" (no floors), peak memory {rss_kib / 1024:.0f} MB"
             )
             print(verdicts[-1], flush=True)
             shutil.rmtree(data_dir)
@@ -226,10 +298,13 @@ def main() -> int:
     print()
     print("\n".join(lines))
     print("demo s: `coolify-migrate demo --rows N` in a fresh process (start-up and key pool")
-    print("included); bare s: one AesCtrJsonCodec.encrypt per value, same values, same key (the")
-    print("goal's floor); batched s: the same values through encrypt_many, 5,000 per call; rows s:")
-    print("the stored rows written again into a fresh file (SQLite only). Floors: best of")
-    print(f"{opts.repeat}; the demo: one run.")
+    print("included); cpu s: its user + system time, its writer process included; bare s: one")
+    print("AesCtrJsonCodec.encrypt per value, same values, same key (the goal's floor); batched s:")
+    print("the same values through encrypt_many, 5,000 per call; rows s: the stored rows written")
+    print("again into a fresh file (SQLite only); peak mem: the largest RSS of one process or PSS")
+    print(
+        f"of the command and its writer together. Floors: best of {opts.repeat}; the demo: one run."
+    )
     print("\n".join(verdicts))
     return 0
 

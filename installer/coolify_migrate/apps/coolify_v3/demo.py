@@ -21,13 +21,16 @@ the variants a single unit cannot (a second GlitchTip and WordPress), so ``rows=
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import random
-import sqlite3
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from coolify_migrate.apps.coolify_v3.demo_forked_writer import ForkedWriter, can_fork
 from coolify_migrate.apps.coolify_v3.demo_rows import Instance
 from coolify_migrate.apps.coolify_v3.demo_schema import (  # noqa: F401 (the demo's public names)
     INDEXES,
@@ -36,14 +39,20 @@ from coolify_migrate.apps.coolify_v3.demo_schema import (  # noqa: F401 (the dem
     SCHEMA_FILE,
     TABLES,
 )
-from coolify_migrate.apps.coolify_v3.demo_writer import Builder, Sealer
+from coolify_migrate.apps.coolify_v3.demo_writer import (
+    Builder,
+    RowWriter,
+    Sealer,
+    open_build,
+    table_specs,
+)
 from coolify_migrate.apps.coolify_v3.legacy_key import date_seeded_key
 from coolify_migrate.core.durable import fsync_dir, fsync_file
 from coolify_migrate.core.output import Null, Output
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 
-UNITS_PER_WRITE = 64  # units whose rows are held (and ciphertexts sealed) before each write
+UNITS_PER_WRITE = 64  # units whose rows are held before each write (one batch)
 
 
 @dataclass
@@ -85,9 +94,10 @@ def create(
 
     ``record``: keep every encrypted field's plaintext (``plaintexts``, ``as_is``) for the tests;
     without it only ``value_count`` is kept and memory stays flat whatever ``rows`` is: rows are
-    inserted every ``UNITS_PER_WRITE`` units, their ciphertexts made in one batch each
-    (``AesCtrJsonCodec.encrypt_many``). The same seed
-    gives the same rows and plaintexts; the IVs are random (``benchmarks/bench_demo.py``
+    handed over every ``UNITS_PER_WRITE`` units, their ciphertexts made in one batch each
+    (``AesCtrJsonCodec.encrypt_many``). With more than one batch, a forked writer process
+    (``demo_forked_writer``) encrypts and inserts them while this one makes the next. The same
+    seed gives the same rows and plaintexts; the IVs are random (``benchmarks/bench_demo.py``
     measures the speed against the bare encryption of the same values)."""
     out = out or Null()
     codec = AesCtrJsonCodec()
@@ -98,45 +108,80 @@ def create(
     db_path.parent.mkdir(parents=True, exist_ok=True)
     demo = DemoInstance(data_dir, db_path, key, installed_at_ms, version)
 
+    with _no_cyclic_collection():
+        _write_db(demo, db_path, codec, rng, rows, out, record)
+    _write_env(data_dir / ".env", version, key, installed_at_ms, rng)
+    return demo
+
+
+@contextlib.contextmanager
+def _no_cyclic_collection() -> Iterator[None]:
+    """The cyclic garbage collector off while the rows are made: they hold no reference cycles
+    (reference counting frees them), but the collector would walk the ones held, over and over,
+    as more are made (a fifth of the time it takes). The writer process is forked with it off."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _write_db(
+    demo: DemoInstance,
+    db_path: Path,
+    codec: AesCtrJsonCodec,
+    rng: random.Random,
+    rows: int,
+    out: Output,
+    record: bool,
+) -> None:
+    """The database, built under a temporary name, then made durable and renamed into place."""
+    key, installed_at_ms = demo.key, demo.installed_at_ms
     tmp = db_path.with_name(db_path.name + ".creating")
     tmp.unlink(missing_ok=True)
-    conn = sqlite3.connect(tmp, isolation_level=None)
+    conn = open_build(tmp)
+    writer: RowWriter | ForkedWriter | None = None
     try:
-        # A new file nothing else reads, removed if this fails: no journal, no syncs while it is
-        # built; it is made durable once, complete, before it takes the database's name.
-        conn.execute("PRAGMA journal_mode = OFF")
-        conn.execute("PRAGMA synchronous = OFF")
-        # KiB: fewer spills of a big transaction. 16 MiB was no faster and lowered the peak RSS
-        # at 1M values, but raised it at 5M (361 MB against 201: CREATE INDEX then sorts in
-        # more, smaller runs, which SQLite maps in to merge them)
-        conn.execute("PRAGMA cache_size = -65536")
         conn.executescript(TABLES)
-        sealer = Sealer(codec, key)
+        specs = table_specs(conn)
+        if rows > UNITS_PER_WRITE and can_fork():  # more than one write: a second core writes
+            conn.close()  # (no connection crosses the fork)
+            writer = ForkedWriter(tmp, specs, codec, key)
+        else:
+            conn.execute("BEGIN")
+            writer = RowWriter(conn, specs, codec, key)
         builder = Builder(
-            conn, rng, installed_at_ms, sealer, demo.plaintexts, demo.as_is, record=record
+            specs,
+            rng,
+            installed_at_ms,
+            Sealer(codec, key),
+            demo.plaintexts,
+            demo.as_is,
+            record=record,
         )
         instance = Instance(builder, installed_at_ms)
-        conn.execute("BEGIN")
         instance.base()
         bar = out.progress("building the demo's rows", max(rows, 1), "rows")
         try:
             for u in range(max(rows, 1)):
                 instance.unit(u)
                 if u % UNITS_PER_WRITE == UNITS_PER_WRITE - 1:  # rows go out as they are made
-                    builder.write(conn)
+                    writer.write(builder.take())
                 bar.advance()
         finally:
             bar.close()
-        bar = out.progress("writing the demo's tables", len(builder.specs), "tables")
+        last = builder.take()
+        bar = out.progress("writing the demo's tables", len(last[1]), "tables")
         try:
-            builder.write(conn, bar)
-            for index in INDEXES:  # built once over the rows, not row by row
-                conn.execute(index)
-            conn.execute("COMMIT")
+            writer.finish(last, bar.advance)
         finally:
             bar.close()
         demo.recorded, demo.counted = record, builder.count
     except BaseException:
+        if writer is not None:
+            writer.abort()
         conn.close()
         tmp.unlink(missing_ok=True)
         raise
@@ -145,8 +190,6 @@ def create(
     os.chmod(tmp, 0o644)
     os.replace(tmp, db_path)
     fsync_dir(db_path.parent)
-    _write_env(data_dir / ".env", version, key, installed_at_ms, rng)
-    return demo
 
 
 def _write_env(

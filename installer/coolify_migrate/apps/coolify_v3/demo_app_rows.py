@@ -17,6 +17,19 @@ UNICODE_SAMPLES = (
     "emoji 🚀✨ launch",
 )
 
+# The columns of the tables with many rows (a fifth of them): their rows are put whole
+BUILD_LOG = ("id", "applicationId", "buildId", "line", "time")
+SECRET = (
+    "id",
+    "name",
+    "value",
+    "isPRMRSecret",
+    "isBuildSecret",
+    "createdAt",
+    "updatedAt",
+    "applicationId",
+)
+
 
 class AppRows:
     """A unit's three applications, put through the unit's builder."""
@@ -24,6 +37,8 @@ class AppRows:
     def __init__(self, b: Builder) -> None:
         self.b = b
         self.rng = b.rng
+        b.declare("BuildLog", BUILD_LOG)
+        b.declare("Secret", SECRET)
         self.github_public = ""  # the seed's public GitHub source, once it exists
 
     def apps(
@@ -169,30 +184,12 @@ class AppRows:
             )
         for secret_name, value, build in secrets:
             created = b.tick()
-            stored = b.put(
-                "Secret",
-                {
-                    "id": b.cuid(),
-                    "name": secret_name,
-                    "value": value,
-                    "isBuildSecret": build,
-                    "applicationId": app_id,
-                    "createdAt": created,
-                },
+            stored = b.add(
+                "Secret", (b.cuid(), secret_name, value, False, build, created, created, app_id)
             )
             # The preview (PR/MR) copy is created with the same stored text.
-            b.put(
-                "Secret",
-                {
-                    "id": b.cuid(),
-                    "name": secret_name,
-                    "value": stored["value"],
-                    "isPRMRSecret": True,
-                    "isBuildSecret": build,
-                    "applicationId": app_id,
-                    "createdAt": created,
-                },
-            )
+            twin = stored["value"]
+            b.add("Secret", (b.cuid(), secret_name, twin, True, build, created, created, app_id))
         preview = None
         if settings.get("previews"):
             preview = (b.cuid(), str(rng.randrange(2, 400)))
@@ -251,13 +248,4 @@ class AppRows:
             "Deployment successful!" if status == "success" else "Deployment failed!",
         )
         for line in lines:
-            b.put(
-                "BuildLog",
-                {
-                    "id": b.cuid(),
-                    "applicationId": app_id,
-                    "buildId": build_id,
-                    "line": line,
-                    "time": b.tick(200, 20_000),
-                },
-            )
+            b.add("BuildLog", (b.cuid(), app_id, build_id, line, b.tick(200, 20_000)))

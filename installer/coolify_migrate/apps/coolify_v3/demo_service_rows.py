@@ -19,12 +19,30 @@ def _variable(name: str) -> str:
     return f"$$config_{key.lower()}"
 
 
+# The columns of the tables with the most rows (half of them): their rows are put whole
+SETTING = ("id", "serviceId", "name", "value", "variableName", "createdAt", "updatedAt")
+SECRET = ("id", "name", "value", "createdAt", "updatedAt", "serviceId")
+STORAGE = (
+    "id",
+    "serviceId",
+    "path",
+    "volumeName",
+    "predefined",
+    "containerId",
+    "createdAt",
+    "updatedAt",
+)
+
+
 class ServiceRows:
     """A unit's services, put through the unit's builder; keys come from the pool."""
 
     def __init__(self, b: Builder, pool: KeyPool) -> None:
         self.b = b
         self.pool = pool
+        b.declare("ServiceSetting", SETTING)
+        b.declare("ServicePersistentStorage", STORAGE)
+        b.declare("ServiceSecret", SECRET)
 
     def _generate(self, spec: Any, sid: str) -> Any:
         b = self.b
@@ -151,17 +169,8 @@ class ServiceRows:
             if value is None or value in ("", "null"):
                 continue
             at += b.between(2, 40)
-            b.put(
-                "ServiceSetting",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "name": name,
-                    "value": value if isinstance(value, Cipher) else str(value),
-                    "variableName": _variable(name),
-                    "createdAt": at,
-                },
-            )
+            text = value if isinstance(value, Cipher) else str(value)
+            b.add("ServiceSetting", (b.cuid(), sid, name, text, _variable(name), at, at))
         for name, source in secrets:
             if source.startswith("~"):
                 copied: Field = b.encrypt(source[1:].format_map(plain))
@@ -171,40 +180,22 @@ class ServiceRows:
                 if copied is None or (isinstance(copied, AsIs) and copied.text in ("", "null")):
                     continue
             at += b.between(2, 40)
-            b.put(
-                "ServiceSecret",
-                {"id": b.cuid(), "name": name, "value": copied, "serviceId": sid, "createdAt": at},
-            )
+            b.add("ServiceSecret", (b.cuid(), name, copied, at, at, sid))
         smtp = ("emailSmtpUser", "emailSmtpPassword", "emailSmtpHost", "emailSmtpPort")
         if table == "GlitchTip" and all(plain.get(k) for k in smtp):
             # `EMAIL_URL@@@${encrypt(`smtp://…`)} || ''`: the " || ''" landed in the value
             url = "smtp://{emailSmtpUser}:{emailSmtpPassword}@{emailSmtpHost}:{emailSmtpPort}"
             glued = AsIs(b.encrypt_now(url.format_map(plain)) + " || ''")
             at += b.between(2, 40)
-            b.put(
-                "ServiceSecret",
-                {
-                    "id": b.cuid(),
-                    "name": "EMAIL_URL",
-                    "value": glued,
-                    "serviceId": sid,
-                    "createdAt": at,
-                },
-            )
+            b.add("ServiceSecret", (b.cuid(), "EMAIL_URL", glued, at, at, sid))
         for container, volume, path in spec.volumes:
             owner = detail["id"] if table == "PlausibleAnalytics" else sid
             at += b.between(2, 40)
-            b.put(
+            container_id = f"{sid}-{container}" if container else sid
+            volume_name = f"{owner}-{volume}"
+            b.add(
                 "ServicePersistentStorage",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "path": path,
-                    "volumeName": f"{owner}-{volume}",
-                    "predefined": True,
-                    "containerId": f"{sid}-{container}" if container else sid,
-                    "createdAt": at,
-                },
+                (b.cuid(), sid, path, volume_name, True, container_id, at, at),
             )
         service.update(type=migrated, templateVersion="1.0.0", updatedAt=at)
 
@@ -227,36 +218,18 @@ class ServiceRows:
         b.link("_ServiceToTeam", sid, team)
         for name, gen in secrets:
             value: Field = b.password() if gen == "pw" else AsIs("")
-            b.put("ServiceSecret", {"id": b.cuid(), "name": name, "value": value, "serviceId": sid})
+            row_id = b.cuid()
+            at = b.tick()  # (created after its id, as ``put`` does)
+            b.add("ServiceSecret", (row_id, name, value, at, at, sid))
         if u % 5 == 0:  # a user-added secret an old code path stored in the clear
-            b.put(
-                "ServiceSecret",
-                {
-                    "id": b.cuid(),
-                    "name": "SMTP_PASSWORD",
-                    "value": AsIs("Tr0ub4dor&3-" + b.password(8)),
-                    "serviceId": sid,
-                },
-            )
+            row_id = b.cuid()
+            clear = AsIs("Tr0ub4dor&3-" + b.password(8))
+            at = b.tick()
+            b.add("ServiceSecret", (row_id, "SMTP_PASSWORD", clear, at, at, sid))
         for name, value in settings:
-            b.put(
-                "ServiceSetting",
-                {
-                    "id": b.cuid(),
-                    "serviceId": sid,
-                    "name": name,
-                    "value": value,
-                    "variableName": _variable(name),
-                },
-            )
-        b.put(
-            "ServicePersistentStorage",
-            {
-                "id": b.cuid(),
-                "serviceId": sid,
-                "path": "/data",
-                "volumeName": f"{sid}-data",
-                "predefined": True,
-                "containerId": sid,
-            },
-        )
+            row_id = b.cuid()
+            at = b.tick()  # (created after its id, as ``put`` does)
+            b.add("ServiceSetting", (row_id, sid, name, value, _variable(name), at, at))
+        row_id = b.cuid()
+        at = b.tick()
+        b.add("ServicePersistentStorage", (row_id, sid, "/data", f"{sid}-data", True, sid, at, at))

@@ -1,19 +1,28 @@
 """How the demo's rows are held and written: every encrypted field recorded as it is put, its
 ciphertext made in a batch (one AES call for many values), rows inserted a batch at a time in the
-order they were made, the schema's defaults filling the columns a row leaves out."""
+order they were made, the schema's defaults filling the columns a row leaves out.
+
+``Builder`` collects the rows and hands them over a batch at a time (``take``, a ``Batch``): the
+plaintexts waiting for their ciphertext, and each table's INSERT parameters, where a ciphertext
+not made yet is the number of its plaintext in that list (rows sharing a ciphertext share the
+number). ``RowWriter`` encrypts the plaintexts, puts each ciphertext in its place and inserts the
+rows into an open database, here or in the writer process (``demo_forked_writer``): a batch is
+plain data (str, int, None, lists and tuples), cheap to send there."""
 
 from __future__ import annotations
 
 import operator
 import random
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import chain
+from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from coolify_migrate.apps.coolify_v3.demo_random import RandomValues
+from coolify_migrate.apps.coolify_v3.demo_schema import INDEXES
 from coolify_migrate.apps.coolify_v3.profile import CoolifyV3
-from coolify_migrate.core.output import Progress
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec, js_trim
 
@@ -32,28 +41,21 @@ COPIES_CIPHERTEXT = {"ServiceSetting": ("value",)}
 
 
 class Cipher:
-    """A stored ciphertext and the plaintext the app would show (already trimmed).
+    """A ciphertext to be stored: the plaintext the app would show (already trimmed), and its
+    number in its batch. The ciphertexts of a batch are made together when it is written
+    (``RowWriter``: one ``encrypt_many``), maybe in the writer process, so none is ever read
+    here; a value needed as text before then is encrypted on its own (``Builder.encrypt_now``).
+    Rows sharing a ciphertext (a preview secret, a copied service secret) hold the same one."""
 
-    Ciphertexts are made in batches (one AES call for many values, ``Sealer``): ``text`` is
-    there once the batch it waits in is sealed, which reading it does if need be."""
+    __slots__ = ("at", "plain")
 
-    __slots__ = ("_sealer", "_text", "plain")
-
-    def __init__(self, plain: str, sealer: Sealer) -> None:
+    def __init__(self, plain: str, at: int) -> None:
         self.plain = plain
-        self._text: str | None = None
-        self._sealer = sealer
-
-    @property
-    def text(self) -> str:
-        if self._text is None:
-            self._sealer.seal()
-        assert self._text is not None
-        return self._text
+        self.at = at
 
 
 class Sealer:
-    """Values waiting for their ciphertext; ``seal`` encrypts them all in one call."""
+    """The plaintexts waiting for their ciphertext, numbered in their batch."""
 
     def __init__(self, codec: AesCtrJsonCodec, key: Secret) -> None:
         self.codec = codec
@@ -61,15 +63,13 @@ class Sealer:
         self.waiting: list[Cipher] = []
 
     def cipher(self, plain: str) -> Cipher:
-        made = Cipher(plain, self)
+        made = Cipher(plain, len(self.waiting))
         self.waiting.append(made)
         return made
 
-    def seal(self) -> None:
+    def take(self) -> list[Cipher]:
         waiting, self.waiting = self.waiting, []
-        texts = self.codec.encrypt_many(self.key, [c.plain for c in waiting])
-        for made, text in zip(waiting, texts, strict=True):
-            made._text = text
+        return waiting
 
 
 class AsIs(NamedTuple):
@@ -82,6 +82,7 @@ class AsIs(NamedTuple):
 # earlier (Cipher, copied verbatim), stored text that is not ciphertext (AsIs), or NULL (None).
 Stored = Cipher | AsIs | None
 Field = str | Stored
+_NONE: Mapping[str, Stored] = MappingProxyType({})  # what a table with no encrypted field stores
 
 
 def _default(raw: str | None) -> object:
@@ -97,7 +98,8 @@ def _default(raw: str | None) -> object:
 
 class TableSpec:
     """How one table's rows become INSERT parameters: the schema's defaults fill the columns a
-    row leaves out, ciphertexts are read from their ``Cipher``."""
+    row leaves out, a ``Cipher`` becomes its number in its batch (``sealed`` puts its text
+    there)."""
 
     def __init__(self, name: str, info: list[Any]) -> None:
         self.name = name
@@ -109,10 +111,11 @@ class TableSpec:
         self.encrypted = ENCRYPTED.get(name, ())
         # columns that may hold a Cipher: the encrypted ones, and a setting that copies one
         self.ciphers = (*self.encrypted, *COPIES_CIPHERTEXT.get(name, ()))
+        self.cipher_at = tuple(self.columns.index(c) for c in self.ciphers)
         self.set_defaults = {c: d for c, d in self.defaults.items() if d is not None}
         # a row that leaves its encrypted fields NULL and the rest to the schema
         self.unset = {**self.set_defaults, **dict.fromkeys(self.encrypted)}
-        self.rows: list[dict[str, Any]] = []  # put, not written yet
+        self.link = self.columns == ["A", "B"]  # a many-to-many link table: (a, b) tuples
         names = ", ".join(f'"{c}"' for c in self.columns)
         marks = ", ".join("?" for _ in self.columns)
         self.insert = f'INSERT INTO "{name}" ({names}) VALUES ({marks})'
@@ -137,8 +140,23 @@ class TableSpec:
             for col in ciphers:
                 held = full[col]
                 if held.__class__ is Cipher:
-                    full[col] = held._text  # sealed before rows are written
+                    full[col] = held.at
         return list(map(self.values, fulls))
+
+    def sealed(self, params: list[tuple[Any, ...]], texts: list[str]) -> list[tuple[Any, ...]]:
+        """The rows with each ciphertext's number replaced by its text (an encrypted column
+        holds text or NULL, never a number)."""
+        at = self.cipher_at
+        out = []
+        for row in params:
+            numbered = [i for i in at if row[i].__class__ is int]
+            if numbered:
+                fixed = list(row)
+                for i in numbered:
+                    fixed[i] = texts[fixed[i]]
+                row = tuple(fixed)
+            out.append(row)
+        return out
 
     def inserts(self, params: list[tuple[Any, ...]]) -> list[tuple[str, list[tuple[Any, ...]]]]:
         """The statements that insert these rows, in order."""
@@ -155,14 +173,80 @@ class TableSpec:
         return out
 
 
-class Builder(RandomValues):
-    """Collects rows per table, recording every encrypted field as it is put (its plaintext after
-    v3's trim, or its stored text when that is not ciphertext); ``write`` seals the waiting
-    ciphertexts and inserts the rows collected so far."""
+def open_build(path: Path, cache_kib: int = 65536) -> sqlite3.Connection:
+    """The new database file, opened to be built: a file nothing else reads, removed if the
+    build fails, so no journal and no syncs; it is made durable once, complete, before it takes
+    the database's name (``demo.create``)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")
+    conn.execute("PRAGMA synchronous = OFF")
+    # KiB: fewer spills of a big transaction. 16 MiB was no faster and lowered the peak RSS
+    # at 1M values, but raised it at 5M (361 MB against 201: CREATE INDEX then sorts in
+    # more, smaller runs, which SQLite maps in to merge them)
+    conn.execute(f"PRAGMA cache_size = -{int(cache_kib)}")
+    return conn
+
+
+def table_specs(conn: sqlite3.Connection) -> dict[str, TableSpec]:
+    """Every table of the open database, in the order they were created."""
+    names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
+    return {
+        table: TableSpec(table, conn.execute(f'PRAGMA table_info("{table}")').fetchall())
+        for (table,) in names.fetchall()
+    }
+
+
+# What goes out at each write: the plaintexts waiting for their ciphertext, then each table's
+# INSERT parameters in the tables' order (only the tables that have rows).
+Batch = tuple[list[str], list[tuple[str, list[tuple[Any, ...]]]]]
+
+
+class RowWriter:
+    """Writes batches into an open database, inside the caller's transaction: seals their
+    ciphertexts (one ``encrypt_many`` each), then inserts every table's rows in order."""
 
     def __init__(
         self,
         conn: sqlite3.Connection,
+        specs: dict[str, TableSpec],
+        codec: AesCtrJsonCodec,
+        key: Secret,
+    ) -> None:
+        self.conn, self.specs, self.codec, self.key = conn, specs, codec, key
+
+    def write(self, batch: Batch, tick: Callable[[], None] | None = None) -> None:
+        plains, tables = batch
+        texts = self.codec.encrypt_many(self.key, plains) if plains else []
+        executemany, specs = self.conn.executemany, self.specs
+        for table, params in tables:
+            spec = specs[table]
+            if spec.cipher_at and texts:
+                params = spec.sealed(params, texts)
+            for sql, many in spec.inserts(params):
+                executemany(sql, many)
+            if tick is not None:
+                tick()
+
+    def finish(self, batch: Batch, tick: Callable[[], None]) -> None:
+        """The last batch, then the indexes (built once over the rows, not row by row) and the
+        commit."""
+        self.write(batch, tick)
+        for index in INDEXES:
+            self.conn.execute(index)
+        self.conn.execute("COMMIT")
+
+    def abort(self) -> None:
+        """Nothing to stop: the caller closes the connection (which rolls back)."""
+
+
+class Builder(RandomValues):
+    """Collects rows per table, recording every encrypted field as it is put (its plaintext after
+    v3's trim, or its stored text when that is not ciphertext); ``take`` hands over the rows
+    collected so far and the values waiting for their ciphertext (a ``Batch``)."""
+
+    def __init__(
+        self,
+        specs: dict[str, TableSpec],
         rng: random.Random,
         now: int,
         sealer: Sealer,
@@ -177,72 +261,98 @@ class Builder(RandomValues):
         self.as_is = as_is
         self.record = record  # False: only counted (a big instance's memory stays flat)
         self.count = 0  # ciphertexts stored, copies included
-        self.specs: dict[str, TableSpec] = {}
-        self.links: dict[str, list[tuple[str, str]]] = {}
-        names = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid")
-        for (table,) in names.fetchall():
-            spec = TableSpec(table, conn.execute(f'PRAGMA table_info("{table}")').fetchall())
-            self.specs[table] = spec
-            if spec.columns == ["A", "B"]:  # a many-to-many link table
-                self.links[table] = []
+        self.specs = specs
+        self.rows: dict[str, list[Any]] = {table: [] for table in specs}  # put, not taken yet
+        self.as_tuples: set[str] = set()  # tables whose rows come whole (``declare``, ``add``)
 
     def encrypt(self, plain: str) -> Cipher:
         return self.sealer.cipher(js_trim(plain))
 
     def encrypt_now(self, plain: str) -> str:
-        """A ciphertext needed before its batch is sealed (reading a ``Cipher``'s text would seal
-        the batch early), made on its own."""
+        """A ciphertext needed as text while its row is made, made on its own."""
         return self.sealer.codec.encrypt(self.sealer.key, plain)
 
     # -- rows -------------------------------------------------------------------------------
 
-    def put(self, table: str, row: dict[str, Any], *, updated: bool = False) -> dict[str, Stored]:
+    def put(
+        self, table: str, row: dict[str, Any], *, updated: bool = False
+    ) -> Mapping[str, Stored]:
         """Add a row; returns its encrypted fields as stored (Cipher / AsIs / None)."""
         spec = self.specs[table]
+        if table in self.as_tuples:
+            raise ValueError(f"{table}: its rows come whole (add)")
         if spec.created and "createdAt" not in row:
             row["createdAt"] = self.tick()
         if spec.updated and "updatedAt" not in row:
             later = self.between(60_000, 30 * 86_400_000) if updated else 0
             row["updatedAt"] = row["createdAt"] + later
-        spec.rows.append(row)
-        stored: dict[str, Stored] = {}
+        self.rows[table].append(row)
         if not spec.encrypted:
-            return stored
-        record, plaintexts = self.record, self.plaintexts
+            return _NONE
+        stored: dict[str, Stored] = {}
+        row_id, keep = row["id"], self._keep
         for col in spec.encrypted:
-            value: Field = row[col]  # KeyError: every encrypted field of every row is decided
-            if isinstance(value, str):
-                value = row[col] = self.sealer.cipher(js_trim(value))
-            if isinstance(value, Cipher):  # its text once sealed (write reads it)
-                self.count += 1
-                if record:
-                    plaintexts[(table, col, row["id"])] = value.plain
-            elif value is None:
-                if record:
-                    plaintexts[(table, col, row["id"])] = None
-            else:
-                row[col] = value.text
-                if record:
-                    self.as_is[(table, col, row["id"])] = value.text
-            stored[col] = value
+            # KeyError: every encrypted field of every row is decided
+            held = stored[col] = keep(table, col, row_id, row[col])
+            row[col] = held.text if isinstance(held, AsIs) else held  # a Cipher: until taken
+        return stored
+
+    def _keep(self, table: str, col: str, row_id: str, value: Field) -> Stored:
+        """An encrypted field as it is stored, recorded (a plaintext is to be encrypted)."""
+        if isinstance(value, str):
+            value = self.sealer.cipher(js_trim(value))
+        if isinstance(value, Cipher):
+            self.count += 1
+            if self.record:
+                self.plaintexts[(table, col, row_id)] = value.plain
+        elif value is None:
+            if self.record:
+                self.plaintexts[(table, col, row_id)] = None
+        elif self.record:
+            self.as_is[(table, col, row_id)] = value.text
+        return value
+
+    def declare(self, table: str, columns: tuple[str, ...]) -> None:
+        """Rows of this table come whole (``add``): a tuple of these columns, which must be all
+        the table's, in its order. For the tables with the most rows: no dict per row, and no
+        defaults to fill in."""
+        spec = self.specs[table]
+        if tuple(spec.columns) != columns or columns[0] != "id":
+            raise ValueError(f"{table}: its columns are {spec.columns}, not {list(columns)}")
+        self.as_tuples.add(table)
+
+    def add(self, table: str, values: tuple[Any, ...]) -> Mapping[str, Stored]:
+        """A row of a declared table (``declare``), every column's value in the table's order;
+        returns its encrypted fields as stored, as ``put`` does. A ``Cipher`` becomes its number
+        in its batch (the writer puts its text there)."""
+        spec = self.specs[table]
+        if not spec.encrypted:
+            for i in spec.cipher_at:  # a plain column holding a copy of a ciphertext
+                held = values[i]
+                if held.__class__ is Cipher:
+                    values = (*values[:i], held.at, *values[i + 1 :])
+            self.rows[table].append(values)
+            return _NONE
+        row = list(values)
+        stored: dict[str, Stored] = {}
+        row_id, keep = row[0], self._keep
+        for col, i in zip(spec.encrypted, spec.cipher_at, strict=False):
+            held = stored[col] = keep(table, col, row_id, row[i])
+            row[i] = held if held is None else held.at if isinstance(held, Cipher) else held.text
+        self.rows[table].append(tuple(row))
         return stored
 
     def link(self, table: str, a: str, b: str) -> None:
-        self.links[table].append((a, b))
+        self.rows[table].append((a, b))
 
-    def write(self, conn: sqlite3.Connection, bar: Progress | None = None) -> None:
-        """Insert the rows collected so far (sealing their ciphertexts) and forget them."""
-        self.sealer.seal()
-        for table, spec in self.specs.items():
-            if bar is not None:
-                bar.advance()
-            rows = spec.rows
-            links = self.links.get(table)
-            if links:
-                for sql, params in spec.inserts(links):
-                    conn.executemany(sql, params)
-                links.clear()
+    def take(self) -> Batch:
+        """The rows put since the last ``take`` and their waiting plaintexts; forgets them."""
+        waiting = self.sealer.take()
+        tables = []
+        for table, rows in self.rows.items():
             if rows:
-                for sql, params in spec.inserts(spec.params(rows)):
-                    conn.executemany(sql, params)
-                rows.clear()
+                spec = self.specs[table]
+                whole = spec.link or table in self.as_tuples
+                tables.append((table, rows if whole else spec.params(rows)))
+                self.rows[table] = []
+        return [c.plain for c in waiting], tables
