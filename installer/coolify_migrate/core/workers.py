@@ -40,6 +40,9 @@ _Failure = tuple[str, str, str | None]  # error class name, message, hint
 # workers take the CPU time left (on 2 cores, a caller and 2 workers would otherwise share them
 # three ways, and the caller's part would take half as long again).
 NICER = 5
+# Batches in flight per worker: with 2 the caller waited 1.1-1.3 s for results over a 1M-value
+# roll, with 4 0.6-0.9 s (docs/performance.md); each costs a batch's memory here and there.
+WINDOW = 3
 
 
 def _init_worker(parent: int) -> None:
@@ -66,7 +69,7 @@ def _call(item: Any) -> tuple[Any, _Failure | None]:
 
 class Workers(Generic[J, T, R]):
     """``fn(job, batch)`` over batches, here (``workers`` 1) or on forked processes with a
-    bounded window of work in flight (twice the workers). ``died`` is the error raised when a
+    bounded window of work in flight (``WINDOW`` batches per worker). ``died`` is the error raised when a
     worker dies; it says what was, or was not, changed."""
 
     def __init__(
@@ -137,7 +140,7 @@ class Workers(Generic[J, T, R]):
                 pending.append(self.pool.submit(_call, batch))
             except BrokenProcessPool as err:
                 raise self.died() from err
-            if len(pending) >= 2 * self.workers:
+            if len(pending) >= WINDOW * self.workers:
                 yield self._result(pending.popleft())
         while pending:
             yield self._result(pending.popleft())
