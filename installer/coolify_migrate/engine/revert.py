@@ -64,6 +64,7 @@ def revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
 
 
 def _revert(ctx: Context, doc: dict[str, Any], *, reason: str) -> dict[str, Any]:
+    ctx.proofs.forget()  # the data are put back: nothing this run proved of them holds now
     data = doc["data"]
     if doc["phase"] != "rolling-back":
         journal.advance(ctx, doc, "rolling-back", error=reason)

@@ -30,11 +30,7 @@ from coolify_migrate.state.keyring import Keyring
 
 def _live_key(ctx: Context, conn: Connection) -> tuple[Secret, str] | None:
     env = instance.load_env(ctx)
-    cands = keys.candidates(ctx, env)
-    for cand in cands if ctx.proofs.every_value_under else ():
-        if verdicts.proven_under(ctx, cand.key):  # as a step's verify trusts it: no sample read
-            return cand.key, cand.source
-    verdict = verdicts.identify(ctx, conn, cands)
+    verdict = verdicts.identify(ctx, conn, keys.candidates(ctx, env))
     if verdict.key is None:
         return None
     if verdict.method == "no-data":  # nothing encrypted yet: the key the app uses now
