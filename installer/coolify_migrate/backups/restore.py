@@ -38,6 +38,7 @@ from typing import Any
 from coolify_migrate import backups, instance
 from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups import copy as backup_copy
+from coolify_migrate.backups import restore_checks as checks
 from coolify_migrate.config.envfile import EnvFile
 from coolify_migrate.core import durable, faults, private
 from coolify_migrate.core.app import KeyCandidate
@@ -47,17 +48,13 @@ from coolify_migrate.core.errors import (
     ChangeFailed,
     DatabaseError,
     DiskFull,
-    KeyProblem,
     MigrateError,
-    Refused,
 )
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state import journal, made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names, sqlite_copy
-
-_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 class Restoration:
@@ -106,14 +103,15 @@ class Restoration:
                 f"backup {info.name} failed verification: {verdict['problems'][0]}",
                 hint="restore another backup; 'backup verify' checks them all",
             )
-        self._check_origin()
-        self._check_leftovers()
+        checks.origin(ctx, self.store, info, file=self.db_path is not None, force=self.force)
+        if self.db_path is not None:  # a server swaps by name in one step: nothing is set aside
+            self._stale_undo = checks.leftovers(self.directory, self.db_path, self.journal_doc)
         env = instance.load_env(ctx)
         self._env_before = ctx.env_path.read_bytes()
-        self._env_base = self._journal_env_snapshot() or self._env_before
+        self._env_base = checks.env_snapshot(ctx, info, self.journal_doc) or self._env_before
         ring = Keyring(ctx)  # unreadable keyring: refused here, before any change
         self._ring_before = private.read_bytes(ring.path) if ctx.has_state_dir() else None
-        self.key = self._needed_key(env)
+        self.key = checks.needed_key(ctx, info, env, file=self.db_path is not None)
         needed = backups.SLACK + (info.size if self.db_path is not None else 0)
         if self.store.exists():
             needed += backups.space_needed(self.store)
@@ -123,95 +121,6 @@ class Restoration:
                 f"not enough room to restore {info.name} in {self.directory}: "
                 f"{needed >> 20} MiB needed (safety copy and restored file), {free >> 20} MiB free"
             )
-
-    def _check_origin(self) -> None:
-        """A backup of another instance only with ``force``; a manifest this installation did
-        not seal must at least agree with the record inside the file."""
-        info = self.info
-        if info.foreign is not None and not self.force:
-            raise BackupRefused(
-                f"backup {info.name} belongs to another instance ({info.foreign})",
-                hint="check that it is the backup you mean, then run again with --force",
-            )
-        if info.has_manifest and not info.sealed and self.db_path is not None:
-            conn = self.store.snapshot(info.path)
-            try:
-                recorded = conn.read_meta().get("version")
-            finally:
-                conn.close()
-            if recorded and info.version and recorded != info.version:
-                raise BackupRefused(
-                    f"the manifest of backup {info.name} says version {info.version}, "
-                    f"the backup's own record says {recorded}",
-                    hint="the manifest was changed or belongs to another file; do not restore it",
-                )
-        if info.note is not None:
-            self.ctx.out.warn(f"backup {info.name}: {info.note}")
-
-    def _check_leftovers(self) -> None:
-        if self.db_path is None:
-            return  # a server swaps by name in one step: nothing is set aside
-        for suffix in ("", *_COMPANIONS):
-            path = self.directory / names.undo_name(self.db_path.name + suffix)
-            if os.path.lexists(path):
-                self._stale_undo.append(path)
-        # a restore under this journal got past its safety backup: what it set aside is superseded
-        if self._stale_undo and "safety" not in (self.journal_doc or {}).get("data", {}):
-            raise Refused(
-                f"an interrupted restore left {self._stale_undo[0].name} in {self.directory}",
-                hint="run 'coolify-migrate rollback --last' to finish that restore first",
-            )
-
-    def _journal_env_snapshot(self) -> bytes | None:
-        """The .env a journaled run saved right after taking this backup, if it is this backup."""
-        data = (self.journal_doc or {}).get("data", {})
-        snap = (data.get("snapshot") or {}).get("env")
-        if data.get("backup") == self.info.name and snap and Path(snap).is_file():
-            return Path(snap).read_bytes()
-        return self._kept_file(self.ctx.env_path.name)
-
-    def _kept_file(self, name: str) -> bytes | None:
-        """The backup's own copy of the app's settings file ``name``, if it keeps one."""
-        copy = (self.info.files or {}).get(name)
-        path = self.info.path.with_name(copy) if copy else None
-        return path.read_bytes() if path is not None and path.is_file() else None
-
-    def _needed_key(self, env: EnvFile) -> Secret:
-        info = self.info
-        cands = keys.candidates(self.ctx, env)  # a .env that cannot be read is refused here
-        if info.key_check or info.key_fingerprint:
-            found = backups.key_for(cands, info.key_check, info.key_fingerprint)
-            if found is None:
-                fp = info.key_fingerprint or (info.key_check or "")[:16]
-                raise KeyProblem(
-                    f"backup {info.name} needs key {fp}, which this instance no longer knows",
-                    hint="put that key back in .env as COOLIFY_SECRET_KEY_OLD_<ms>=<key>, "
-                    "then run again",
-                    needed=fp,
-                )
-            return found
-        if self.db_path is None:  # a dump is read by loading it: its values are checked then
-            active = self.ctx.profile.active_key(env)
-            if active is None:
-                raise KeyProblem(
-                    f"{self.ctx.env_path} names no active key", hint="restore the settings first"
-                )
-            return active.key
-        conn = self.ctx.store().snapshot(info.path)
-        try:
-            verdict = verdicts.identify(self.ctx, conn, cands)
-        except KeyProblem as err:
-            raise KeyProblem(f"backup {info.name}: {err.message}", hint=err.hint) from err
-        finally:
-            conn.close()
-        if verdict.key is not None and verdict.method != "no-data":
-            return verdict.key
-        active = self.ctx.profile.active_key(env)  # no encrypted values: any key will do
-        if active is None:
-            raise KeyProblem(
-                f"{self.ctx.env_path} names no active key", hint="restore the .env first"
-            )
-        return active.key
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -277,7 +186,7 @@ class Restoration:
             return
         db_path, info = self.db_path, self.info
         tmp = backup_copy.stage(info.path, db_path)
-        for suffix in _COMPANIONS:  # stale -wal/-shm would be replayed into the restored file
+        for suffix in checks.COMPANIONS:  # stale -wal/-shm would be replayed into the restored file
             live = db_path.with_name(db_path.name + suffix)
             if live.exists():
                 aside = self.directory / names.undo_name(live.name)
@@ -366,7 +275,7 @@ class Restoration:
         """The app's other settings files (its Compose file: the image tags) as the backup kept
         them; the settings file itself is ``_write_env``'s."""
         for name in self.info.files or {}:
-            data = self._kept_file(name)
+            data = checks.kept_file(self.info, name)
             target = self.ctx.data_dir / name
             if name == self.ctx.env_path.name or data is None:
                 continue
@@ -433,7 +342,7 @@ class Restoration:
 
     def _undo_file(self, db_path: Path) -> None:
         if self._db_replaced:
-            for suffix in _COMPANIONS:
+            for suffix in checks.COMPANIONS:
                 db_path.with_name(db_path.name + suffix).unlink(missing_ok=True)
         for live, aside in reversed(self._set_aside):
             os.replace(aside, live)
