@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,3 +160,18 @@ def snapshot(root: Path) -> dict[str, str]:
             digest = hashlib.sha256(p.read_bytes()).hexdigest()
             result[rel] = f"{st.st_mode & 0o7777:04o} {digest}"
     return result
+
+
+def add_table_of_rows(path: Path, rows: int = 2000) -> tuple[int, int]:
+    """A table ``t`` of ``rows`` rows in the SQLite file ``path`` (large enough that its root is
+    an interior page); (its root page, the page size), to damage it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+    conn.execute("BEGIN")
+    for i in range(rows):
+        conn.execute("INSERT INTO t(v) VALUES (?)", (f"row {i:06d} " * 4,))
+    conn.execute("COMMIT")
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't'").fetchone()[0]
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    return int(root), int(page_size)

@@ -27,27 +27,13 @@ from coolify_migrate.engine import upgrade
 from coolify_migrate.secrets import verdicts
 from coolify_migrate.state import journal, proven
 from coolify_migrate.stores import names, sqlite_copy
-from support import REPO, CliRunner
+from support import REPO, CliRunner, add_table_of_rows
 
 
 def _mode(path: Path, mode: str) -> None:
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"PRAGMA journal_mode = {mode}")
     conn.close()
-
-
-def _table(path: Path) -> tuple[int, int]:
-    """A table of 2000 rows; (its root page, the page size)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    conn.execute("BEGIN")
-    for i in range(2000):
-        conn.execute("INSERT INTO t(v) VALUES (?)", (f"row {i:06d} " * 4,))
-    conn.execute("COMMIT")
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't'").fetchone()[0]
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.close()
-    return int(root), int(page_size)
 
 
 def _damage(path: Path, root: int, page_size: int) -> None:
@@ -118,7 +104,7 @@ def test_damage_the_file_identity_hides_is_caught_by_the_digest_and_nothing_is_k
     demo: DemoInstance, ctx: Context, checks_run: list[str]
 ) -> None:
     _mode(demo.db_path, "delete")
-    root, page_size = _table(demo.db_path)
+    root, page_size = add_table_of_rows(demo.db_path)
     checked = backups.check_before_stop(ctx)
     assert checked is not None
     st = demo.db_path.stat()
@@ -150,7 +136,7 @@ def test_a_damaged_database_fails_the_check_before_the_stop(
     demo: DemoInstance, ctx: Context
 ) -> None:
     _mode(demo.db_path, "delete")
-    _damage(demo.db_path, *_table(demo.db_path))
+    _damage(demo.db_path, *add_table_of_rows(demo.db_path))
     with pytest.raises(DatabaseError, match="fails its integrity check"):
         backups.check_before_stop(ctx)
 
@@ -159,7 +145,7 @@ def test_an_upgrade_of_a_damaged_database_is_refused_before_anything_stops(
     demo: DemoInstance, cli: CliRunner
 ) -> None:
     _mode(demo.db_path, "delete")
-    _damage(demo.db_path, *_table(demo.db_path))
+    _damage(demo.db_path, *add_table_of_rows(demo.db_path))
     before = file_hashes(demo.data_dir)
     r = cli(
         "upgrade",

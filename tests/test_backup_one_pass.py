@@ -25,7 +25,7 @@ from coolify_migrate.core.errors import DatabaseError
 from coolify_migrate.stores import hashed_copy, sqlite_copy
 from coolify_migrate.stores import sqlite as db
 from coolify_migrate.stores.sqlite import SQLiteStore
-from support import REPO
+from support import REPO, add_table_of_rows
 
 WRITER = REPO / "tests" / "wal_writer.py"
 
@@ -220,15 +220,7 @@ def test_a_damaged_page_fails_the_one_pass_check_and_no_backup_is_kept(
     demo: DemoInstance, ctx: Context
 ) -> None:
     _mode(demo.db_path, "delete")
-    conn = sqlite3.connect(demo.db_path, isolation_level=None)
-    conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
-    conn.execute("BEGIN")
-    for i in range(2000):
-        conn.execute("INSERT INTO t(v) VALUES (?)", (f"row {i:06d} " * 4,))
-    conn.execute("COMMIT")
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 't'").fetchone()[0]
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    conn.close()
+    root, page_size = add_table_of_rows(demo.db_path)
     with open(demo.db_path, "r+b") as fh:  # the table's root (an interior page): garbage cells
         fh.seek((root - 1) * page_size + 12)
         fh.write(b"\xff" * 64)
