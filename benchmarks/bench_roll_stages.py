@@ -7,7 +7,7 @@ roll's own batches and times, in this one process with ``time.process_time`` (CP
 busy machine disturbs it less than wall time), each stage the roll's workers run on a batch:
 parsing the stored values, decrypting them under the old key, encrypting under the new key,
 parsing the new values and decrypting them again to check them, then the whole of
-``reencrypt._batch`` (those stages plus its bookkeeping and the digest of the rows it returns),
+``reencrypt._batch`` (those stages plus its bookkeeping and the rows it returns),
 and pickling a batch's rows and its updates (what travels between this process and a worker).
 The floor beside them, from the same run: a bare loop, one ``decrypt`` and one ``encrypt`` per
 value with the app's codec, the way the roll worked before batching. Each figure is the best of
@@ -108,7 +108,7 @@ def main() -> int:
             codec.encrypt_raw(new, codec.decrypt_bytes(old, value))
 
     updates = [reencrypt._batch(job, c, r, {x.label: reencrypt.ColumnRoll(x.label) for x in c},
-                                reencrypt.Unproven())[0] for c, r in work]  # fmt: skip
+                                reencrypt.Unproven()) for c, r in work]  # fmt: skip
     stages = [
         ("parse the stored values", lambda: [codec.parts_many(v) for v in fields]),
         ("decrypt (old key)", lambda: [codec.decrypt_many(old, p) for p in parsed]),

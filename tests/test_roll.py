@@ -424,27 +424,28 @@ def test_a_row_stored_otherwise_than_checked_rolls_everything_back(
     monkeypatch: pytest.MonkeyPatch,
     workers: int,
 ) -> None:
-    """The read-back proves that SQLite holds exactly the rows that were checked: a write that
-    lands on another row (here: the second update of a batch written to the first's row too)
+    """Each row is written only where it still holds the values that were read and checked: a
+    write that lands on another row (here: the last update of a batch aimed at the first's row)
     is caught before COMMIT, and nothing changes."""
     monkeypatch.setattr(reencrypt, "POOL_FROM_ROWS", 0)
-    real_update = db.SQLiteConnection.update
+    real_replace = db.SQLiteConnection.replace
 
     def misplaced(
         self: db.SQLiteConnection, table: str, columns: list[str], rows: list[Any]
     ) -> int:
         if table == "Secret" and len(rows) > 1:
-            rows = [*rows[:-1], (*rows[-1][:-1], rows[0][-1])]  # the last row's values, elsewhere
-        return real_update(self, table, columns, rows)
+            n = len(columns)  # (new..., row key, old...): the last row's values, elsewhere
+            rows = [*rows[:-1], (*rows[-1][:n], rows[0][n], *rows[-1][n + 1 :])]
+        return real_replace(self, table, columns, rows)
 
-    monkeypatch.setattr(db.SQLiteConnection, "update", misplaced)
+    monkeypatch.setattr(db.SQLiteConnection, "replace", misplaced)
     before = _db_hash(demo)
     new = new_key()
     leak_guard.register(new)
     conn = ctx.store().connect()
     try:
         analysis = keys.analyse(ctx, conn, [KeyCandidate("demo", demo.key)], full=True)
-        with pytest.raises(ChangeFailed, match="rows read back differ"):
+        with pytest.raises(ChangeFailed, match="no longer held the values that were read"):
             reencrypt.reencrypt(ctx, conn, analysis, new, workers=workers)
     finally:
         conn.close()

@@ -166,6 +166,63 @@ def test_a_transaction_commits_changes_and_the_record_together(store: Store) -> 
         conn.close()
 
 
+def test_replace_writes_only_rows_that_still_hold_the_old_values(store: Store) -> None:
+    """Compare and set: a row whose values differ from the ones given as old is not written, and
+    the count says so; NULL equals NULL; bytea/BLOB tokens compare as the text they were read as."""
+    conn = store.connect()
+    try:
+        rows = [r for b in conn.rows("data_sources", ["encrypted_options", "name"]) for r in b]
+        (k0, _, t0, n0), (k1, _, _, n1), (k2, _, t2, n2) = rows[:3]
+        with conn.transaction("contract"):
+            written = conn.replace(
+                "data_sources",
+                ["encrypted_options", "name"],
+                [
+                    ("gAAAAA-a", "a", k0, t0, n0),  # holds (t0, n0): written
+                    ("gAAAAA-b", "b", k1, t2, n1),  # another row's token: not written
+                    ("gAAAAA-c", None, k2, t2, n2),
+                ],
+            )
+            assert written == 2
+            assert conn.replace("data_sources", ["name"], [("again", k2, None)]) == 1
+        with pytest.raises(RuntimeError):  # writes happen inside a transaction only
+            conn.replace("data_sources", ["name"], [("x", k0, "a")])
+    finally:
+        conn.close()
+    after = _all(store, "data_sources", "encrypted_options")
+    assert after[:3] == ["gAAAAA-a", _token(1), "gAAAAA-c"]
+    assert _all(store, "data_sources", "name")[:3] == ["a", "d1", "again"]
+
+
+def test_a_rewriting_transaction_commits_all_or_nothing(store: Store) -> None:
+    """The connection ``rewriting`` gives (SQLite: a private copy) is as all-or-nothing as the
+    store's own transaction, and afterwards the first connection reads what it committed."""
+    before = _all(store, "Secret", "value")
+    conn = store.connect()
+    try:
+        keys = [r[0] for b in conn.rows("Secret", ["value"]) for r in b]
+        with (
+            pytest.raises(RuntimeError, match="boom"),
+            conn.rewriting() as target,
+            target.transaction("contract"),
+        ):
+            target.update("Secret", ["value"], [("lost", k) for k in keys])
+            raise RuntimeError("boom")
+        assert _all(store, "Secret", "value") == before
+        with conn.rewriting() as target, target.transaction("contract"):
+            target.update("Secret", ["value"], [("new", k) for k in keys[:2]])
+            target.write_meta(key_check="rewritten")
+        assert conn.read_meta() == {"key_check": "rewritten"}
+        assert [r[2] for b in conn.rows("Secret", ["value"]) for r in b][:3] == [
+            "new",
+            "new",
+            _secret(2),
+        ]
+    finally:
+        conn.close()
+    assert _all(store, "Secret", "value") == ["new", "new", *before[2:]]
+
+
 def test_a_failure_inside_the_transaction_changes_nothing(store: Store) -> None:
     before = _all(store, "Secret", "value")
     conn = store.connect()

@@ -89,8 +89,20 @@ class Connection(Protocol):
         """Write ``(value..., row key)`` tuples; inside ``transaction`` only. Rows written."""
         ...
 
+    def replace(self, table: str, columns: list[str], rows: list[Row]) -> int:
+        """Write ``(value..., row key, old value...)`` tuples, each only where the row still
+        holds exactly the old values (compare and set); inside ``transaction`` only. Rows
+        written: fewer than given means some row did not hold what the caller read."""
+        ...
+
     def transaction(self, name: str | None = None) -> AbstractContextManager[None]:
         """All or nothing; a named one passes the fault-injection checkpoints of its name."""
+        ...
+
+    def rewriting(self) -> AbstractContextManager[Connection]:
+        """For a change that rewrites most of the data (a key roll): a connection whose
+        ``transaction`` is as all-or-nothing as this one's, possibly cheaper (SQLite: a private
+        copy of the file that replaces it as its commit); this connection when there is none."""
         ...
 
     def read_meta(self) -> dict[str, str]: ...

@@ -7,9 +7,8 @@ field's own key first: an instance can hold several), and its exact bytes are en
 new key: AES-CTR is exact for any bytes, so no plaintext ever changes, not even its white space.
 Each new value is decrypted again and compared before it is written (encrypted by OpenSSL's CTR
 mode, decrypted by this project's own CTR over AES-ECB: two implementations check each other),
-and each batch's rows are read back right after they are written, inside the transaction: what
-SQLite holds must be exactly the rows that were checked (a digest of the batch's rows compared;
-no decryption needed).
+and each row is written only where it still holds exactly the values that were read and checked
+(compare and set, ``Connection.replace``): a write meant for one row cannot land on another.
 Values that are not ciphertext, NULL or empty stay
 byte-identical. A ciphertext value that no proven key reads stops the roll (the transaction rolls
 back): the caller refuses such instances before it starts, unless the operator named the value
@@ -179,15 +178,17 @@ def reencrypt(
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
     crypto = Workers(_one, job, cores if total >= POOL_FROM_ROWS else 1, died=_worker_died)
     unproven = Unproven()
-    try:  # the pool forks before BEGIN: no child ever shares an open transaction
-        with crypto, conn.transaction("roll"):
+    # The pool forks before BEGIN: no child ever shares an open transaction. SQLite: the
+    # transaction runs in a private copy of the file that replaces it as its commit (no journal;
+    # ``Connection.rewriting`` says when, and why that is as safe as the change in place).
+    try:
+        with crypto, conn.rewriting() as target, target.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
-                batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                after = None  # the row key the batch starts after
+                batches = target.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
                 tasks = ((columns, rows) for rows in batches)
-                for read, updates, done, digest, met, last in crypto.map(tasks):
+                for read, updates, done, met in crypto.map(tasks):
                     _add(counts, done)
                     unproven.add(met)
                     bar.advance(
@@ -195,48 +196,19 @@ def reencrypt(
                         if analysis.full
                         else read
                     )
-                    if updates:
-                        written = conn.update(table, names, updates)
-                        if written != len(updates):
-                            raise ChangeFailed(
-                                f"{table}: {written} of {len(updates)} rows "
-                                "updated; the transaction was rolled back"
-                            )
-                        _read_back(ctx, conn, table, names, after, read, digest)
-                    after = last
+                    if updates and target.replace(table, names, updates) != len(updates):
+                        raise ChangeFailed(
+                            f"{table}: a row no longer held the values that were read and "
+                            "checked; the transaction was rolled back, nothing was changed",
+                            hint="another process may be writing to the database: stop the "
+                            "app, try again",
+                        )
             bar.close()
             unproven.check()
-            conn.write_meta(key_check=new.check_value, **(meta or {}))
+            target.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
     return list(counts.values())
-
-
-def _read_back(
-    ctx: Context,
-    conn: Connection,
-    table: str,
-    names: list[str],
-    after: Any,
-    count: int,
-    digest: int,
-) -> None:
-    """Right after a batch is written (its pages still in the cache): its rows read back from
-    the database, this transaction's own view, and the digest of what is stored must equal the
-    digest of the rows as they were checked, every new value of which was already decrypted and
-    compared. No decryption: what this proves is that SQLite holds exactly the rows that were
-    checked; a write that landed on another row leaves one of these unchanged."""
-    got: list[Any] = []
-    for rows in conn.rows(
-        table, names, id_column=ctx.profile.id_column, batch=count, limit=count, after=after
-    ):
-        got.extend(rows)
-    if len(got) != count or rows_digest(got) != digest:
-        raise ChangeFailed(
-            f"{table}: the rows read back differ from the rows re-encrypted and checked; "
-            "the transaction was rolled back, nothing was changed",
-            hint="another process may be writing to the database: stop the app, try again",
-        )
 
 
 def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
@@ -258,9 +230,9 @@ def _batch(
     rows: list[tuple[Any, ...]],
     counts: dict[str, ColumnRoll],
     unproven: Unproven,
-) -> tuple[list[tuple[Any, ...]], int]:
-    """(new values..., rowid) for every row holding ciphertext, each new value checked, and the
-    digest of its rows as they will be stored (``rows_digest``). Field by field over the whole
+) -> list[tuple[Any, ...]]:
+    """(new values..., rowid, old values...) for every row holding ciphertext, each new value
+    checked; the old values make the write a compare and set. Field by field over the whole
     batch: each value is parsed once and decrypted once under the key it is attributed to
     (``keys.attribute``), the batch is encrypted under ``new`` in one call, and each new value
     is decrypted again and compared with the old bytes before anything is written."""
@@ -307,8 +279,7 @@ def _batch(
             changed[r] = True
         count.values += len(targets)
         count.reencrypted += len(targets)
-    updates = [(*fresh_rows[r], rows[r][0]) for r in range(len(rows)) if changed[r]]
-    return updates, rows_digest([(row[0], row[1], *fresh_rows[r]) for r, row in enumerate(rows)])
+    return [(*fresh_rows[r], row[0], *row[2:]) for r, row in enumerate(rows) if changed[r]]
 
 
 def _second_look(
@@ -353,27 +324,19 @@ def _second_look(
         )
 
 
-def rows_digest(rows: list[tuple[Any, ...]]) -> int:
-    """A digest of a batch's rows as stored (row key, id, encrypted columns), in row-key
-    order: Python's own hash of them, computed in C, the same in this process and in the
-    workers it forked (they share its hash seed), the only places it is compared. It guards
-    against a write that landed elsewhere, not against an adversary."""
-    return hash(tuple(rows))
-
-
 # -- the crypto work, in this process or on every core (``core.workers``) ----------------------
 
 _Rows = list[tuple[Any, ...]]
-# rows read, updates, counts, digest, values under other candidates, the last row key
-_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], int, Unproven, Any]
+# rows read, updates, counts, values under other candidates
+_Done = tuple[int, list[tuple[Any, ...]], dict[str, ColumnRoll], Unproven]
 
 
 def _one(job: _Job, task: tuple[list[EncryptedColumn], _Rows]) -> _Done:
     columns, rows = task
     counts = {c.label: ColumnRoll(c.label) for c in columns}
     unproven = Unproven()
-    updates, digest = _batch(job, columns, rows, counts, unproven)
-    return len(rows), updates, counts, digest, unproven, rows[-1][0]
+    updates = _batch(job, columns, rows, counts, unproven)
+    return len(rows), updates, counts, unproven
 
 
 def _worker_died() -> ChangeFailed:

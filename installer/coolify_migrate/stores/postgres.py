@@ -27,7 +27,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -159,13 +159,40 @@ class PostgresConnection:
         done = 0
         with self.raw.cursor() as cur:
             for row in rows:
-                values = [
-                    v.encode("ascii") if types.get(c) == "bytea" and isinstance(v, str) else v
-                    for c, v in zip(columns, row[:-1], strict=True)
-                ]
+                values = self._typed(types, columns, row[:-1])
                 cur.execute(f'UPDATE {_q(table)} SET {sets} WHERE "id" = %s', (*values, row[-1]))
                 done += cur.rowcount
         return done
+
+    def replace(self, table: str, columns: list[str], rows: list[Row]) -> int:
+        if not self._in_tx:
+            raise RuntimeError("replace needs an open transaction")
+        types, n = self._column_types(table), len(columns)
+        sets = ", ".join(f"{_q(c)} = %s" for c in columns)
+        held = " AND ".join(f"{_q(c)} IS NOT DISTINCT FROM %s" for c in columns)
+        sql = f'UPDATE {_q(table)} SET {sets} WHERE "id" = %s AND {held}'
+        done = 0
+        with self.raw.cursor() as cur:
+            for row in rows:
+                new, old = (
+                    self._typed(types, columns, row[:n]),
+                    self._typed(types, columns, row[n + 1 :]),
+                )
+                cur.execute(sql, (*new, row[n], *old))
+                done += cur.rowcount
+        return done
+
+    @staticmethod
+    def _typed(types: dict[str, str], columns: list[str], values: Row) -> list[Any]:
+        """Text bound for a bytea column becomes its ASCII bytes (a token read as text)."""
+        return [
+            v.encode("ascii") if types.get(c) == "bytea" and isinstance(v, str) else v
+            for c, v in zip(columns, values, strict=True)
+        ]
+
+    def rewriting(self) -> AbstractContextManager[PostgresConnection]:
+        """No cheaper way than the server's own transaction: this connection."""
+        return nullcontext(self)
 
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[None]:

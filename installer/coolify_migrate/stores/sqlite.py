@@ -20,7 +20,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -103,11 +103,24 @@ def _as_blobs(columns: list[str], blobs: set[str], values: tuple[Any, ...]) -> l
     ]
 
 
+@contextmanager
+def changing() -> Iterator[None]:
+    """SQLite's errors in a change become ``ChangeFailed`` (a full disk says so)."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        raise ChangeFailed(
+            f"the change failed and was rolled back: {'the disk is full' if full else err}",
+            hint="free some disk space" if full else None,
+        ) from err
+
+
 class SQLiteConnection:
     """``core.store.Connection`` over one SQLite file; rows are keyed by ``rowid``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.raw = conn
+    def __init__(self, conn: sqlite3.Connection, *, path: Path | None = None) -> None:
+        self.raw, self.path = conn, path
         self._blobs: dict[str, set[str]] = {}
 
     def _blob_columns(self, table: str) -> set[str]:
@@ -220,18 +233,34 @@ class SQLiteConnection:
         ).rowcount
         return done
 
+    def replace(self, table: str, columns: list[str], rows: list[Row]) -> int:
+        if not self.raw.in_transaction:
+            raise RuntimeError("replace needs an open transaction")
+        sets = ", ".join(f"{_q(c)} = ?" for c in columns)
+        held = " AND ".join(f"{_q(c)} IS ?" for c in columns)  # IS: NULL equals NULL
+        n, blobs = len(columns), self._blob_columns(table)
+        if blobs & set(columns):
+            rows = [
+                (*_as_blobs(columns, blobs, r[:n]), r[n], *_as_blobs(columns, blobs, r[n + 1 :]))
+                for r in rows
+            ]
+        done: int = self.raw.executemany(
+            f"UPDATE {_q(table)} SET {sets} WHERE rowid = ? AND {held}", rows
+        ).rowcount
+        return done
+
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[None]:
         """SQLite's own errors inside it become ``ChangeFailed``: nothing was changed."""
-        try:
-            with transaction(self.raw, name=name):
-                yield
-        except sqlite3.Error as err:
-            full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            raise ChangeFailed(
-                f"the change failed and was rolled back: {'the disk is full' if full else err}",
-                hint="free some disk space" if full else None,
-            ) from err
+        with changing(), transaction(self.raw, name=name):
+            yield
+
+    def rewriting(self) -> AbstractContextManager[SQLiteConnection]:
+        """A private copy whose transaction commits by replacing the file, or this connection
+        (``coolify_migrate.stores.sqlite_rewrite``)."""
+        from coolify_migrate.stores import sqlite_rewrite
+
+        return sqlite_rewrite.rewriting(self)
 
     @_reading
     def read_meta(self) -> dict[str, str]:
@@ -292,7 +321,7 @@ class SQLiteStore:
         return sorted(found, key=lambda c: (c.time_ms, c.name))
 
     def connect(self, *, readonly: bool = False) -> SQLiteConnection:
-        return SQLiteConnection(connect(self.path, readonly=readonly))
+        return SQLiteConnection(connect(self.path, readonly=readonly), path=self.path)
 
     def snapshot(self, path: Path | None = None) -> SQLiteConnection:
         """A read-only connection to a copy nobody writes (a backup; the file of a stopped app)."""
