@@ -194,35 +194,6 @@ def test_replace_writes_only_rows_that_still_hold_the_old_values(store: Store) -
     assert _all(store, "data_sources", "name")[:3] == ["a", "d1", "again"]
 
 
-def test_a_rewriting_transaction_commits_all_or_nothing(store: Store) -> None:
-    """The connection ``rewriting`` gives (SQLite: a private copy) is as all-or-nothing as the
-    store's own transaction, and afterwards the first connection reads what it committed."""
-    before = _all(store, "Secret", "value")
-    conn = store.connect()
-    try:
-        keys = [r[0] for b in conn.rows("Secret", ["value"]) for r in b]
-        with (
-            pytest.raises(RuntimeError, match="boom"),
-            conn.rewriting() as target,
-            target.transaction("contract"),
-        ):
-            target.update("Secret", ["value"], [("lost", k) for k in keys])
-            raise RuntimeError("boom")
-        assert _all(store, "Secret", "value") == before
-        with conn.rewriting() as target, target.transaction("contract"):
-            target.update("Secret", ["value"], [("new", k) for k in keys[:2]])
-            target.write_meta(key_check="rewritten")
-        assert conn.read_meta() == {"key_check": "rewritten"}
-        assert [r[2] for b in conn.rows("Secret", ["value"]) for r in b][:3] == [
-            "new",
-            "new",
-            _secret(2),
-        ]
-    finally:
-        conn.close()
-    assert _all(store, "Secret", "value") == ["new", "new", *before[2:]]
-
-
 def test_a_failure_inside_the_transaction_changes_nothing(store: Store) -> None:
     before = _all(store, "Secret", "value")
     conn = store.connect()

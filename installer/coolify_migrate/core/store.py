@@ -99,12 +99,6 @@ class Connection(Protocol):
         """All or nothing; a named one passes the fault-injection checkpoints of its name."""
         ...
 
-    def rewriting(self) -> AbstractContextManager[Connection]:
-        """For a change that rewrites most of the data (a key roll): a connection whose
-        ``transaction`` is as all-or-nothing as this one's, possibly cheaper (SQLite: a private
-        copy of the file that replaces it as its commit); this connection when there is none."""
-        ...
-
     def read_meta(self) -> dict[str, str]: ...
 
     def write_meta(self, **values: str) -> None:

@@ -178,15 +178,12 @@ def reencrypt(
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
     crypto = Workers(_one, job, cores if total >= POOL_FROM_ROWS else 1, died=_worker_died)
     unproven = Unproven()
-    # The pool forks before BEGIN: no child ever shares an open transaction. SQLite: the
-    # transaction runs in a private copy of the file that replaces it as its commit (no journal;
-    # ``Connection.rewriting`` says when, and why that is as safe as the change in place).
-    try:
-        with crypto, conn.rewriting() as target, target.transaction("roll"):
+    try:  # the pool forks before BEGIN: no child ever shares an open transaction
+        with crypto, conn.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
-                batches = target.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
+                batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
                 tasks = ((columns, rows) for rows in batches)
                 for read, updates, done, met in crypto.map(tasks):
                     _add(counts, done)
@@ -196,7 +193,7 @@ def reencrypt(
                         if analysis.full
                         else read
                     )
-                    if updates and target.replace(table, names, updates) != len(updates):
+                    if updates and conn.replace(table, names, updates) != len(updates):
                         raise ChangeFailed(
                             f"{table}: a row no longer held the values that were read and "
                             "checked; the transaction was rolled back, nothing was changed",
@@ -205,7 +202,7 @@ def reencrypt(
                         )
             bar.close()
             unproven.check()
-            target.write_meta(key_check=new.check_value, **(meta or {}))
+            conn.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
     return list(counts.values())

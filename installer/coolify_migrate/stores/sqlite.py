@@ -20,7 +20,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -103,24 +103,11 @@ def _as_blobs(columns: list[str], blobs: set[str], values: tuple[Any, ...]) -> l
     ]
 
 
-@contextmanager
-def changing() -> Iterator[None]:
-    """SQLite's errors in a change become ``ChangeFailed`` (a full disk says so)."""
-    try:
-        yield
-    except sqlite3.Error as err:
-        full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-        raise ChangeFailed(
-            f"the change failed and was rolled back: {'the disk is full' if full else err}",
-            hint="free some disk space" if full else None,
-        ) from err
-
-
 class SQLiteConnection:
     """``core.store.Connection`` over one SQLite file; rows are keyed by ``rowid``."""
 
-    def __init__(self, conn: sqlite3.Connection, *, path: Path | None = None) -> None:
-        self.raw, self.path = conn, path
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.raw = conn
         self._blobs: dict[str, set[str]] = {}
 
     def _blob_columns(self, table: str) -> set[str]:
@@ -252,15 +239,15 @@ class SQLiteConnection:
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[None]:
         """SQLite's own errors inside it become ``ChangeFailed``: nothing was changed."""
-        with changing(), transaction(self.raw, name=name):
-            yield
-
-    def rewriting(self) -> AbstractContextManager[SQLiteConnection]:
-        """A private copy whose transaction commits by replacing the file, or this connection
-        (``coolify_migrate.stores.sqlite_rewrite``)."""
-        from coolify_migrate.stores import sqlite_rewrite
-
-        return sqlite_rewrite.rewriting(self)
+        try:
+            with transaction(self.raw, name=name):
+                yield
+        except sqlite3.Error as err:
+            full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+            raise ChangeFailed(
+                f"the change failed and was rolled back: {'the disk is full' if full else err}",
+                hint="free some disk space" if full else None,
+            ) from err
 
     @_reading
     def read_meta(self) -> dict[str, str]:
@@ -321,7 +308,7 @@ class SQLiteStore:
         return sorted(found, key=lambda c: (c.time_ms, c.name))
 
     def connect(self, *, readonly: bool = False) -> SQLiteConnection:
-        return SQLiteConnection(connect(self.path, readonly=readonly), path=self.path)
+        return SQLiteConnection(connect(self.path, readonly=readonly))
 
     def snapshot(self, path: Path | None = None) -> SQLiteConnection:
         """A read-only connection to a copy nobody writes (a backup; the file of a stopped app)."""
