@@ -24,6 +24,8 @@ SQLite, inside the one transaction.
 from __future__ import annotations
 
 import os
+from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from operator import countOf
 from typing import Any
@@ -184,8 +186,9 @@ def reencrypt(
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
                 batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
-                tasks = ((columns, rows) for rows in batches)
-                for read, updates, done, met in crypto.map(tasks):
+                sent: deque[list[Any]] = deque()  # the batches in flight, in order
+                for read, updates, done, met in crypto.map(_sending(columns, batches, sent)):
+                    rows = sent.popleft()  # results come back in the order sent
                     _add(counts, done)
                     unproven.add(met)
                     bar.advance(
@@ -193,7 +196,7 @@ def reencrypt(
                         if analysis.full
                         else read
                     )
-                    if updates and conn.replace(table, names, updates) != len(updates):
+                    if updates and conn.replace(table, names, _held(rows, updates)) != len(updates):
                         raise ChangeFailed(
                             f"{table}: a row no longer held the values that were read and "
                             "checked; the transaction was rolled back, nothing was changed",
@@ -206,6 +209,24 @@ def reencrypt(
     finally:
         bar.close()
     return list(counts.values())
+
+
+def _sending(
+    columns: list[EncryptedColumn], batches: Iterator[list[Any]], sent: deque[list[Any]]
+) -> Iterator[tuple[list[EncryptedColumn], list[Any]]]:
+    for rows in batches:
+        sent.append(rows)
+        yield columns, rows
+
+
+def _held(rows: list[Any], updates: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """(new values..., rowid, old values...) for ``Connection.replace``: the old values are the
+    ones read, kept here while the batch was away (the workers send back only what is new)."""
+    return [(*u[:-1], *_key_and_old(rows[u[-1]])) for u in updates]
+
+
+def _key_and_old(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (row[0], *row[2:])
 
 
 def _add(counts: dict[str, ColumnRoll], done: dict[str, ColumnRoll]) -> None:
@@ -228,8 +249,8 @@ def _batch(
     counts: dict[str, ColumnRoll],
     unproven: Unproven,
 ) -> list[tuple[Any, ...]]:
-    """(new values..., rowid, old values...) for every row holding ciphertext, each new value
-    checked; the old values make the write a compare and set. Field by field over the whole
+    """(new values..., the row's index in the batch) for every row holding ciphertext, each new
+    value checked (``_held`` adds the row key and the old values). Field by field over the whole
     batch: each value is parsed once and decrypted once under the key it is attributed to
     (``keys.attribute``), the batch is encrypted under ``new`` in one call, and each new value
     is decrypted again and compared with the old bytes before anything is written."""
@@ -276,7 +297,7 @@ def _batch(
             changed[r] = True
         count.values += len(targets)
         count.reencrypted += len(targets)
-    return [(*fresh_rows[r], row[0], *row[2:]) for r, row in enumerate(rows) if changed[r]]
+    return [(*fresh_rows[r], r) for r in range(len(rows)) if changed[r]]
 
 
 def _second_look(
