@@ -526,3 +526,25 @@ def test_a_roll_never_changes_a_plaintext_not_even_its_whitespace(
     stored = conn.execute('SELECT value FROM "Secret" WHERE rowid = 1').fetchone()[0]
     conn.close()
     assert ctx.profile.codec.decrypt_bytes(new, stored).decode() == padded
+
+
+def test_a_table_of_long_values_goes_in_smaller_batches_every_row_once(
+    ctx: Context, demo: DemoInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is in flight stays about ``TASK_BYTES`` of stored values: keys (kilobytes each) go a
+    row or two per batch, short passwords many; each table's rows come once each, in order."""
+    monkeypatch.setattr(reencrypt, "TASK_BYTES", 4096)
+    monkeypatch.setattr(reencrypt, "PROBE_ROWS", 2)
+    conn = ctx.store().connect(readonly=True)
+    try:
+        sizes = {}
+        for table, column in (("SshKey", "privateKey"), ("Secret", "value")):
+            batches = list(reencrypt._batches(conn, table, [column], "id", 50))
+            every = [r for b in conn.rows(table, [column], id_column="id") for r in b]
+            assert [r for b in batches for r in b] == every
+            assert len(batches[0]) == 2 and len(every) > 4
+            sizes[table] = {len(b) for b in batches[1:-1]} or {len(batches[-1])}
+    finally:
+        conn.close()
+    assert sizes["SshKey"] == {1}, sizes  # about 3 KB a key: one per 4 KB batch
+    assert min(sizes["Secret"]) > 10, sizes  # about 150 bytes a password

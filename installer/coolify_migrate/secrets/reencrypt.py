@@ -47,6 +47,10 @@ POOL_FROM_ROWS = 20_000  # below this a pool costs more than it saves
 # costs memory. For 1M values (docs/performance.md): 500 rows 14.7 s, 1000 rows 12.2 s and
 # 87 + 60 MB per worker peak, 2000 rows 11.9 s and 121 + 92 MB per worker.
 POOL_TASK = 1000
+# ... and about this many bytes of stored values per batch: 1000 rows of keys or certificates
+# (4 KB each) made the peak 20-25 MB higher than 1000 rows of passwords (docs/performance.md).
+TASK_BYTES = 512 * 1024
+PROBE_ROWS = 100  # the first rows of a table, read to measure its values
 
 
 @dataclass
@@ -185,7 +189,7 @@ def reencrypt(
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
-                batches = conn.rows(table, names, id_column=ctx.profile.id_column, batch=per_read)
+                batches = _batches(conn, table, names, ctx.profile.id_column, per_read)
                 sent: deque[list[Any]] = deque()  # the batches in flight, in order
                 for read, updates, done, met in crypto.map(_sending(columns, batches, sent)):
                     rows = sent.popleft()  # results come back in the order sent
@@ -209,6 +213,23 @@ def reencrypt(
     finally:
         bar.close()
     return list(counts.values())
+
+
+def _batches(
+    conn: Connection, table: str, names: list[str], id_column: str, most: int
+) -> Iterator[list[Any]]:
+    """The table's rows in batches of at most ``most`` rows and about ``TASK_BYTES`` of stored
+    values: a table of long values (keys, certificates) gets smaller batches, so what is in
+    flight at once stays small whatever the values' size. The first rows (``PROBE_ROWS``, at
+    most ``most``) measure the table's values and form its first batch."""
+    first = min(PROBE_ROWS, most)
+    probe = [r for b in conn.rows(table, names, id_column=id_column, limit=first) for r in b]
+    if not probe:
+        return
+    yield probe
+    size = sum(len(v) for row in probe for v in row[2:] if isinstance(v, str | bytes))
+    rows = max(1, min(most, TASK_BYTES * len(probe) // max(size, 1)))
+    yield from conn.rows(table, names, id_column=id_column, batch=rows, after=probe[-1][0])
 
 
 def _sending(
