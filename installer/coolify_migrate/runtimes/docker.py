@@ -33,7 +33,13 @@ from coolify_migrate import instance
 from coolify_migrate.core.errors import ChangeFailed, MigrateError, RuntimeProblem
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version
-from coolify_migrate.runtimes import docker_env, docker_files, docker_health, docker_images
+from coolify_migrate.runtimes import (
+    docker_create,
+    docker_env,
+    docker_files,
+    docker_health,
+    docker_images,
+)
 from coolify_migrate.runtimes.docker_images import image_tag
 from coolify_migrate.runtimes.docker_images import translate as _translate
 
@@ -42,7 +48,6 @@ if TYPE_CHECKING:
 
 MIN_ENGINE = (20, 10)
 NETWORK_ENV = "COOLIFY_MIGRATE_DOCKER_NETWORK"
-_BUILTIN_NETWORKS = ("none", "host", "bridge", "default")
 
 
 def _env_number(name: str, default: float) -> float:
@@ -109,7 +114,7 @@ class DockerRuntime:
                 hint="upgrade Docker Engine, then run the command again",
             )
 
-    def _event(self, action: str, **fields: Any) -> None:
+    def event(self, action: str, **fields: Any) -> None:
         # at_ms lets the downtime benchmark measure from the run's own events.
         self.ctx.out.event("runtime", action=action, at_ms=int(time.time() * 1000), **fields)
 
@@ -200,7 +205,7 @@ class DockerRuntime:
 
     def ensure_images(self, release: Release) -> str:
         """A local image first, else pull each reference in order. Nothing is stopped here."""
-        return docker_images.ensure(self.client, release, out=self.ctx.out, event=self._event)
+        return docker_images.ensure(self.client, release, out=self.ctx.out, event=self.event)
 
     def _image_for(self, version: str) -> str:
         v = parse_version(version)
@@ -244,9 +249,9 @@ class DockerRuntime:
         with _translate(f"cannot stop the container {c.name}"):
             c.reload()
             if c.status in ("running", "restarting", "paused"):
-                self._event("stopping", container=c.name)
+                self.event("stopping", container=c.name)
                 c.stop(timeout=int(self.stop_timeout))
-                self._event("stopped", container=c.name)
+                self.event("stopped", container=c.name)
 
     def start(self) -> None:
         """Start the app as it is configured now; create it on a fresh install. Waits for health."""
@@ -265,7 +270,7 @@ class DockerRuntime:
                         "cannot tell which image to start",
                         hint=f"set {self.profile.version_env_key}=<version> in .env",
                     )
-                c = self._create_fresh(self._image_for(tag))
+                c = docker_create.fresh(self, self._image_for(tag))
         elif not self.env_matches_host(c):
             # The host .env is the only truth for the app's variables: never start a container
             # that carries others (that is how v3 lost data on restart).
@@ -280,11 +285,11 @@ class DockerRuntime:
             return
         self._check_hazard(c)
         with _translate(f"cannot restart the container {c.name}"):
-            self._event("stopping", container=c.name)
+            self.event("stopping", container=c.name)
             c.restart(timeout=int(self.stop_timeout))
-        self._event("started", container=c.name)
+        self.event("started", container=c.name)
         docker_health.wait(self, c, timeout=self.health_timeout)
-        self._event("healthy", container=c.name)
+        self.event("healthy", container=c.name)
 
     def _check_hazard(self, c: Any) -> None:
         """Never start a container whose start would damage the data (Coolify v3's re-roll)."""
@@ -303,60 +308,9 @@ class DockerRuntime:
             if c.status != "running":
                 self._check_hazard(c)
                 c.start()
-                self._event("started", container=c.name, image=c.attrs["Config"]["Image"])
+                self.event("started", container=c.name, image=c.attrs["Config"]["Image"])
         docker_health.wait(self, c, timeout=self.health_timeout)
-        self._event("healthy", container=c.name)
-
-    # -- create ---------------------------------------------------------------------------------
-
-    def _ensure_network(self, name: str) -> None:
-        if name in _BUILTIN_NETWORKS or name.startswith("container:"):
-            return
-        with _translate(f"cannot create the network {name}"):
-            if not self.client.networks.list(names=[name]):
-                self.client.networks.create(name, driver="bridge", attachable=True)
-
-    def _create_fresh(self, image: str) -> Any:
-        spec = self.profile.container_spec()
-        if spec is None:
-            raise RuntimeProblem(
-                f"the {self.profile.name} profile does not describe a container",
-                hint="use --runtime none and start the app yourself",
-            )
-        network = self.network or spec.network
-        self._ensure_network(network)
-        binds = [f"{vol}:{path}" for vol, path in spec.volumes.items()]
-        binds += [f"{host}:{path}" for host, path in spec.binds.items() if os.path.exists(host)]
-        ports = (
-            {} if network in ("none", "host") or network.startswith("container:") else spec.ports
-        )
-        with _translate(f"cannot create the container {spec.name}"):
-            c = self.client.containers.create(
-                image,
-                name=spec.name,
-                environment=[f"{k}={v}" for k, v in self.host_env()],
-                labels=spec.labels,
-                volumes=binds,
-                ports=ports,
-                network_mode=network,
-                restart_policy={"Name": spec.restart_policy},
-                detach=True,
-            )
-        self._event("created", container=spec.name, image=image)
-        return c
-
-    def _recreate(self, base: Any, image: str) -> Any:
-        """A new main container: ``base``'s configuration, but ``image`` and the host .env."""
-        spec = docker_health.recreate_config(self, base, image)
-        with _translate(f"cannot create the container {self.main_name}"):
-            created = self.client.api.create_container_from_config(spec.config, name=self.main_name)
-            new = self.client.containers.get(created["Id"])
-            for net, endpoint in spec.extra_networks.items():
-                self.client.api.connect_container_to_network(
-                    new.id, net, aliases=endpoint.get("Aliases")
-                )
-        self._event("created", container=self.main_name, image=image)
-        return new
+        self.event("healthy", container=c.name)
 
     # -- update / rollback ----------------------------------------------------------------------
 
@@ -383,13 +337,13 @@ class DockerRuntime:
             with _translate(f"cannot rename the container {main.name}"):
                 main.rename(f"{self.previous_prefix}{self.ctx.now_ms()}")
                 main.reload()
-            self._event("kept-previous", container=main.name)
+            self.event("kept-previous", container=main.name)
         elif kept:
             base = kept[0]
         else:
-            self._start_and_wait(self._create_fresh(image))
+            self._start_and_wait(docker_create.fresh(self, image))
             return
-        new = self._recreate(base, image)
+        new = docker_create.recreate(self, base, image)
         try:
             self._start_and_wait(new)
         except MigrateError as err:
@@ -406,7 +360,7 @@ class DockerRuntime:
         self.stop()
         with _translate(f"cannot rename the container {base.name}"):
             base.rename(f"{self.previous_prefix}{self.ctx.now_ms()}")
-        new = self._recreate(base, image)
+        new = docker_create.recreate(self, base, image)
         try:
             self._start_and_wait(new)
         except MigrateError:
@@ -419,7 +373,7 @@ class DockerRuntime:
     def _remove(self, c: Any) -> None:
         with _translate(f"cannot remove the container {c.name}"):
             c.remove(force=True)
-        self._event("removed", container=c.name)
+        self.event("removed", container=c.name)
 
     def _put_back(self, previous: Any, *, failed: Any | None, start: bool = True) -> None:
         """Remove the failed container (its last lines go to the run log); restore the old one."""
@@ -428,7 +382,7 @@ class DockerRuntime:
             self._remove(failed)
         with _translate(f"cannot put the container {previous.name} back"):
             previous.rename(self.main_name)
-        self._event("put-back", container=self.main_name)
+        self.event("put-back", container=self.main_name)
         if not start:
             return
         try:
@@ -448,7 +402,7 @@ class DockerRuntime:
             main = kept[0]
             with _translate(f"cannot rename the container {main.name}"):
                 main.rename(self.main_name)
-            self._event("put-back", container=self.main_name)
+            self.event("put-back", container=self.main_name)
         want = str(parse_version(version)) if version else None
         try:
             if main is None:
@@ -457,7 +411,7 @@ class DockerRuntime:
                         "no app container and no version to start",
                         hint="run install.sh -f to create it",
                     )
-                self._start_and_wait(self._create_fresh(self._image_for(want)))
+                self._start_and_wait(docker_create.fresh(self, self._image_for(want)))
             elif (
                 want is not None and image_tag(str(main.attrs["Config"]["Image"])) != want
             ) or not self.env_matches_host(main):
