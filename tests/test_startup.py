@@ -36,17 +36,22 @@ main(["--help"])
 """
 
 
-def loaded(*args: str) -> set[str]:
-    """The modules a command has loaded when it ends, run in a fresh interpreter."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _LOADED, *args],
-        env={**os.environ, "PYTHONPATH": str(SRC), "DOCKER_HOST": ""},
+def _python(code: str, *args: str, check: bool = False, **env: str) -> Any:
+    """``code`` run by a fresh interpreter that imports the package from the source tree."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, "PYTHONPATH": str(SRC), **env},
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
-        check=False,
+        check=check,
         timeout=120,
     )
+
+
+def loaded(*args: str) -> set[str]:
+    """The modules a command has loaded when it ends, run in a fresh interpreter."""
+    proc = _python(_LOADED, *args, DOCKER_HOST="")
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
     assert lines, proc.stderr
     return set(lines[-1].split()[1:])
@@ -76,15 +81,7 @@ def test_every_command_is_declared_where_the_tree_looks_for_it() -> None:
 
 def test_the_root_help_built_lazily_is_the_whole_trees(cli: Any) -> None:
     """Every command declared (so typer builds them all) against none: the same help."""
-    whole = subprocess.run(
-        [sys.executable, "-c", _WHOLE_HELP],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        timeout=120,
-    )
+    whole = _python(_WHOLE_HELP)
     assert whole.returncode == 0, whole.stderr
     lazy = cli("--help")
     assert lazy.returncode == 0, lazy.stderr
@@ -136,15 +133,7 @@ print(len(runs), gc.isenabled(), gc.get_freeze_count())
 
 
 def _collections_while_importing(before: str = "") -> tuple[int, bool, int]:
-    proc = subprocess.run(
-        [sys.executable, "-c", _COLLECTIONS.format(before=before)],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        check=True,
-        timeout=120,
-    )
+    proc = _python(_COLLECTIONS.format(before=before), check=True)
     runs, enabled, frozen = proc.stdout.split()
     return int(runs), enabled == "True", int(frozen)
 
@@ -163,21 +152,12 @@ def test_the_command_lines_imports_run_without_the_cyclic_collector() -> None:
 def test_the_dotenv_parser_is_dotenvs_and_the_package_still_imports_whole() -> None:
     """The parser loaded from its file is dotenv's own, and a later ``import dotenv`` gets its
     whole package."""
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from coolify_migrate.config import envfile\n"
-            "import dotenv, dotenv.parser, io\n"
-            "print(envfile.parse_stream.__code__.co_filename == dotenv.parser.__file__)\n"
-            "print(dotenv.dotenv_values(stream=io.StringIO('A=1')) == {'A': '1'})\n",
-        ],
-        env={**os.environ, "PYTHONPATH": str(SRC)},
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
+    proc = _python(
+        "from coolify_migrate.config import envfile\n"
+        "import dotenv, dotenv.parser, io\n"
+        "print(envfile.parse_stream.__code__.co_filename == dotenv.parser.__file__)\n"
+        "print(dotenv.dotenv_values(stream=io.StringIO('A=1')) == {'A': '1'})\n",
         check=True,
-        timeout=120,
     )
     assert proc.stdout.split() == ["True", "True"]
     parsed = list(envfile.parse_stream(io.StringIO("A=1\n# c\nexport B='x y'\n")))

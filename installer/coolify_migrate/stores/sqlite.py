@@ -1,15 +1,7 @@
 """SQLite access: the Store interface (``SQLiteStore``, ``SQLiteConnection``) over the file-level
 functions of ``coolify_migrate.stores.sqlite_file`` (re-exported here): explicit transactions,
-read-only opens, and the tool's own record table.
-
-Connections run in autocommit mode (``isolation_level=None``) and every change happens inside an
-explicit ``BEGIN IMMEDIATE`` ... ``COMMIT``, so DDL and data roll back together (Python's default
-mode lets DDL escape the transaction).
-
-The tool keeps its record in the app's database, table ``_coolify_migrate`` (key/value): the
-installed ``version`` and the ``key_check`` value of the key that encrypts the data. Living in the
-database, both commit atomically with the step that changes them and travel inside every backup.
-The app's ORM ignores tables it does not know.
+read-only opens, and the tool's own record table (how connections run and where the record lives:
+that module's docstring).
 """
 
 from __future__ import annotations
