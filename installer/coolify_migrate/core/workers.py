@@ -43,6 +43,7 @@ NICER = 5
 # Batches in flight per worker: with 2 the caller waited 1.1-1.3 s for results over a 1M-value
 # roll, with 4 0.6-0.9 s (docs/performance.md); each costs a batch's memory here and there.
 WINDOW = 3
+DEATH_POLL = 0.5  # seconds between looks at the workers while a result is awaited
 
 
 def _init_worker(parent: int) -> None:
@@ -79,6 +80,7 @@ class Workers(Generic[J, T, R]):
         fork = "fork" in multiprocessing.get_all_start_methods()
         self.workers = workers if fork and workers > 1 else 1
         self.pool: ProcessPoolExecutor | None = None
+        self.procs: list[Any] = []  # the worker processes, once forked
 
     def __enter__(self) -> Workers[J, T, R]:
         global _state
@@ -94,6 +96,7 @@ class Workers(Generic[J, T, R]):
                     initargs=(os.getpid(),),
                 )
                 self._wait(self.pool.submit(_ready))  # every worker forks now (before a BEGIN)
+                self.procs = list((getattr(self.pool, "_processes", None) or {}).values())
             except BaseException as err:  # no ``__exit__`` follows a failed ``__enter__``
                 self.__exit__(type(err), err, err.__traceback__)
                 raise
@@ -156,7 +159,14 @@ class Workers(Generic[J, T, R]):
         return result
 
     def _wait(self, task: Future[Any]) -> Any:
-        try:
-            return task.result()
-        except BrokenProcessPool as err:
-            raise self.died() from err
+        """The task's result; ``died()`` once a worker is gone. The executor notices a dead worker
+        by itself, except one killed while it wrote a result: the executor's thread then waits
+        for the rest of that message for good (see ``__exit__``), and so would this wait."""
+        while True:
+            try:
+                return task.result(timeout=DEATH_POLL)
+            except BrokenProcessPool as err:
+                raise self.died() from err
+            except TimeoutError:
+                if any(worker.exitcode is not None for worker in self.procs):
+                    raise self.died() from None
