@@ -434,8 +434,8 @@ def test_a_row_stored_otherwise_than_checked_rolls_everything_back(
         self: db.SQLiteConnection, table: str, columns: list[str], rows: list[Any]
     ) -> int:
         if table == "Secret" and len(rows) > 1:
-            n = len(columns)  # (new..., row key, old...): the last row's values, elsewhere
-            rows = [*rows[:-1], (*rows[-1][:n], rows[0][n], *rows[-1][n + 1 :])]
+            # (row key, label, old..., new...): the last row's values, aimed at the first row
+            rows = [*rows[:-1], (rows[0][0], *rows[-1][1:])]
         return real_replace(self, table, columns, rows)
 
     monkeypatch.setattr(db.SQLiteConnection, "replace", misplaced)

@@ -172,21 +172,21 @@ def test_replace_writes_only_rows_that_still_hold_the_old_values(store: Store) -
     conn = store.connect()
     try:
         rows = [r for b in conn.rows("data_sources", ["encrypted_options", "name"]) for r in b]
-        (k0, _, t0, n0), (k1, _, _, n1), (k2, _, t2, n2) = rows[:3]
+        (k0, l0, t0, n0), (k1, l1, _, n1), (k2, l2, t2, n2) = rows[:3]
         with conn.transaction("contract"):
-            written = conn.replace(
+            written = conn.replace(  # (row key, label, old values..., new values...)
                 "data_sources",
                 ["encrypted_options", "name"],
                 [
-                    ("gAAAAA-a", "a", k0, t0, n0),  # holds (t0, n0): written
-                    ("gAAAAA-b", "b", k1, t2, n1),  # another row's token: not written
-                    ("gAAAAA-c", None, k2, t2, n2),
+                    (k0, l0, t0, n0, "gAAAAA-a", "a"),  # holds (t0, n0): written
+                    (k1, l1, t2, n1, "gAAAAA-b", "b"),  # another row's token: not written
+                    (k2, l2, t2, n2, "gAAAAA-c", None),
                 ],
             )
             assert written == 2
-            assert conn.replace("data_sources", ["name"], [("again", k2, None)]) == 1
+            assert conn.replace("data_sources", ["name"], [(k2, l2, None, "again")]) == 1
         with pytest.raises(RuntimeError):  # writes happen inside a transaction only
-            conn.replace("data_sources", ["name"], [("x", k0, "a")])
+            conn.replace("data_sources", ["name"], [(k0, l0, "a", "x")])
     finally:
         conn.close()
     after = _all(store, "data_sources", "encrypted_options")

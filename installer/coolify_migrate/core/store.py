@@ -90,9 +90,11 @@ class Connection(Protocol):
         ...
 
     def replace(self, table: str, columns: list[str], rows: list[Row]) -> int:
-        """Write ``(value..., row key, old value...)`` tuples, each only where the row still
-        holds exactly the old values (compare and set); inside ``transaction`` only. Rows
-        written: fewer than given means some row did not hold what the caller read."""
+        """Write each row's new values where the row still holds exactly its old values
+        (compare and set); inside ``transaction`` only. A row is given as ``rows`` yields it
+        with the new values after it: ``(row key, label, old value..., new value...)``, so the
+        caller builds no tuple of its own. Rows written: fewer than given means some row did
+        not hold what the caller read."""
         ...
 
     def transaction(self, name: str | None = None) -> AbstractContextManager[None]:

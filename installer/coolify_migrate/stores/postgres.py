@@ -174,11 +174,11 @@ class PostgresConnection:
         done = 0
         with self.raw.cursor() as cur:
             for row in rows:
-                new, old = (
-                    self._typed(types, columns, row[:n]),
-                    self._typed(types, columns, row[n + 1 :]),
+                old, new = (
+                    self._typed(types, columns, row[2 : 2 + n]),
+                    self._typed(types, columns, row[2 + n :]),
                 )
-                cur.execute(sql, (*new, row[n], *old))
+                cur.execute(sql, (*new, row[0], *old))
                 done += cur.rowcount
         return done
 

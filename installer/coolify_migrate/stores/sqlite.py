@@ -215,16 +215,22 @@ class SQLiteConnection:
     def replace(self, table: str, columns: list[str], rows: list[Row]) -> int:
         if not self.raw.in_transaction:
             raise RuntimeError("replace needs an open transaction")
-        sets = ", ".join(f"{_q(c)} = ?" for c in columns)
-        held = " AND ".join(f"{_q(c)} IS ?" for c in columns)  # IS: NULL equals NULL
+        # Numbered parameters bind the caller's tuples as they are: ?1 the row key, ?2 its label
+        # (bound, unused), then the old values, then the new ones.
         n, blobs = len(columns), self._blob_columns(table)
+        sets = ", ".join(f"{_q(c)} = ?{3 + n + i}" for i, c in enumerate(columns))
+        held = " AND ".join(f"{_q(c)} IS ?{3 + i}" for i, c in enumerate(columns))  # IS: NULL
         if blobs & set(columns):
             rows = [
-                (*_as_blobs(columns, blobs, r[:n]), r[n], *_as_blobs(columns, blobs, r[n + 1 :]))
+                (
+                    *r[:2],
+                    *_as_blobs(columns, blobs, r[2 : 2 + n]),
+                    *_as_blobs(columns, blobs, r[2 + n :]),
+                )
                 for r in rows
             ]
         done: int = self.raw.executemany(
-            f"UPDATE {_q(table)} SET {sets} WHERE rowid = ? AND {held}", rows
+            f"UPDATE {_q(table)} SET {sets} WHERE rowid = ?1 AND {held}", rows
         ).rowcount
         return done
 
