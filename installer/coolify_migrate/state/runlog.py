@@ -26,12 +26,18 @@ class _LoggedProgress:
     def __init__(self, log: RunLog, inner: Progress, phase: str, unit: str) -> None:
         self.log, self.inner, self.phase, self.unit, self.done = log, inner, phase, unit, 0
         self.started = time.monotonic()
+        self.closed = False
 
     def advance(self, n: int = 1) -> None:
         self.done += n
         self.inner.advance(n)
 
     def close(self) -> None:
+        """Once: a phase closed again (by a ``finally`` after its own close) logs no second
+        line with a later time."""
+        if self.closed:
+            return
+        self.closed = True
         self.inner.close()
         took = time.monotonic() - self.started
         self.log.write(f"{self.phase}: {self.done} {self.unit} done in {took:.1f} s")
