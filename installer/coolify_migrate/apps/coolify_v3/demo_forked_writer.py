@@ -82,26 +82,54 @@ class _Channel:
 # A writer costs about a fifth more CPU time in all (the rows are marshalled, sent and read
 # back, the ciphertexts put in their places): it pays only with a core of its own. Measured at
 # 1M values on 2 cores (docs/performance.md, "Demo fixtures"): forked 17.6 s against 20.7 s in
-# process with the second core free, the load average reading 0.9-1.1 (the 1-minute average
-# holds this machine's own work of the last minute, a benchmark's floors included); forked 29.0
-# s against 23.7 s at load 2.7, slower at 3.8-4.9 too. So: a writer while the load is below the
-# cores less half a core.
+# process with the second core free; forked 29.0 s against 23.7 s at load 2.7, slower at 3.8-4.9
+# too. So: a writer while fewer other tasks run than the cores less one and a half.
+#
+# "Run" is what the kernel counts as runnable now (/proc/stat's procs_running, sampled a few
+# times 10 ms apart), not the 1-minute load average that rule first read: that average still
+# holds the work of the last minute, a benchmark's own floors for one, and kept the writer off
+# on an idle machine (demo 2.43-2.45x its floor in process, 1.98x with the writer; docs/
+# performance.md, "Fourth round"). Where there is no /proc/stat the load average decides.
 _SPARE = 0.5
+_SAMPLES, _SAMPLE_GAP_S = 5, 0.01
 
 
 def can_fork() -> bool:
     """Whether a writer process can be forked here and has a core to run on: fork is there, and
-    the machine's load (its 1-minute average) leaves a core free beside this process."""
+    the tasks running now beside this process leave a core free."""
     import multiprocessing  # here: only a big demo pays for the import
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if (cores or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return False
+    others = others_running()
+    if others is not None:
+        return others < (cores or 1) - 1 - _SPARE
     try:
         load = os.getloadavg()[0]
     except OSError:  # not known here: a second core is taken to be free
         return True
     return load < (cores or 1) - _SPARE
+
+
+def others_running() -> float | None:
+    """The mean number of runnable tasks beside this process, over a few samples of
+    /proc/stat's ``procs_running`` (which counts this process, running as it reads); None where
+    the kernel does not say."""
+    import time
+
+    seen: list[int] = []
+    try:
+        for k in range(_SAMPLES):
+            if k:
+                time.sleep(_SAMPLE_GAP_S)
+            with open("/proc/stat", "rb") as fh:
+                seen.extend(
+                    int(line.split()[1]) for line in fh if line.startswith(b"procs_running ")
+                )
+    except (OSError, ValueError, IndexError):
+        return None
+    return sum(seen) / len(seen) - 1 if seen else None
 
 
 class ForkedWriter:
