@@ -173,7 +173,7 @@ def test_the_command_reports_a_dead_writer(tmp_path: Path, leak_guard: LeakGuard
 
 
 @pytest.mark.parametrize(
-    ("cores", "others", "forks"),
+    ("cores", "busy", "forks"),
     [
         (2, 0.0, True),
         (2, 0.4, True),
@@ -185,12 +185,12 @@ def test_the_command_reports_a_dead_writer(tmp_path: Path, leak_guard: LeakGuard
     ],
 )
 def test_a_writer_is_forked_only_with_a_core_free(
-    monkeypatch: pytest.MonkeyPatch, cores: int, others: float, forks: bool
+    monkeypatch: pytest.MonkeyPatch, cores: int, busy: float, forks: bool
 ) -> None:
     """It costs more CPU time in all: with the machine's cores busy now it would only slow the
     demo. What ran in the last minute does not count (the load average says 4.5 here)."""
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
-    monkeypatch.setattr(demo_forked_writer, "others_running", lambda: others)
+    monkeypatch.setattr(demo_forked_writer, "busy_cores", lambda: busy)
     monkeypatch.setattr(os, "getloadavg", lambda: (4.5, 4.5, 4.5))
     assert demo_forked_writer.can_fork() is forks
 
@@ -200,20 +200,20 @@ def test_without_proc_stat_the_load_average_decides(
     monkeypatch: pytest.MonkeyPatch, load: float, forks: bool
 ) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
-    monkeypatch.setattr(demo_forked_writer, "others_running", lambda: None)
+    monkeypatch.setattr(demo_forked_writer, "busy_cores", lambda: None)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
     assert demo_forked_writer.can_fork() is forks
 
 
 def test_a_process_that_keeps_a_core_busy_is_counted() -> None:
-    """The real /proc/stat: a spinning process is runnable at every sample."""
+    """The real /proc/stat: a spinning process keeps about one core busy while this one sleeps."""
     if not os.path.exists("/proc/stat"):
         pytest.skip("no /proc/stat here")
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
         time.sleep(0.2)  # started and spinning
-        seen = demo_forked_writer.others_running()
+        seen = demo_forked_writer.busy_cores()
     finally:
         spinner.kill()
         spinner.wait()
-    assert seen is not None and seen >= 0.9
+    assert seen is not None and seen >= 0.8

@@ -83,28 +83,31 @@ class _Channel:
 # back, the ciphertexts put in their places): it pays only with a core of its own. Measured at
 # 1M values on 2 cores (docs/performance.md, "Demo fixtures"): forked 17.6 s against 20.7 s in
 # process with the second core free; forked 29.0 s against 23.7 s at load 2.7, slower at 3.8-4.9
-# too. So: a writer while fewer other tasks run than the cores less one and a half.
+# too. So: a writer while the rest of the machine uses less than the cores less one and a half.
 #
-# "Run" is what the kernel counts as runnable now (/proc/stat's procs_running, sampled a few
-# times 10 ms apart), not the 1-minute load average that rule first read: that average still
-# holds the work of the last minute, a benchmark's own floors for one, and kept the writer off
-# on an idle machine (demo 2.43-2.45x its floor in process, 1.98x with the writer; docs/
-# performance.md, "Fourth round"). Where there is no /proc/stat the load average decides.
+# What the rest of the machine uses is measured now, over a fifth of a second in which this
+# process sleeps (/proc/stat's CPU times: all but idle and I/O wait), not read from the 1-minute
+# load average as the rule first did: that average still holds the work of the last minute, a
+# benchmark's own floors for one, and kept the writer off on an idle machine (demo 2.43-2.53x its
+# floor in process, 1.97x with the writer; docs/performance.md, "Fourth round"). A count of the
+# tasks runnable at a few instants (``procs_running``) was tried first: on the idle machine it
+# read 0.2-2.0 from one sample to the next (kernel threads writing back). Where there is no
+# /proc/stat the load average decides.
 _SPARE = 0.5
-_SAMPLES, _SAMPLE_GAP_S = 5, 0.01
+_WINDOW_S = 0.2
 
 
 def can_fork() -> bool:
     """Whether a writer process can be forked here and has a core to run on: fork is there, and
-    the tasks running now beside this process leave a core free."""
+    what the rest of the machine uses now leaves a core free beside this process."""
     import multiprocessing  # here: only a big demo pays for the import
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     if (cores or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return False
-    others = others_running()
-    if others is not None:
-        return others < (cores or 1) - 1 - _SPARE
+    busy = busy_cores()
+    if busy is not None:
+        return busy < (cores or 1) - 1 - _SPARE
     try:
         load = os.getloadavg()[0]
     except OSError:  # not known here: a second core is taken to be free
@@ -112,24 +115,37 @@ def can_fork() -> bool:
     return load < (cores or 1) - _SPARE
 
 
-def others_running() -> float | None:
-    """The mean number of runnable tasks beside this process, over a few samples of
-    /proc/stat's ``procs_running`` (which counts this process, running as it reads); None where
-    the kernel does not say."""
+def busy_cores(window: float = _WINDOW_S) -> float | None:
+    """How many of the machine's cores' worth of CPU time the rest of the machine used over
+    ``window`` seconds while this process slept (everything but idle and I/O wait, stolen time
+    included: a hypervisor's other guests take it too); None where the kernel does not say."""
     import time
 
-    seen: list[int] = []
-    try:
-        for k in range(_SAMPLES):
-            if k:
-                time.sleep(_SAMPLE_GAP_S)
-            with open("/proc/stat", "rb") as fh:
-                seen.extend(
-                    int(line.split()[1]) for line in fh if line.startswith(b"procs_running ")
-                )
-    except (OSError, ValueError, IndexError):
+    first = _cpu_times()
+    time.sleep(window)
+    second = _cpu_times()
+    if first is None or second is None:
         return None
-    return sum(seen) / len(seen) - 1 if seen else None
+    total = sum(second) - sum(first)
+    if total <= 0:
+        return None
+    idle = (second[3] + second[4]) - (first[3] + first[4])  # idle, iowait
+    return (total - idle) / total * (os.cpu_count() or 1)
+
+
+def _cpu_times() -> list[int] | None:
+    """The machine's CPU times (user nice system idle iowait irq softirq steal), in ticks."""
+    try:
+        with open("/proc/stat", "rb") as fh:
+            head = fh.readline().split()
+    except OSError:
+        return None
+    if len(head) < 9 or head[0] != b"cpu":
+        return None
+    try:
+        return [int(x) for x in head[1:9]]
+    except ValueError:
+        return None
 
 
 class ForkedWriter:
