@@ -55,11 +55,11 @@ INSTALLED_AT = "2023-07-18T10:09:02Z"
 GOAL = 2.0
 
 
-def tree_pss_kib(pid: int) -> int:
+def tree_pss_kib(pid: int) -> tuple[int, int]:
     """PSS of a process and its children (the demo's writer process), in KiB: each shared page
     (what the writer shares with the command since its fork) counted once, split between them;
-    0 once it is gone."""
-    total = 0
+    0 once it is gone; and how many processes the tree held."""
+    total = seen = 0
     pending = [pid]
     while pending:
         at = pending.pop()
@@ -68,11 +68,12 @@ def tree_pss_kib(pid: int) -> int:
             children = Path(f"/proc/{at}/task/{at}/children").read_text().split()
         except OSError:
             continue
+        seen += 1
         for line in rollup.splitlines():
             if line.startswith("Pss:"):
                 total += int(line.split()[1])
         pending.extend(int(c) for c in children)
-    return total
+    return total, seen
 
 
 class TreePss:
@@ -80,18 +81,22 @@ class TreePss:
 
     def __init__(self, pid: int) -> None:
         self.pid, self.peak, self.done = pid, 0, threading.Event()
+        self.processes = 0  # the most processes seen at once: 2 when the writer was forked
         self.thread = threading.Thread(target=self._sample, daemon=True)
         self.thread.start()
 
     def _sample(self) -> None:
         while not self.done.wait(0.02):
-            self.peak = max(self.peak, tree_pss_kib(self.pid))
+            pss, processes = tree_pss_kib(self.pid)
+            self.peak, self.processes = max(self.peak, pss), max(self.processes, processes)
 
     def stop(self) -> int:
         self.done.set()
         self.thread.join()
         return self.peak
 
+
+FORKED: list[bool] = []  # per demo run: was a writer process seen beside the command
 
 # ``--writer always``: the command, with its writer process forked whatever the load average
 # (the command forks it only when a core is free: ``demo_forked_writer.can_fork``)
@@ -132,6 +137,7 @@ def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, ob
             result = doc
         elif isinstance(doc, dict) and isinstance(doc.get("result"), dict):
             result = doc["result"]
+    FORKED.append(sampler.processes > 1)
     return took, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss, sampled), result
 
 
@@ -280,7 +286,8 @@ def main() -> int:
             verdicts.append(
                 f"rows {rows}: demo {took:.2f} s = {ratio:.2f}x the bare encryption"
                 f" ({bare:.2f} s): goal <= {GOAL:g}x {'met' if ratio <= GOAL else 'not met'};"
-                f" peak memory {rss_kib / 1024:.0f} MB"
+                f" peak memory {rss_kib / 1024:.0f} MB; its writer process "
+                f"{'forked' if FORKED[-1] else 'not forked (built in one process)'}"
             )
             shutil.rmtree(data_dir)
         if opts.memory:
