@@ -16,10 +16,11 @@ upgrade never reads, and measures in the same run, each on a fresh copy of it:
   they share with their parent count once), sampled every 100 ms.
 
 Each figure is printed as a ratio to floor = backup floor + I/O floor (goals: whole upgrade <= 2x,
-downtime <= 1.5x). The floors and the upgrade are measured in ``--rounds`` rounds (3), each round
-the two floors and then the upgrade, one after another: this machine's speed (fsync above all)
-drifts by a fifth and more within minutes, so each upgrade is set against the floors measured
-just before it, and the goals are judged on the median of the rounds' ratios. Asserts nothing. Every measurement runs in a child process, so this one stays
+downtime <= 1.5x). The floors and the upgrade are measured in ``--rounds`` rounds (4), each round
+the two floors and the upgrade one after another (the floors first in odd rounds, the upgrade
+first in even ones): this machine's speed (fsync above all) drifts by a fifth and more within
+minutes, so each upgrade is set against the floors measured beside it, and the goals are judged
+on the median of the rounds' ratios. Asserts nothing. Every measurement runs in a child process, so this one stays
 small (a child's peak RSS starts from its parent's).
 
 Usage: ``python benchmarks/bench_upgrade.py [--rows N] [--size-mib M] [--rounds R] [--5m] [--keep]
@@ -71,7 +72,7 @@ SIZE_MIB = 1024
 LINE_HEX = 2048  # padding: build-log lines of 2 KiB
 MIB = 1 << 20
 SAMPLE_S = 0.1
-ROUNDS = 3
+ROUNDS = 4
 
 
 # -- the instance -------------------------------------------------------------------------------
@@ -404,15 +405,20 @@ class Round:
         return float(self.up.result["downtime_s"] or 0)
 
 
-def one_round(src: Path, floors: Path, keep: bool) -> Round:
-    """The upgrade's fresh copy first (its write-back is behind both floors and the upgrade
-    alike), then the two floors, then the upgrade."""
+def one_round(src: Path, floors: Path, keep: bool, upgrade_first: bool) -> Round:
+    """The upgrade's fresh copy first, then the two floors and the upgrade: the floors first in
+    one round, the upgrade first in the next. This disk writes slower for seconds after a burst
+    of writes (the fresh copy, the I/O floor's pass, an upgrade's backup and pass), so whichever
+    runs second meets the first one's write-back; alternating the order gives the floors and the
+    upgrade that handicap equally often."""
     inst = fresh_copy(src, "upgrade-run")
+    up = run_upgrade(inst) if upgrade_first else None
     backup = measure("backup", floors)
     # each round reverses the floors' copy's values (garbage after the first): every page is
     # rewritten all the same
     io = measure("io", floors)
-    up = run_upgrade(inst)
+    if up is None:
+        up = run_upgrade(inst)
     log_text = up.log.read_text()
     phases = breakdown(up.log, float(up.result["elapsed_s"]))
     if not keep:
@@ -473,10 +479,11 @@ def main() -> None:
 
     floors = fresh_copy(src, "upgrade-floors")
     crypto = measure("crypto", src / "coolify")  # reads only
-    rounds = [one_round(src, floors, args.keep) for _ in range(max(1, args.rounds))]
+    rounds = [one_round(src, floors, args.keep, k % 2 == 1) for k in range(max(1, args.rounds))]
     shutil.rmtree(floors)
     load_after = os.getloadavg()
-    # the round whose downtime ratio is the median: its figures and its phases are shown
+    # a round whose downtime ratio is the median (the upper of the two middle ones for an even
+    # count): its figures and its phases are shown
     by_down = sorted(rounds, key=lambda r: r.downtime / r.floor)
     shown = by_down[len(by_down) // 2]
     up, phases, log_text = shown.up, shown.phases, shown.log_text
@@ -491,7 +498,10 @@ def main() -> None:
         f"{os.cpu_count()} cores; load average {load_before[0]:.2f} before, "
         f"{load_after[0]:.2f} after"
     )
-    print(f"{len(rounds)} rounds, each: backup floor, I/O floor, then the upgrade")
+    print(
+        f"{len(rounds)} rounds: backup floor, I/O floor, then the upgrade in rounds 1, 3, ..; "
+        "the upgrade first in rounds 2, 4, .."
+    )
     print(
         f"{'round':<6} {'backup':>7} {'I/O':>7} {'floor':>7} {'upgrade':>8} {'x floor':>8} "
         f"{'downtime':>9} {'x floor':>8}"
@@ -502,7 +512,7 @@ def main() -> None:
             f"{r.elapsed:8.2f} {r.elapsed / r.floor:7.2f}x {r.downtime:9.2f} "
             f"{r.downtime / r.floor:7.2f}x"
         )
-    print(f"the median round ({rounds.index(shown) + 1}), its figures against its own floors:")
+    print(f"a median round ({rounds.index(shown) + 1}), its figures against its own floors:")
     rows = [
         (
             "backup floor: copy + fsync of the file",
