@@ -367,6 +367,8 @@ def test_every_spelling_of_a_ciphertext_splits_the_same(stored: str) -> None:
         '{"iv":"' + "0" * 30 + '","content":"00"}',  # short IV
         '{"iv":"' + "0" * 32 + '","content":"00"}' + " || ''",
         '{"iv":"' + "g" * 32 + '","content":"00"}',
+        # the content's closing quote missing: not JSON; its tail overlaps the separator's quote
+        '{"iv":"' + "0" * 32 + '","content":"}',
     ],
 )
 def test_near_misses_are_not_ciphertext(stored: str) -> None:

@@ -30,6 +30,7 @@ __all__ = ["AesCtrJsonCodec", "Codec", "DecryptError", "FernetCodec", "decrypt_t
 
 _HEX = re.compile(r"[0-9a-fA-F]*")
 _HEAD, _MIDDLE, _TAIL = '{"iv":"', '","content":"', '"}'
+_SHORTEST = len(_HEAD) + 32 + len(_MIDDLE) + len(_TAIL)  # an empty content
 
 
 def _exact(stored: object) -> tuple[bytes, bytes] | None:
@@ -46,6 +47,7 @@ def _exact_many(stored: Sequence[object]) -> list[tuple[bytes, bytes] | None]:
     for value in stored:
         if not (
             type(value) is str
+            and len(value) >= _SHORTEST  # else the tail's quote could be the separator's
             and value.startswith(_HEAD)
             and value.endswith(_TAIL)
             and value[39:52] == _MIDDLE
