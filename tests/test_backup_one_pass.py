@@ -8,13 +8,11 @@ gets into the file while a rollback-journal database is copied.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -66,9 +64,8 @@ def _sealed(source: Path, dest: Path) -> tuple[str, str] | None:
 
 
 def test_a_rollback_journal_database_is_copied_in_one_pass_byte_for_byte(
-    demo: DemoInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo: DemoInstance, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(hashed_copy, "KERNEL_CHUNK", 1 << 20)  # progress told in pieces
     _mode(demo.db_path, "delete")
     _fill(demo.db_path, 3)
     seen: list[int] = []
@@ -236,77 +233,21 @@ def test_a_damaged_page_fails_the_one_pass_check_and_no_backup_is_kept(
     assert sorted(p.name for p in demo.db_path.parent.iterdir()) == before
 
 
-@pytest.fixture(params=["kernel", "here"])
-def copy_path(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
-) -> tuple[str, list[int]]:
-    """Each way ``copy_hashed`` copies: by the kernel (``copy_file_range``, counted), or through
-    this process where the kernel cannot (as where the call is forbidden: EPERM)."""
-    calls: list[int] = []
-    real = getattr(os, "copy_file_range", None)
-    if request.param == "kernel" and real is None:
-        pytest.skip("this Python has no os.copy_file_range")
-
-    def counted(*a: object, **kw: object) -> int:
-        if request.param == "here":
-            raise OSError(errno.EPERM, "forbidden")
-        calls.append(1)
-        return real(*a, **kw)  # type: ignore[misc]
-
-    monkeypatch.setattr(os, "copy_file_range", counted, raising=False)
-    return request.param, calls
-
-
-def test_hashed_copy_hashes_exactly_what_it_copies_and_refuses_a_short_source(
-    tmp_path: Path, copy_path: tuple[str, list[int]]
+def test_hashed_copy_hashes_exactly_what_it_writes_and_refuses_a_short_source(
+    tmp_path: Path,
 ) -> None:
-    way, calls = copy_path
     data = os.urandom(3 * hashed_copy.CHUNK + 12345)
     (tmp_path / "src").write_bytes(data)
     src = os.open(tmp_path / "src", os.O_RDONLY)
     out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
         assert hashed_copy.copy_hashed(src, out, len(data)) == hashlib.sha256(data).hexdigest()
-        done = len(calls)
         with pytest.raises(EOFError):
             hashed_copy.copy_hashed(src, out, len(data) + 1)
     finally:
         os.close(src)
         os.close(out)
     assert (tmp_path / "out").read_bytes()[: len(data)] == data
-    assert done == (1 if way == "kernel" else 0)  # the kernel copied it, in one call
-
-
-def test_a_kernel_copy_that_fails_midway_raises_and_stops_its_hash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    if not hasattr(os, "copy_file_range"):
-        pytest.skip("this Python has no os.copy_file_range")
-    monkeypatch.setattr(hashed_copy, "KERNEL_CHUNK", 1 << 20)
-    data = os.urandom(8 << 20)
-    (tmp_path / "src").write_bytes(data)
-    real = os.copy_file_range
-    calls: list[int] = []
-
-    def full_disk(*a: object, **kw: object) -> int:
-        calls.append(1)
-        if len(calls) == 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*a, **kw)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(os, "copy_file_range", full_disk)
-    before = {t.name for t in threading.enumerate()}
-    src = os.open(tmp_path / "src", os.O_RDONLY)
-    out = os.open(tmp_path / "out", os.O_WRONLY | os.O_CREAT, 0o600)
-    try:
-        with pytest.raises(OSError) as caught:
-            hashed_copy.copy_hashed(src, out, len(data))
-    finally:
-        os.close(src)
-        os.close(out)
-    assert caught.value.errno == errno.ENOSPC and len(calls) == 3
-    # the hash and write-back threads are joined, not left running on closed descriptors
-    assert {t.name for t in threading.enumerate()} - before == set()
 
 
 def test_the_store_falls_back_to_the_backup_api_and_still_seals(
