@@ -24,7 +24,8 @@ from coolify_migrate.core.errors import UsageError
 from coolify_migrate.core.output import Recording
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import audit
-from coolify_migrate.secrets.audit import Evidence, key_form, parse_window
+from coolify_migrate.secrets.audit import Evidence, parse_window
+from coolify_migrate.secrets.key_form import key_form
 from support import DEMO_MS, DEMO_TIME, REPO, SRC, LeakGuard, make_demo, tree_hash
 
 OTHER_MS = 1_650_000_123_456  # a date-seeded key that is not the published example

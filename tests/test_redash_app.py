@@ -142,7 +142,7 @@ def test_upgrades_cross_one_major_at_a_time_through_the_required_stops() -> None
 
 
 def test_the_published_default_and_a_shared_key_are_weak_on_their_face() -> None:
-    from coolify_migrate.secrets.audit import key_form
+    from coolify_migrate.secrets.key_form import key_form
 
     profile = Redash()
     published = key_form(Secret("c292a0a3aa32397cdb050e233733900f"), profile)

@@ -127,7 +127,7 @@ class Project:
         return key
 
     def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        from coolify_migrate.runtimes.compose import find_compose
+        from coolify_migrate.runtimes.compose_binary import find_compose
 
         proc = subprocess.run(
             [*find_compose(), "-f", str(self.dir / "compose.yaml"), *args],

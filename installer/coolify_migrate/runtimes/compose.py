@@ -36,9 +36,7 @@ from coolify_migrate.core import durable
 from coolify_migrate.core.errors import ChangeFailed, MigrateError, RuntimeProblem
 from coolify_migrate.core.release import Release
 from coolify_migrate.core.versions import parse_version
-from coolify_migrate.runtimes.compose_binary import COMPOSE_ENV, find_compose
-
-__all__ = ["COMPOSE_ENV", "ComposeRuntime", "ServiceRunner", "find_compose", "image_tag"]
+from coolify_migrate.runtimes.compose_binary import find_compose
 
 if TYPE_CHECKING:
     from coolify_migrate.core.context import Context

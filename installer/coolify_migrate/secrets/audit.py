@@ -27,9 +27,7 @@ from coolify_migrate.core.errors import KeyProblem, MigrateError, UsageError
 from coolify_migrate.core.store import Connection, Store
 from coolify_migrate.core.times import parse_time
 from coolify_migrate.secrets import verdicts
-from coolify_migrate.secrets.key_form import KeyForm, entropy_bits, key_form
-
-__all__ = ["AuditReport", "Evidence", "KeyForm", "audit", "entropy_bits", "key_form"]
+from coolify_migrate.secrets.key_form import KeyForm, key_form
 from coolify_migrate.stores import names as backup_names
 
 DEFAULT_WINDOW_S = 24 * 3600.0

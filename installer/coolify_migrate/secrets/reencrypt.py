@@ -372,7 +372,7 @@ def _second_look(
 
 _Rows = list[tuple[Any, ...]]
 # rows read, updates, counts, values under other candidates
-_Done = tuple[int, "_Updates", dict[str, ColumnRoll], Unproven]
+_Done = tuple[int, _Updates, dict[str, ColumnRoll], Unproven]
 
 
 def _one(job: _Job, task: tuple[list[EncryptedColumn], _Rows]) -> _Done:

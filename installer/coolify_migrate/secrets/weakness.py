@@ -9,6 +9,7 @@ from coolify_migrate import instance
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets import audit
+from coolify_migrate.secrets.key_form import key_form
 from coolify_migrate.secrets.keys import Analysis
 
 
@@ -17,7 +18,7 @@ def needs_roll(ctx: Context) -> bool:
     active = ctx.profile.active_key(instance.load_env(ctx))
     if active is None:
         return False
-    form = audit.key_form(active.key, ctx.profile)
+    form = key_form(active.key, ctx.profile)
     return bool(form.reasons) or form.date_seeded_form
 
 
@@ -64,7 +65,7 @@ def weakness(
             if report.seed_ms is not None:
                 need.seeds[cand.key.fingerprint] = report.seed_ms
         else:
-            form = audit.key_form(cand.key, ctx.profile)
+            form = key_form(cand.key, ctx.profile)
             need.reasons.extend(prefix + r for r in form.reasons)
             if form.date_seeded_form:
                 need.reasons.append(

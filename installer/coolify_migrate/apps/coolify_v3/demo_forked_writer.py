@@ -29,6 +29,7 @@ import select
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,8 +120,6 @@ def busy_cores(window: float = _WINDOW_S) -> float | None:
     """How many of the machine's cores' worth of CPU time the rest of the machine used over
     ``window`` seconds while this process slept (everything but idle and I/O wait, stolen time
     included: a hypervisor's other guests take it too); None where the kernel does not say."""
-    import time
-
     first = _cpu_times()
     time.sleep(window)
     second = _cpu_times()
