@@ -96,8 +96,6 @@ class TreePss:
         return self.peak
 
 
-FORKED: list[bool] = []  # per demo run: was a writer process seen beside the command
-
 # ``--writer always``: the command, with its writer process forked whatever the load average
 # (the command forks it only when a core is free: ``demo_forked_writer.can_fork``)
 FORKING = (
@@ -108,8 +106,9 @@ FORKING = (
 WRITER = "auto"
 
 
-def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, object]]:
-    """Wall seconds, CPU seconds, peak RSS (KiB) and the JSON result of one ``demo`` command
+def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, object], bool]:
+    """Wall seconds, CPU seconds, peak RSS (KiB), the JSON result of one ``demo`` command and
+    whether its writer process was forked
     (CPU: ``wait4``'s user and system time, which holds the children it reaped). The peak is the
     larger of two: the largest RSS one process of the command reached (``wait4``), and the
     largest PSS of the command and its writer process together that a 20 ms sample saw."""
@@ -137,8 +136,8 @@ def run_demo(data_dir: Path, rows: int) -> tuple[float, float, int, dict[str, ob
             result = doc
         elif isinstance(doc, dict) and isinstance(doc.get("result"), dict):
             result = doc["result"]
-    FORKED.append(sampler.processes > 1)
-    return took, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss, sampled), result
+    forked = sampler.processes > 1  # a writer process was seen beside the command
+    return took, usage.ru_utime + usage.ru_stime, max(usage.ru_maxrss, sampled), result, forked
 
 
 def plaintexts(db_path: Path, key: Secret) -> list[str]:
@@ -257,14 +256,14 @@ def main() -> int:
     verdicts = []
     work = Path(tempfile.mkdtemp(prefix="bench-demo-"))
     try:
-        fixed, _, fixed_kib, _ = run_demo(work / "demo-1", 1)
+        fixed, _, fixed_kib, _, _ = run_demo(work / "demo-1", 1)
         print(
             f"fixed cost, `demo --rows 1` (start-up, RSA key pool, schema): {fixed:.2f} s,"
             f" peak RSS {fixed_kib / 1024:.0f} MB"
         )
         for rows in opts.rows:
             data_dir = work / f"demo-{rows}"
-            took, cpu, rss_kib, result = run_demo(data_dir, rows)
+            took, cpu, rss_kib, result, forked = run_demo(data_dir, rows)
             key = read_key(data_dir)
             db_path = data_dir / "db" / "prod.db"
             values = plaintexts(db_path, key)
@@ -287,12 +286,12 @@ def main() -> int:
                 f"rows {rows}: demo {took:.2f} s = {ratio:.2f}x the bare encryption"
                 f" ({bare:.2f} s): goal <= {GOAL:g}x {'met' if ratio <= GOAL else 'not met'};"
                 f" peak memory {rss_kib / 1024:.0f} MB; its writer process "
-                f"{'forked' if FORKED[-1] else 'not forked (built in one process)'}"
+                f"{'forked' if forked else 'not forked (built in one process)'}"
             )
             shutil.rmtree(data_dir)
         if opts.memory:
             data_dir = work / f"demo-{opts.memory}"
-            took, _, rss_kib, result = run_demo(data_dir, opts.memory)
+            took, _, rss_kib, result, _ = run_demo(data_dir, opts.memory)
             verdicts.append(
                 f"rows {opts.memory}: {result.get('encrypted_values', 0):,} values in {took:.1f} s"
                 f" (no floors), peak memory {rss_kib / 1024:.0f} MB"

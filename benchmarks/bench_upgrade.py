@@ -20,8 +20,8 @@ downtime <= 1.5x). The floors and the upgrade are measured in ``--rounds`` round
 the two floors and the upgrade one after another (the floors first in odd rounds, the upgrade
 first in even ones): this machine's speed (fsync above all) drifts by a fifth and more within
 minutes, so each upgrade is set against the floors measured beside it, and the goals are judged
-on the median of the rounds' ratios. Asserts nothing. Every measurement runs in a child process, so this one stays
-small (a child's peak RSS starts from its parent's).
+on the median of the rounds' ratios. Asserts nothing. Every measurement runs in a child process,
+so this one stays small (a child's peak RSS starts from its parent's).
 
 Usage: ``python benchmarks/bench_upgrade.py [--rows N] [--size-mib M] [--rounds R] [--5m] [--keep]
 [--profile FILE]``.
@@ -42,6 +42,7 @@ import os
 import re
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import threading
@@ -426,12 +427,6 @@ def one_round(src: Path, floors: Path, keep: bool, upgrade_first: bool) -> Round
     return Round(backup, io, up, log_text, phases)
 
 
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
 # -- the report ----------------------------------------------------------------------------------
 
 
@@ -489,8 +484,8 @@ def main() -> None:
     up, phases, log_text = shown.up, shown.phases, shown.log_text
     backup, io, floor = shown.backup, shown.io, shown.floor
     elapsed, downtime = shown.elapsed, shown.downtime
-    up_ratio = median([r.elapsed / r.floor for r in rounds])
-    down_ratio = median([r.downtime / r.floor for r in rounds])
+    up_ratio = statistics.median(r.elapsed / r.floor for r in rounds)
+    down_ratio = statistics.median(r.downtime / r.floor for r in rounds)
 
     print(
         f"instance: {values} encrypted values, database {db_bytes / MIB:.0f} MiB "
