@@ -45,7 +45,7 @@ from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.secrets import verdicts
 from coolify_migrate.state import made, proven
-from coolify_migrate.stores import names
+from coolify_migrate.stores import names, sqlite_swap
 from coolify_migrate.stores.sqlite import SQLiteStore
 
 
@@ -159,6 +159,8 @@ def create(
     finally:
         os.close(claim)
         bar.close()
+    if isinstance(store, SQLiteStore):  # a key roll may make its change in it (``sqlite_swap``)
+        sqlite_swap.sealed(store.path, final, digest)
     info = from_manifest(final, doc, size, [])
     info.seq, info.instance, info.sealed = seq, mine, seal_key is not None
     info.key_known = {"identified": True, "unidentified": False}.get(key_status)

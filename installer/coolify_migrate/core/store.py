@@ -101,6 +101,13 @@ class Connection(Protocol):
         """All or nothing; a named one passes the fault-injection checkpoints of its name."""
         ...
 
+    def rewriting(self) -> AbstractContextManager[Connection]:
+        """For a change that rewrites most of the data (a key roll): a connection whose
+        ``transaction`` is as all-or-nothing as this one's and cheaper (SQLite: the backup this
+        process has just sealed, exchanged with the database as the commit); this connection
+        when there is none. This connection is not used while the other one is."""
+        ...
+
     def read_meta(self) -> dict[str, str]: ...
 
     def write_meta(self, **values: str) -> None:

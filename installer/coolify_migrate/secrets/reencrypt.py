@@ -188,12 +188,15 @@ def reencrypt(
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
     crypto = Workers(_one, job, cores if total >= POOL_FROM_ROWS else 1, died=_worker_died)
     unproven = Unproven()
-    try:  # the pool forks before BEGIN: no child ever shares an open transaction
-        with crypto, conn.transaction("roll"):
+    # The pool forks before BEGIN: no child ever shares an open transaction. SQLite: the
+    # transaction may run in the backup just taken, exchanged with the database as its commit
+    # (``Connection.rewriting``: no journal, the untouched database is the undo).
+    try:
+        with crypto, conn.rewriting() as target, target.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)
-                batches = _batches(conn, table, names, ctx.profile.id_column, per_read)
+                batches = _batches(target, table, names, ctx.profile.id_column, per_read)
                 sent: deque[list[Any]] = deque()  # the batches in flight, in order
                 for read, (where, fresh), done, met in crypto.map(_sending(columns, batches, sent)):
                     rows = sent.popleft()  # results come back in the order sent
@@ -204,7 +207,7 @@ def reencrypt(
                         if analysis.full
                         else read
                     )
-                    if where and conn.replace(table, names, _held(rows, where, fresh)) != len(
+                    if where and target.replace(table, names, _held(rows, where, fresh)) != len(
                         where
                     ):
                         raise ChangeFailed(
@@ -215,7 +218,7 @@ def reencrypt(
                         )
             bar.close()
             unproven.check()
-            conn.write_meta(key_check=new.check_value, **(meta or {}))
+            target.write_meta(key_check=new.check_value, **(meta or {}))
     finally:
         bar.close()
     return list(counts.values())

@@ -27,7 +27,7 @@ import re
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
 
@@ -189,6 +189,10 @@ class PostgresConnection:
             v.encode("ascii") if types.get(c) == "bytea" and isinstance(v, str) else v
             for c, v in zip(columns, values, strict=True)
         ]
+
+    def rewriting(self) -> AbstractContextManager[PostgresConnection]:
+        """This connection: the server's own transaction is the only way in."""
+        return nullcontext(self)
 
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[None]:

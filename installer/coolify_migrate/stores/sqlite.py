@@ -12,7 +12,7 @@ import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -95,11 +95,24 @@ def _as_blobs(columns: list[str], blobs: set[str], values: tuple[Any, ...]) -> l
     ]
 
 
+@contextmanager
+def changing() -> Iterator[None]:
+    """SQLite's errors in a change become ``ChangeFailed`` (a full disk says so)."""
+    try:
+        yield
+    except sqlite3.Error as err:
+        full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+        raise ChangeFailed(
+            f"the change failed and was rolled back: {'the disk is full' if full else err}",
+            hint="free some disk space" if full else None,
+        ) from err
+
+
 class SQLiteConnection:
     """``core.store.Connection`` over one SQLite file; rows are keyed by ``rowid``."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.raw = conn
+    def __init__(self, conn: sqlite3.Connection, *, path: Path | None = None) -> None:
+        self.raw, self.path = conn, path
         self._blobs: dict[str, set[str]] = {}
 
     def _blob_columns(self, table: str) -> set[str]:
@@ -237,15 +250,16 @@ class SQLiteConnection:
     @contextmanager
     def transaction(self, name: str | None = None) -> Iterator[None]:
         """SQLite's own errors inside it become ``ChangeFailed``: nothing was changed."""
-        try:
-            with transaction(self.raw, name=name):
-                yield
-        except sqlite3.Error as err:
-            full = getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
-            raise ChangeFailed(
-                f"the change failed and was rolled back: {'the disk is full' if full else err}",
-                hint="free some disk space" if full else None,
-            ) from err
+        with changing(), transaction(self.raw, name=name):
+            yield
+
+    def rewriting(self) -> AbstractContextManager[SQLiteConnection]:
+        """The backup this process has just sealed of this database, whose transaction
+        commits by trading names with it, or this connection
+        (``coolify_migrate.stores.sqlite_swap``)."""
+        from coolify_migrate.stores import sqlite_swap
+
+        return sqlite_swap.lend(self)
 
     @_reading
     def read_meta(self) -> dict[str, str]:
@@ -306,7 +320,16 @@ class SQLiteStore:
         return sorted(found, key=lambda c: (c.time_ms, c.name))
 
     def connect(self, *, readonly: bool = False) -> SQLiteConnection:
-        return SQLiteConnection(connect(self.path, readonly=readonly))
+        if not readonly:  # a backup lent to a roll that did not finish is put back first
+            self.settle()
+        return SQLiteConnection(connect(self.path, readonly=readonly), path=self.path)
+
+    def settle(self) -> None:
+        """What a key roll that changed a backup copy left unfinished (a kill, a power cut) is
+        finished: the copy is a backup again (``coolify_migrate.stores.sqlite_swap``)."""
+        from coolify_migrate.stores import sqlite_swap
+
+        sqlite_swap.settle(self.path)
 
     def snapshot(self, path: Path | None = None) -> SQLiteConnection:
         """A read-only connection to a copy nobody writes (a backup; the file of a stopped app)."""
@@ -390,6 +413,7 @@ class SQLiteStore:
         """The backup file atomically replaces the database; stale -wal/-shm go first."""
         from coolify_migrate.stores import sqlite_copy
 
+        self.settle()  # the backup may be out on loan to a roll that did not finish
         verdict = sqlite_copy.integrity(src)
         if verdict != "ok":
             raise DatabaseError(f"{src.name} fails its integrity check: {verdict}")
