@@ -9,6 +9,8 @@ import json
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from coolify_migrate.core.errors import DatabaseError, KeyProblem
 from coolify_migrate.engine import keyops
 from coolify_migrate.secrets import keys, reencrypt
 from coolify_migrate.stores import sqlite_swap
-from support import CliRunner, LeakGuard, make_demo
+from support import SRC, CliRunner, LeakGuard, make_demo
 
 
 def _sha(path: Path) -> str:
@@ -186,3 +188,40 @@ def test_a_backup_whose_database_changed_since_the_killed_roll_is_not_made_up(
     with pytest.raises(DatabaseError, match="changed since: that backup cannot be made again"):
         sqlite_swap.settle(db)
     assert _sha(db) == after and _marker(db).exists()
+
+
+def test_a_copy_on_loan_is_left_alone_while_its_roll_runs(
+    tmp_path: Path, leak_guard: LeakGuard
+) -> None:
+    """``settle`` from another process (a second command without the tool's lock) never puts
+    back a copy its roll is still writing: the roll holds the marker locked. Stopped by SIGINT
+    there, the roll puts the backup back itself."""
+    demo = make_demo(tmp_path / "inst", leak_guard, rows=2)
+    db = demo.db_path
+    _age(db)
+    before = _sha(db)
+    paused = tmp_path / "paused.txt"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "coolify_migrate", "secrets", "roll", "--yes",
+         "--data-dir", str(demo.data_dir), "--runtime", "none"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(SRC), "COOLIFY_MIGRATE_PAUSE_AT": "roll:copy-synced",
+             "COOLIFY_MIGRATE_PAUSE_FILE": str(paused)},
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not (paused.exists() and paused.read_text().strip()):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.02)
+    (backup,) = _backups(db)
+    rolled = _sha(backup)
+    assert rolled != before
+    sqlite_swap.settle(db)  # the roll still runs: nothing happens
+    assert _marker(db).exists() and _sha(backup) == rolled
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    leak_guard.record("roll stdout", out)
+    leak_guard.record("roll stderr", err)
+    assert proc.returncode != 0
+    assert _sha(db) == before and _sha(backup) == _manifest_sha(backup) == before
+    assert not _marker(db).exists()

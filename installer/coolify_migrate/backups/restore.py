@@ -55,6 +55,7 @@ from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state import journal, made
 from coolify_migrate.state.keyring import Keyring
 from coolify_migrate.stores import names, sqlite_copy
+from coolify_migrate.stores.sqlite import SQLiteStore
 
 
 class Restoration:
@@ -97,6 +98,10 @@ class Restoration:
     def prepare(self) -> None:
         ctx, info = self.ctx, self.info
         backups.check_writable(self.directory, "restore a backup")
+        # A backup a killed key roll had on loan is put back first (``stores.sqlite_swap``): a
+        # repair of the backup to the bytes its manifest names, never a change of the instance.
+        if isinstance(self.store, SQLiteStore):
+            self.store.settle()
         verdict = backups.check(info, ctx=ctx)
         if not verdict["ok"]:
             raise BackupRefused(

@@ -27,6 +27,8 @@ the change in place (``why_in_place``), the roll runs in place under the journal
 from __future__ import annotations
 
 import ctypes
+import fcntl
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -181,10 +183,11 @@ def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
         yield conn
         return
     loan: _Loan | None = None
+    held: int | None = None  # the marker, locked while the loan lasts (``settle`` waits for it)
     try:
         c = os.stat(copy.backup)
-        durable.write_json(
-            _marker(path),
+        held = _mark(
+            path,
             {
                 "backup": copy.backup.name,
                 "sha256": copy.sha256,
@@ -193,7 +196,6 @@ def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
                 "copy_mode": stat.S_IMODE(c.st_mode),
                 "copy_owner": [c.st_uid, c.st_gid],
             },
-            checkpoint="roll:lend",
         )
         raw = sqlite3.connect(copy.backup, isolation_level=None)
         loan = _Loan(raw, copy.backup, path, os.stat(path))
@@ -208,9 +210,32 @@ def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
         if loan is not None and loan.committed:
             conn.raw.close()  # it held the file that is now the backup
             conn.raw = connect(path)
-        else:
+        elif held is not None:
             with suppress(OSError, DatabaseError):  # else ``settle`` does it before any use
-                settle(path)
+                _settle(path)
+        if held is not None:
+            os.close(held)
+
+
+def _mark(db: Path, doc: dict[str, Any]) -> int:
+    """The marker, written durably and locked before its name appears (no ``settle`` ever sees
+    it unlocked while its roll runs); the locked descriptor."""
+    marker = _marker(db)
+    tmp = marker.with_name(f"{marker.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, json.dumps(doc, sort_keys=True).encode())
+        os.fsync(fd)
+        faults.checkpoint("roll:lend")
+        os.rename(tmp, marker)
+        durable.fsync_dir(db.parent)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    return fd
 
 
 class _Loan(SQLiteConnection):
@@ -245,7 +270,7 @@ class _Loan(SQLiteConnection):
                 faults.checkpoint(f"{name}:exchanged")
             with suppress(OSError):  # ``settle`` finishes what fails here
                 durable.fsync_dir(self.db.parent)
-                settle(self.db)
+                _settle(self.db)
         if name:
             faults.checkpoint(f"{name}:committed")
 
@@ -253,7 +278,25 @@ class _Loan(SQLiteConnection):
 def settle(db: Path) -> None:
     """Finish what a lent copy left (``lend``): the backup's own mode after an exchange, or,
     without one, the copy put back from the database, which must hash to the backup's
-    SHA-256 (else ``DatabaseError``: the database changed since, and the backup is lost)."""
+    SHA-256 (else ``DatabaseError``: the database changed since, and the backup is lost).
+    Nothing while the roll that lent it still runs (it holds the marker locked)."""
+    marker = _marker(db)
+    try:
+        fd = os.open(marker, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return
+    try:
+        _settle(db)
+    finally:
+        os.close(fd)
+
+
+def _settle(db: Path) -> None:
     marker = _marker(db)
     if not os.path.lexists(marker):
         return
