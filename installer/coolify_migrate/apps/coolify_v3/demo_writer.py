@@ -211,8 +211,14 @@ class RowWriter:
         specs: dict[str, TableSpec],
         codec: AesCtrJsonCodec,
         key: Secret,
+        *,
+        indexes_first: bool = False,
     ) -> None:
         self.conn, self.specs, self.codec, self.key = conn, specs, codec, key
+        self.indexes_built = indexes_first
+        if indexes_first:  # kept up row by row: more work in all, none left for the end
+            for index in INDEXES:
+                conn.execute(index)
 
     def write(self, batch: Batch, tick: Callable[[], None] | None = None) -> None:
         plains, tables = batch
@@ -231,8 +237,9 @@ class RowWriter:
         """The last batch, then the indexes (built once over the rows, not row by row) and the
         commit."""
         self.write(batch, tick)
-        for index in INDEXES:
-            self.conn.execute(index)
+        if not self.indexes_built:
+            for index in INDEXES:
+                self.conn.execute(index)
         self.conn.execute("COMMIT")
 
     def abort(self) -> None:
