@@ -250,9 +250,10 @@ def _serve(
         conn = open_build(path, WRITER_CACHE_KIB)
         try:
             conn.execute("BEGIN")
-            # The indexes kept up row by row: this process has CPU time to spare while the
-            # rows are made, and none is left for after the last batch (building them then took
-            # 1.4-1.7 s at 1M values, the demo's whole tail; docs/performance.md)
+            # The indexes kept up row by row: their work moves from a tail after the last batch,
+            # when the other process has nothing left to do (1.4-1.7 s at 1M values), into the
+            # time both processes run; the sort of a late CREATE INDEX no longer sets the peak
+            # memory either (docs/performance.md, "Fifth round")
             writer = RowWriter(conn, specs, codec, key, indexes_first=True)
             received: queue.Queue[bytearray | BaseException] = queue.Queue(AHEAD)
             threading.Thread(target=_receive, args=(chan, received), daemon=True).start()
