@@ -172,7 +172,8 @@ def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
     if copy is None or path is None:
         yield conn
         return
-    conn.raw.execute("BEGIN IMMEDIATE")  # the write lock: the database stays as copied
+    with changing():  # the write lock: the database stays as copied (busy: ``ChangeFailed``)
+        conn.raw.execute("BEGIN IMMEDIATE")
     try:
         why = why_in_place(conn, copy)
     except BaseException:
