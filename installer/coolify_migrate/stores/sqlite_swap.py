@@ -98,6 +98,8 @@ def why_in_place(conn: SQLiteConnection, copy: _Sealed) -> str | None:
         return f"cannot look at the files: {err.strerror}"
     if not (stat.S_ISREG(d.st_mode) and stat.S_ISREG(c.st_mode)):
         return "the database or its copy is not a plain file"
+    if copy.backup.parent != path.parent or d.st_dev != c.st_dev:
+        return "the copy is not beside the database"
     if d.st_nlink != 1 or c.st_nlink != 1:
         return "the database or its copy has another name"
     if _ident(d) != copy.db or _ident(c) != copy.copy or _header(path) != _header(copy.backup):
