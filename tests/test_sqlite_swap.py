@@ -154,6 +154,8 @@ def test_a_roll_killed_around_the_exchange_is_finished_by_resume(
     if point == "roll:copy-synced":
         assert os.stat(db).st_ino == ino and _sha(db) == before  # the app could start on it
         assert _sha(backup) != before  # the copy holds the rolled values: no backup now
+        checked = cli("backup", "verify", "--data-dir", str(demo.data_dir), "--runtime", "none")
+        assert checked.returncode != 0 and "had it on loan" in checked.stdout + checked.stderr
     else:
         assert os.stat(backup).st_ino == ino and _sha(backup) == before
     resumed = cli("resume", "--data-dir", str(demo.data_dir), "--runtime", "none")

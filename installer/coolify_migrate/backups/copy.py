@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from coolify_migrate.core import durable, procs
 from coolify_migrate.core.store import Store
-from coolify_migrate.stores import names, sqlite_copy
+from coolify_migrate.stores import names, sqlite_copy, sqlite_swap
 from coolify_migrate.stores.sqlite import open_snapshot as open_snapshot
 from coolify_migrate.stores.sqlite_copy import (
     integrity as integrity,
@@ -62,6 +62,11 @@ def check(info: BackupInfo, *, full: bool = False, store: Store | None = None) -
             )
         else:
             checksum = "match"
+        if checksum != "match" and sqlite_swap.on_loan(info.path):
+            problems[-1] += (
+                " (a key roll that was stopped had it on loan: the next command that may write, "
+                "'coolify-migrate resume' for one, puts it back)"
+            )
     # without a checksum to lean on, a manifest-less copy gets the thorough check
     thorough = full or not info.has_manifest
     verdict = (

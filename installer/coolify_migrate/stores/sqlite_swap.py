@@ -316,6 +316,16 @@ def _settle(db: Path) -> None:
     durable.fsync_dir(db.parent)
 
 
+def on_loan(backup: Path) -> bool:
+    """Whether ``backup`` is the copy a stopped key roll left lent (``settle`` puts it back)."""
+    marker = _marker(backup.with_name(backup.name.rsplit("_", 1)[0]))
+    try:
+        doc = durable.read_json(marker)
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and doc.get("backup") == backup.name
+
+
 def _ino(path: Path) -> int | None:
     try:
         return os.stat(path).st_ino
