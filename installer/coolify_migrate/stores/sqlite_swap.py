@@ -26,10 +26,9 @@ the change in place (``why_in_place``), the roll runs in place under the journal
 
 from __future__ import annotations
 
-import ctypes
+import errno
 import fcntl
 import json
-import multiprocessing
 import os
 import sqlite3
 import stat
@@ -41,7 +40,7 @@ from typing import Any
 
 from coolify_migrate.core import durable, faults
 from coolify_migrate.core.errors import DatabaseError
-from coolify_migrate.stores import hashed_copy
+from coolify_migrate.stores import hashed_copy, sqlite_copy
 from coolify_migrate.stores.sqlite import SQLiteConnection, changing
 from coolify_migrate.stores.sqlite_file import connect, holders
 
@@ -113,10 +112,12 @@ def why_in_place(conn: SQLiteConnection, copy: _Sealed) -> str | None:
         return "the copy could not take the database's owner"
     if _opened_here(path) != 1:
         return "this process holds the database through another connection"
+    import multiprocessing  # here: only a roll that may borrow pays for the import
+
     children = {p.pid for p in multiprocessing.active_children()}
     others = [
         h
-        for h in (*holders(Path(os.path.realpath(path))), *holders(copy.backup.resolve()))
+        for h in (*holders(path.resolve()), *holders(copy.backup.resolve()))
         if int(h.split()[1]) not in children
     ]
     if others:
@@ -140,10 +141,12 @@ def _opened_here(path: Path) -> int:
 
 
 def _exchange(a: Path, b: Path) -> None:
+    import ctypes  # here: every command that may write settles first, few ever exchange
+
     libc = ctypes.CDLL(None, use_errno=True)
     fn = getattr(libc, "renameat2", None)
     if fn is None:
-        raise OSError(38, "renameat2 is not available")
+        raise OSError(errno.ENOSYS, "renameat2 is not available")
     if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
@@ -336,13 +339,9 @@ def _ino(path: Path) -> int | None:
 def _whole(backup: Path, doc: dict[str, Any]) -> bool:
     """Whether ``backup`` holds the bytes the backup was sealed with."""
     try:
-        fd = os.open(backup, os.O_RDONLY | os.O_CLOEXEC)
+        return bool(sqlite_copy.sha256_file(backup) == doc["sha256"])
     except FileNotFoundError:
         return False
-    try:
-        return bool(hashed_copy.hash_range(fd, os.fstat(fd).st_size) == doc["sha256"])
-    finally:
-        os.close(fd)
 
 
 def _put_back(db: Path, backup: Path, doc: dict[str, Any]) -> None:
