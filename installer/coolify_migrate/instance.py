@@ -10,9 +10,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from packaging.version import Version
 
@@ -40,8 +39,7 @@ def load_env(ctx: Context) -> EnvFile:
     return env
 
 
-@dataclass(frozen=True)
-class VersionSource:
+class VersionSource(NamedTuple):
     """What one source says the installed version is."""
 
     name: str  # "record", "container", "env"
@@ -52,8 +50,7 @@ class VersionSource:
         return {"source": self.name, "version": self.version, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class InstalledVersion:
+class InstalledVersion(NamedTuple):
     """The installed version when the sources agree, and what each of them says."""
 
     version: Version | None

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from packaging.version import Version
 
@@ -34,8 +34,7 @@ class EnvFile(Protocol):
     def matching(self, pattern: re.Pattern[str]) -> Iterator[tuple[str, str]]: ...
 
 
-@dataclass(frozen=True)
-class EncryptedColumn:
+class EncryptedColumn(NamedTuple):
     """One encrypted field of the app's database: where it is, and what reads it."""
 
     table: str
@@ -67,8 +66,7 @@ class ContainerSpec:
     restart_policy: str = "unless-stopped"
 
 
-@dataclass(frozen=True)
-class ComposeSpec:
+class ComposeSpec(NamedTuple):
     """How an app runs as a Docker Compose project in its install directory.
 
     ``app_image`` is the repository of the app's own image (without a tag): the services that
@@ -84,8 +82,7 @@ class ComposeSpec:
     health_services: tuple[str, ...] = ()  # whose health gates a start; default: every app one
 
 
-@dataclass(frozen=True)
-class DerivedForm:
+class DerivedForm(NamedTuple):
     """A key of a form the app's old installers derived from something guessable (Coolify v3:
     the install time): how to describe it, and the most entropy it can carry."""
 
@@ -94,8 +91,7 @@ class DerivedForm:
     bits: float
 
 
-@dataclass(frozen=True)
-class SecretSpec:
+class SecretSpec(NamedTuple):
     """One secret the app reads from its settings file, declared so that the key machinery (roll,
     verify, audit, repair, adoption) needs no code of the app's own.
 
@@ -126,8 +122,7 @@ class SecretSpec:
         return re.compile(re.escape(head) + r"(\d+)" + re.escape(tail))
 
 
-@dataclass(frozen=True)
-class KeyCandidate:
+class KeyCandidate(NamedTuple):
     """A key the instance knows, and where it was found (``COOLIFY_SECRET_KEY``, keyring...)."""
 
     source: str

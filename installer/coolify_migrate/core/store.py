@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from coolify_migrate.core.app import EncryptedColumn
 from coolify_migrate.core.output import Output
@@ -25,8 +24,7 @@ from coolify_migrate.core.output import Output
 META_TABLE = "_coolify_migrate"
 
 
-@dataclass(frozen=True)
-class Fields:
+class Fields(NamedTuple):
     """The declared encrypted fields a database has, and those it does not (an older schema)."""
 
     present: tuple[EncryptedColumn, ...]
@@ -39,8 +37,7 @@ class Fields:
         return grouped
 
 
-@dataclass(frozen=True)
-class Dumped:
+class Dumped(NamedTuple):
     """A backup the store wrote: its size and SHA-256 (hex), and its integrity verdict."""
 
     size: int
@@ -121,8 +118,7 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class Sibling:
+class Sibling(NamedTuple):
     """A copy of the database that sits beside it (the app's own pre-roll copies, an operator's
     manual copies, this tool's backups): what ``secrets repair`` searches, oldest first."""
 

@@ -11,20 +11,18 @@ Nothing here imports the Docker SDK: the choice is made before any runtime is bu
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 NAMES = ("auto", "docker", "compose", "none")
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PING_SECONDS = 2.0
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """The runtime chosen, and why (``status`` shows it)."""
 
     name: str  # docker | compose | none (compose is chosen by the app's profile from docker)
@@ -51,6 +49,8 @@ def _context_host(environ: Mapping[str, str], home: Path) -> tuple[str, str] | N
         name = str(config.get("currentContext") or "") if isinstance(config, dict) else ""
     if not name or name == "default":
         return None
+    import hashlib  # OpenSSL loads with it: only a named Docker context needs it
+
     digest = hashlib.sha256(name.encode()).hexdigest()
     try:
         meta = json.loads((config_dir / "contexts" / "meta" / digest / "meta.json").read_text())

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import hashlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
@@ -204,6 +203,8 @@ class SQLiteConnection:
 
     @_reading
     def digest(self, table: str, column: str, upto: Any) -> str:
+        import hashlib  # OpenSSL loads with it: not a cost of every command that opens the store
+
         h = hashlib.sha256()
         rows = self.raw.execute(
             f"SELECT rowid, {_q(column)} FROM {_q(table)} WHERE rowid <= ? ORDER BY rowid",
