@@ -22,6 +22,7 @@ from coolify_migrate.backups import making
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import DatabaseError, KeyProblem
+from coolify_migrate.core.output import Recording
 from coolify_migrate.engine import keyops
 from coolify_migrate.secrets import keys, reencrypt
 from coolify_migrate.stores import sqlite_swap
@@ -59,6 +60,7 @@ def test_a_roll_after_its_backup_is_made_in_the_copy_and_exchanged(
     os.chmod(db, 0o640)
     _age(db)
     before, st = _sha(db), os.stat(db)
+    ctx.out = out = Recording()
     keyops.roll_key(ctx)
     leak_guard.register(active_key(demo.data_dir))
     (backup,) = _backups(db)
@@ -71,6 +73,7 @@ def test_a_roll_after_its_backup_is_made_in_the_copy_and_exchanged(
     assert_all_decrypt(demo, active_key(demo.data_dir), db)
     assert not _marker(db).exists()
     assert not list(db.parent.glob(".exchange-probe-*"))
+    assert not [line for line in out.lines if "in place" in line]
 
 
 def test_a_database_written_after_its_backup_is_rolled_in_place(
@@ -87,13 +90,18 @@ def test_a_database_written_after_its_backup_is_rolled_in_place(
     ino = os.stat(db).st_ino
     new = new_key()
     leak_guard.register(new)
+    ctx.out = out = Recording()
     store = ctx.store().connect()
     try:
         analysis = keys.analyse(ctx, store, [KeyCandidate("demo", demo.key)], full=True)
         reencrypt.reencrypt(ctx, store, analysis, new)
     finally:
         store.close()
-    assert os.stat(db).st_ino == ino  # changed in place, under the journal
+    assert os.stat(db).st_ino == ino  # changed in place, under the journal, and said why
+    assert out.lines == [
+        "re-encrypting in place, under the journal: "
+        "the database or its copy changed since the copy was sealed"
+    ]
     assert _sha(backup) == _manifest_sha(backup)
     assert_all_decrypt(demo, new, db)
 

@@ -13,7 +13,7 @@ reads as ciphertext, so it is left as it is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -98,11 +98,14 @@ class Connection(Protocol):
         """All or nothing; a named one passes the fault-injection checkpoints of its name."""
         ...
 
-    def rewriting(self) -> AbstractContextManager[Connection]:
+    def rewriting(
+        self, in_place: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[Connection]:
         """For a change that rewrites most of the data (a key roll): a connection whose
         ``transaction`` is as all-or-nothing as this one's and cheaper (SQLite: the backup this
         process has just sealed, exchanged with the database as the commit); this connection
-        when there is none. This connection is not used while the other one is."""
+        when there is none. This connection is not used while the other one is. ``in_place``
+        is told why, when there was such a copy and the change is made in place all the same."""
         ...
 
     def read_meta(self) -> dict[str, str]: ...

@@ -188,11 +188,15 @@ def reencrypt(
     job = _Job(codecs, analysis.order, others, new, ctx.leave)
     crypto = Workers(_one, job, cores if total >= POOL_FROM_ROWS else 1, died=_worker_died)
     unproven = Unproven()
+
+    def in_place(why: str) -> None:  # the backup just taken could not be lent: said, not hidden
+        ctx.out.info(f"re-encrypting in place, under the journal: {why}")
+
     # The pool forks before BEGIN: no child ever shares an open transaction. SQLite: the
     # transaction may run in the backup just taken, exchanged with the database as its commit
     # (``Connection.rewriting``: no journal, the untouched database is the undo).
     try:
-        with crypto, conn.rewriting() as target, target.transaction("roll"):
+        with crypto, conn.rewriting(in_place) as target, target.transaction("roll"):
             for table, columns in found.by_table().items():
                 names = [c.column for c in columns]
                 per_read = batch if crypto.workers == 1 else min(batch, POOL_TASK)

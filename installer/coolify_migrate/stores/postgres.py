@@ -26,7 +26,7 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import IO, Any
@@ -190,7 +190,9 @@ class PostgresConnection:
             for c, v in zip(columns, values, strict=True)
         ]
 
-    def rewriting(self) -> AbstractContextManager[PostgresConnection]:
+    def rewriting(
+        self, in_place: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[PostgresConnection]:
         """This connection: the server's own transaction is the only way in."""
         return nullcontext(self)
 

@@ -254,13 +254,15 @@ class SQLiteConnection:
         with changing(), transaction(self.raw, name=name):
             yield
 
-    def rewriting(self) -> AbstractContextManager[SQLiteConnection]:
+    def rewriting(
+        self, in_place: Callable[[str], None] | None = None
+    ) -> AbstractContextManager[SQLiteConnection]:
         """The backup this process has just sealed of this database, whose transaction
         commits by trading names with it, or this connection
         (``coolify_migrate.stores.sqlite_swap``)."""
         from coolify_migrate.stores import sqlite_swap
 
-        return sqlite_swap.lend(self)
+        return sqlite_swap.lend(self, in_place)
 
     @_reading
     def read_meta(self) -> dict[str, str]:

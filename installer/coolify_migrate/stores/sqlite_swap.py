@@ -32,7 +32,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,11 +167,13 @@ def _exchange_works(directory: Path) -> bool:
 
 
 @contextmanager
-def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
+def lend(
+    conn: SQLiteConnection, in_place: Callable[[str], None] | None = None
+) -> Iterator[SQLiteConnection]:
     """A connection to the copy this process sealed last of ``conn``'s database, whose
     ``transaction`` commits by exchanging it with the database; ``conn`` itself (the change in
-    place) when there is no such copy or ``why_in_place`` says so. Afterwards ``conn`` reads
-    the database as it is then. Each sealed copy is lent once."""
+    place) when there is no such copy or ``why_in_place`` says so (``in_place`` is told why).
+    Afterwards ``conn`` reads the database as it is then. Each sealed copy is lent once."""
     path = conn.path
     copy = _sealed.pop(os.path.realpath(path), None) if path is not None else None
     if copy is None or path is None:
@@ -186,6 +188,8 @@ def lend(conn: SQLiteConnection) -> Iterator[SQLiteConnection]:
         raise
     if why is not None:
         conn.raw.execute("ROLLBACK")
+        if in_place is not None:
+            in_place(why)
         yield conn
         return
     loan: _Loan | None = None
