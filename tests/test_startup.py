@@ -168,3 +168,35 @@ def test_status_runs_after_the_lazy_build(cli: Any, demo: Any) -> None:
     proc = cli("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["app"] == "coolify-v3"
+
+
+_DATACLASSES = """
+import dataclasses, sys
+made = []
+process = dataclasses._process_class
+def counting(cls, *args, **kwargs):
+    made.append(f"{cls.__module__}.{cls.__qualname__}")
+    return process(cls, *args, **kwargs)
+dataclasses._process_class = counting
+sys.argv = ["coolify-migrate", *sys.argv[1:]]
+from coolify_migrate.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+finally:
+    sys.stderr.write("\\nDATACLASSES " + " ".join(sorted(made)) + "\\n")
+"""
+
+
+def test_status_defines_few_dataclasses(demo: Any) -> None:
+    """A frozen dataclass costs about a millisecond to define (six methods generated and
+    compiled); the records ``status`` only reads are NamedTuples (docs/performance.md,
+    "Start-up"). The five left are mutable or take per-instance defaults."""
+    args = ("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
+    proc = _python(_DATACLASSES, *args, DOCKER_HOST="")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("DATACLASSES")]
+    assert lines, proc.stderr
+    made = lines[-1].split()[1:]
+    assert "coolify_migrate.core.context.Context" in made  # the count is of the real run
+    assert len(made) <= 5, made
