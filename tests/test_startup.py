@@ -16,8 +16,9 @@ from coolify_migrate.cli import commands as _every_command  # noqa: F401  (all d
 from coolify_migrate.config import envfile
 from support import SRC
 
-_LOADED = """
+_RUN_MAIN = """
 import sys
+{before}
 sys.argv = ["coolify-migrate", *sys.argv[1:]]
 from coolify_migrate.cli import main
 try:
@@ -25,7 +26,7 @@ try:
 except SystemExit:
     pass
 finally:
-    sys.stderr.write("\\nLOADED " + " ".join(sorted(sys.modules)) + "\\n")
+    sys.stderr.write("\\nFOUND " + " ".join(sorted({found})) + "\\n")
 """
 
 
@@ -49,12 +50,18 @@ def _python(code: str, *args: str, check: bool = False, **env: str) -> Any:
     )
 
 
+def _run_main(found: str, *args: str, before: str = "") -> list[str]:
+    """What the expression ``found`` (names) holds once the command ends, run in a fresh
+    interpreter after the code ``before``."""
+    proc = _python(_RUN_MAIN.format(before=before, found=found), *args, DOCKER_HOST="")
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("FOUND ")]
+    assert lines, proc.stderr
+    return lines[-1].split()[1:]
+
+
 def loaded(*args: str) -> set[str]:
     """The modules a command has loaded when it ends, run in a fresh interpreter."""
-    proc = _python(_LOADED, *args, DOCKER_HOST="")
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED ")]
-    assert lines, proc.stderr
-    return set(lines[-1].split()[1:])
+    return set(_run_main("sys.modules", *args))
 
 
 def _heavy(modules: set[str]) -> set[str]:
@@ -170,22 +177,14 @@ def test_status_runs_after_the_lazy_build(cli: Any, demo: Any) -> None:
     assert json.loads(proc.stdout)["app"] == "coolify-v3"
 
 
-_DATACLASSES = """
-import dataclasses, sys
+_COUNT_DATACLASSES = """
+import dataclasses
 made = []
 process = dataclasses._process_class
 def counting(cls, *args, **kwargs):
     made.append(f"{cls.__module__}.{cls.__qualname__}")
     return process(cls, *args, **kwargs)
 dataclasses._process_class = counting
-sys.argv = ["coolify-migrate", *sys.argv[1:]]
-from coolify_migrate.cli import main
-try:
-    main()
-except SystemExit:
-    pass
-finally:
-    sys.stderr.write("\\nDATACLASSES " + " ".join(sorted(made)) + "\\n")
 """
 
 
@@ -194,9 +193,6 @@ def test_status_defines_few_dataclasses(demo: Any) -> None:
     compiled); the records ``status`` only reads are NamedTuples (docs/performance.md,
     "Start-up"). The five left are mutable or take per-instance defaults."""
     args = ("status", "--data-dir", str(demo.data_dir), "--json", "--runtime", "none")
-    proc = _python(_DATACLASSES, *args, DOCKER_HOST="")
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("DATACLASSES")]
-    assert lines, proc.stderr
-    made = lines[-1].split()[1:]
+    made = _run_main("made", *args, before=_COUNT_DATACLASSES)
     assert "coolify_migrate.core.context.Context" in made  # the count is of the real run
     assert len(made) <= 5, made
