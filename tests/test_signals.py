@@ -360,3 +360,28 @@ def test_a_deferred_block_finishes_and_sigint_ignored_at_start_stays_ignored() -
     assert done.stdout.split() == ["finished", "the", "block", "ignored"], done.stderr
     assert "SIGINT: reverting, please wait" in done.stderr
     assert done.returncode == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_during_a_rollback_puts_it_all_back_and_exits_by_the_signal(
+    tmp_path: Path, cli: CliRunner, leak_guard: LeakGuard, sig: int
+) -> None:
+    """``rollback`` stopped after the backup replaced the database: the database, .env and
+    keyring are put back as they were, and the exit is the signal's (130, 143) with the line
+    that says so, as for every other command (it was exit 5, "a change failed")."""
+    demo = make_demo(tmp_path / "inst", leak_guard, rows=1)
+    data = demo.data_dir
+    up = cli(*UPGRADE, "--data-dir", str(data), "--runtime", "none", "--yes")
+    assert up.returncode == 0, up.stderr
+    upgraded = active_key(data)
+    leak_guard.register(upgraded)
+    db, env = data / "db" / "prod.db", data / ".env"
+    before = (db.read_bytes(), env.read_bytes())
+    rollback = ("rollback", "--last", "--yes")
+    code, out, err = _signal_at(data, rollback, "restore:db#1", sig, tmp_path, leak_guard)
+    assert code == 128 + sig, f"exit {code}: {err[-500:]}"
+    assert (db.read_bytes(), env.read_bytes()) == before
+    last = _interrupted_then_next(cli, demo, rollback, code, out, err)
+    assert "no change was left half-done" in last, last
+    assert active_key(data) == demo.key  # the command run again rolled back
+    assert_all_decrypt(demo, demo.key, db)

@@ -50,6 +50,7 @@ from coolify_migrate.core.errors import (
     DiskFull,
     MigrateError,
 )
+from coolify_migrate.core.interrupts import Interrupted
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.secrets import keys, verdicts
 from coolify_migrate.state import journal, made
@@ -90,6 +91,7 @@ class Restoration:
         self._stale_undo: list[Path] = []
         self._mode_before: int | None = None  # the live file's mode, when it had to be tightened
         self._failure: ChangeFailed | None = None
+        self.undone = False  # a failure was met and everything was put back as it was
         self._touched = False
         self.counts: list[verdicts.ColumnCount] = []
 
@@ -149,7 +151,10 @@ class Restoration:
             self._check_active_key()
             self._advance("restore:done")
         except BaseException as err:
-            raise self.fail(err) from err
+            failure = self.fail(err)
+            if isinstance(err, Interrupted) and self.undone:
+                raise  # stopped in order, all put back: the signal's exit code and state line
+            raise failure from err
 
     def _take_safety_backup(self) -> None:
         if not self.store.exists():
@@ -325,6 +330,7 @@ class Restoration:
                 hint="do not start the app; restore the safety backup with 'rollback --to'",
             )
             return self._failure
+        self.undone = True
         self._failure = ChangeFailed(
             f"restoring {self.info.name} failed ({why}); "
             "the database, .env and keyring are as they were",

@@ -17,6 +17,7 @@ from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups.restore import Restoration
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import BackupRefused, MigrateError, Refused, UsageError
+from coolify_migrate.core.interrupts import Interrupted
 from coolify_migrate.secrets import host_key
 from coolify_migrate.state import journal
 
@@ -113,9 +114,9 @@ def rollback(
             ctx.out.warn(f"the app could not be started again: {start_err.message}")
         if resolving is None:
             journal.finish(ctx, doc, f"failed: {failure}")
-        if changed:
+        if changed and not (isinstance(err, Interrupted) and plan.undone):
             raise failure from err
-        raise
+        raise  # nothing changed, or a signal once all was put back (exit 130/143, its line)
     result = plan.commit()
     journal.finish(ctx, doc, "reverted" if resolving is not None else "done")
     result["resolved_run"] = resolving["run_id"] if resolving is not None else None
