@@ -160,6 +160,25 @@ def test_the_upgrade_streams_typed_events_and_ends_with_its_times(
     assert "downtime" in [d for d in docs if d["event"] == "info"][-1]["message"]
 
 
+def test_a_rollback_streams_what_it_does(
+    demo: DemoInstance, capfd: pytest.CaptureFixture[str], leak_guard: LeakGuard
+) -> None:
+    """A rollback stops the app, keeps a safety backup, checks every value and starts the app:
+    with --json it says so as it goes, as an upgrade does, and ends with its result."""
+    where = ("--data-dir", str(demo.data_dir), "--runtime", "none")
+    code, _ = run(
+        capfd, leak_guard, "upgrade", "--manifest", str(REPO / "versions.json"), "--yes", *where
+    )
+    assert code == 0
+    code, docs = run(capfd, leak_guard, "rollback", "--last", "--yes", *where)
+    assert code == 0
+    bars = {doc["phase"] for doc in docs if doc["event"] == "progress"}
+    assert {"copying the database", "checking every value's key"} <= bars, bars
+    said = [doc["message"] for doc in docs if doc["event"] == "info"]
+    assert any(m.startswith("restored prod.db_") for m in said), said
+    assert docs[-1]["event"] == "result" and docs[-1]["command"] == "rollback"
+
+
 def test_progress_events_are_rate_bounded(
     monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
 ) -> None:

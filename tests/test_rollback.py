@@ -77,7 +77,7 @@ def test_rollback_to_a_backup_from_before_the_key_changed_restores_data_key_and_
 
     r = run_cli(cli, demo.data_dir, "rollback", "--to", before_change.name, "--yes", "--json")
     assert r.returncode == 0, r.stderr
-    result = json.loads(r.stdout)
+    result = json.loads(r.stdout.splitlines()[-1])
     assert active_key(demo.data_dir) == demo.key
     assert assert_all_decrypt(demo, active_key(demo.data_dir)) == demo.value_count
     assert installed(ctx) == "3.12.32" == result["version"]
@@ -257,7 +257,7 @@ def test_rollback_last_picks_the_newest_pre_upgrade_or_pre_roll_backup(
     leak_guard.register(change_key(ctx))
     r = run_cli(cli, demo.data_dir, "rollback", "--last", "--yes", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["backup"] == pre_upgrade.name
+    assert json.loads(r.stdout.splitlines()[-1])["backup"] == pre_upgrade.name
     assert active_key(demo.data_dir) == demo.key
 
 
@@ -272,7 +272,7 @@ def test_rollback_last_reverts_an_interrupted_run_to_the_backup_it_names(
     assert r.returncode == 3 and "interrupted upgrade run" in one_error_line(r)
     r = run_cli(cli, demo.data_dir, "rollback", "--last", "--yes", "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["resolved_run"] == doc["run_id"]
+    assert json.loads(r.stdout.splitlines()[-1])["resolved_run"] == doc["run_id"]
     assert demo.db_path.read_bytes() == original and active_key(demo.data_dir) == demo.key
     assert journal.current(ctx) is None
     finished = json.loads((ctx.state_dir / "runs" / f"{doc['run_id']}.json").read_text())

@@ -302,6 +302,7 @@ def rollback_cmd(
         yes=yes,
         runtime=runtime,
         key_file=key_file,
+        events=True,  # a stop, a safety backup, every value checked, a start: it streams
     )
     with lock.acquire(ctx, "rollback"):
         result = rollback.rollback(
