@@ -152,8 +152,8 @@ class Restoration:
             self._advance("restore:done")
         except BaseException as err:
             failure = self.fail(err)
-            if isinstance(err, Interrupted) and self.undone:
-                raise  # stopped in order, all put back: the signal's exit code and state line
+            if self.stopped_in_order(err):
+                raise  # the signal's exit code and state line
             raise failure from err
 
     def _take_safety_backup(self) -> None:
@@ -309,6 +309,11 @@ class Restoration:
     def changed(self) -> bool:
         """Whether anything was changed yet (a failed safety backup leaves nothing behind)."""
         return self._touched
+
+    def stopped_in_order(self, err: BaseException) -> bool:
+        """A signal stopped the restore and ``fail`` put everything back: the caller lets the
+        signal go on (exit 130/143 and its line) instead of reporting a failed change."""
+        return isinstance(err, Interrupted) and self.undone
 
     def fail(self, err: BaseException) -> ChangeFailed:
         """Put the database, .env and keyring back exactly (idempotent); returns the error."""

@@ -17,7 +17,6 @@ from coolify_migrate.backups import BackupInfo
 from coolify_migrate.backups.restore import Restoration
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import BackupRefused, MigrateError, Refused, UsageError
-from coolify_migrate.core.interrupts import Interrupted
 from coolify_migrate.secrets import host_key
 from coolify_migrate.state import journal
 
@@ -114,7 +113,7 @@ def rollback(
             ctx.out.warn(f"the app could not be started again: {start_err.message}")
         if resolving is None:
             journal.finish(ctx, doc, f"failed: {failure}")
-        if changed and not (isinstance(err, Interrupted) and plan.undone):
+        if changed and not plan.stopped_in_order(err):
             raise failure from err
         raise  # nothing changed, or a signal once all was put back (exit 130/143, its line)
     result = plan.commit()
