@@ -13,6 +13,7 @@ from coolify_migrate.apps.coolify_v3.profile import CoolifyV3, new_key
 from coolify_migrate.core.app import KeyCandidate
 from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import KeyProblem
+from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 from coolify_migrate.secrets import evidence, keys, verdicts
@@ -159,3 +160,63 @@ def test_too_few_values_to_tell_two_keys_apart_is_refused(tmp_path: os.PathLike[
     finally:
         conn.close()
     assert sole.key == key and sole.method == "only-consistent"
+
+
+def _ctr(key: Secret, iv: bytes, data: bytes) -> bytes:
+    """AES-256-CTR from ``cryptography`` itself: what a key reads, not the tool's codec."""
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    out = Cipher(algorithms.AES(key.encode()), modes.CTR(iv)).encryptor()
+    return out.update(data) + out.finalize()
+
+
+def _misread_iv(rng: random.Random, right: Secret, wrong: Secret, raw: bytes) -> bytes:
+    """An IV with which ``raw`` under ``right`` decodes under ``wrong`` as UTF-8 with a control
+    character in it: the value a rule taking the first key that decodes gives to ``wrong``."""
+    controls = set(range(32)) - {9, 10, 13}
+    while True:
+        iv = rng.randbytes(16)
+        misread = _ctr(wrong, iv, _ctr(right, iv, raw))
+        if evidence.decodes(misread) and controls & set(misread):
+            return iv
+
+
+def test_a_short_value_goes_to_the_key_that_reads_it_legibly() -> None:
+    """A value under a field's second key whose bytes the first key also decodes (0.09 of 4-byte
+    values): the first key reads control characters, the second text, so the second."""
+    first, second = new_key(), new_key()
+    rng = random.Random(11)
+    plains = [b"3000", b"true", b"production", b"pg-5432", "grüße".encode()]
+    items = []
+    for raw in plains:
+        iv = _misread_iv(rng, second, first, raw)
+        items.append((iv, _ctr(second, iv, raw)))
+    found = keys.attribute(V3, (first, second), items)
+    assert [k for k, _ in found] == [second] * len(plains)
+    assert [raw for _, raw in found] == plains
+    one_by_one = [keys.first_key(V3, (first, second), iv, c) for iv, c in items]
+    assert one_by_one == [k for k, _ in found]
+    # the first key's own values stay its own, whatever the second key reads
+    mine = []
+    for raw in plains:
+        iv = _misread_iv(rng, first, second, raw)
+        mine.append((iv, _ctr(first, iv, raw)))
+    assert [k for k, _ in keys.attribute(V3, (first, second), mine)] == [first] * len(plains)
+
+
+def test_a_wrong_first_key_takes_a_short_value_at_the_rate_of_printable_ascii() -> None:
+    """20,000 four-character values under a field's second key, random IVs (seeded): the first
+    key takes one only when its reading is printable ASCII (with tab and line breaks), (98/256)^4
+    = 0.021, where taking
+    the first key that decodes would take 0.089 of them."""
+    first, second = new_key(), new_key()
+    rng = random.Random(5)
+    items = []
+    for _ in range(20_000):
+        raw = "".join(rng.choice("0123456789abcdefxyz") for _ in range(4)).encode()
+        iv = rng.randbytes(16)
+        items.append((iv, _ctr(second, iv, raw)))
+    found = keys.attribute(V3, (first, second), items)
+    taken = sum(k == first for k, _ in found) / len(items)
+    assert taken == pytest.approx((98 / 256) ** 4, rel=0.2)
+    assert all(k is not None for k, _ in found)

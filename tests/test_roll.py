@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import sqlite3
 import subprocess
@@ -24,6 +25,7 @@ from coolify_migrate.core.context import Context
 from coolify_migrate.core.errors import ChangeFailed, KeyProblem, Refused
 from coolify_migrate.core.output import Recording
 from coolify_migrate.core.secret import Secret
+from coolify_migrate.crypto.codecs import AesCtrJsonCodec
 from coolify_migrate.engine import keyops
 from coolify_migrate.secrets import keys, reencrypt, roll, weakness
 from coolify_migrate.state import journal
@@ -32,6 +34,7 @@ from coolify_migrate.stores import sqlite as db
 from support import DEMO_TIME, SRC, CliRunner, LeakGuard, tree_hash
 
 LOCK = ".coolify-migrate/lock"
+V3 = AesCtrJsonCodec()
 
 
 def _env(demo: DemoInstance) -> EnvFile:
@@ -93,6 +96,66 @@ def test_node_decrypts_every_rolled_value(
     where = [w for w, p in demo.plaintexts.items() if p is not None]
     got = node_cipher.decrypt_all(new.reveal(), [stored[w] or "" for w in where])
     assert got == [demo.plaintexts[w] for w in where]
+
+
+@pytest.mark.skipif(not node_cipher.node_available(), reason="node is not installed")
+def test_short_values_under_the_fields_other_key_survive_the_roll(
+    ctx: Context, demo: DemoInstance, leak_guard: LeakGuard
+) -> None:
+    """A self-rolled instance as v3.12.35 leaves it: the legacy fields under one key, the app's
+    16 under the .env's, and in ``Secret.value`` short values the app's roll skipped, still under
+    the other key, at IVs where the .env's key reads them as UTF-8 too (control characters
+    included). Node reads every value under the new key as the value it was."""
+    other = new_key()
+    leak_guard.register(other)
+    rng = random.Random(17)
+    controls = set(range(32)) - {9, 10, 13}
+    skipped = []
+    conn = sqlite3.connect(demo.db_path)
+    with conn:
+        for col in ctx.profile.encrypted_columns:
+            rows = conn.execute(f'SELECT rowid, id, "{col.column}" FROM "{col.table}"').fetchall()
+            for rowid, row_id, stored in rows:
+                plain = demo.plaintexts.get((col.table, col.column, row_id))
+                if not stored or plain is None or not stored.startswith('{"iv"'):
+                    continue
+                short = col.label == "Secret.value" and 0 < len(plain.encode()) <= 10
+                if not (col.missed_by_app_roll or short):
+                    continue
+                raw = plain.encode()
+                while True:  # for a short value: an IV the .env's key misreads as UTF-8
+                    iv = rng.randbytes(16)
+                    value = V3.encrypt_raw(other, raw, iv=iv)
+                    misread = V3.decrypt_split(demo.key, *V3.split(value))
+                    if not short or (_utf8(misread) and controls & set(misread)):
+                        break
+                skipped += [row_id] if short else []
+                conn.execute(
+                    f'UPDATE "{col.table}" SET "{col.column}" = ? WHERE rowid = ?', (value, rowid)
+                )
+    conn.close()
+    assert len(skipped) >= 4
+    env = _env(demo)
+    env.set("COOLIFY_SECRET_KEY_OLD_1689674942981", other)  # v3's own name for a key it rolled
+    env.save()
+    result = keyops.roll_key(ctx)
+    counts = {c.column: c for c in result.counts}
+    assert result.rolled and not any(c.left for c in result.counts)
+    assert counts["Secret.value"].from_keys.get(other.fingerprint) == len(skipped)
+    new = active_key(demo.data_dir)
+    leak_guard.register(new)
+    stored = stored_values(demo.db_path)
+    where = [w for w, p in demo.plaintexts.items() if p is not None]
+    got = node_cipher.decrypt_all(new.reveal(), [stored[w] or "" for w in where])
+    assert got == [demo.plaintexts[w] for w in where]
+
+
+def _utf8(raw: bytes) -> bool:
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def test_roll_again_is_a_no_op(ctx: Context, demo: DemoInstance, leak_guard: LeakGuard) -> None:
