@@ -426,7 +426,7 @@ def attribute(
 
 
 NOT_UTF8, UTF8, TEXT, PRINTABLE_ASCII = range(4)
-_LAYOUT = str.maketrans("", "", "\t\n\r")
+_CONTROLS = bytes([*range(9), 11, 12, *range(14, 32), 127])  # ASCII's, but tab and line breaks
 
 
 def legibility(raw: bytes, enough: int = PRINTABLE_ASCII) -> int:
@@ -437,23 +437,28 @@ def legibility(raw: bytes, enough: int = PRINTABLE_ASCII) -> int:
     n random bytes are UTF-8 with probability p(n) (0.089 for 4, 0.009 for 8), printable ASCII
     with (98/256)^n (0.021, 0.0005). The grade is a tie-break between keys that both decode a
     value (``attribute``), never a reason to read or to leave one."""
+    if raw.isascii():  # ASCII is UTF-8: only its control characters are left to look for
+        if enough == UTF8 or len(raw.translate(None, _CONTROLS)) < len(raw):
+            return UTF8
+        return PRINTABLE_ASCII
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return NOT_UTF8
     if enough == UTF8:
         return UTF8
-    printable = text.translate(_LAYOUT).isprintable()
-    if printable and text.isascii():
-        return PRINTABLE_ASCII
-    return TEXT if printable else UTF8
+    layout_as_spaces = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
+    return TEXT if layout_as_spaces.isprintable() else UTF8
 
 
 def _all_legible(raws: list[bytes], grade: int) -> bool:
     """Whether every value reads at ``grade`` or better, in one pass: a newline can be no part of
     a multi-byte sequence, so the values joined by newlines decode exactly when each of them
     does, and the joined text is printable ASCII exactly when each value is."""
-    return legibility(b"\n".join(raws), grade) >= grade
+    joined = b"\n".join(raws)
+    if grade == PRINTABLE_ASCII and not joined.isascii():
+        return False
+    return legibility(joined, grade) >= grade
 
 
 def _unread(analysis: Analysis, field_: str, where: str, leave: frozenset[str]) -> None:
