@@ -204,6 +204,17 @@ def test_a_short_value_goes_to_the_key_that_reads_it_legibly() -> None:
     assert [k for k, _ in keys.attribute(V3, (first, second), mine)] == [first] * len(plains)
 
 
+def test_what_people_write_reads_as_text() -> None:
+    """The demo's non-ASCII values (a no-break space, an emoji's zero-width joiner, Cyrillic,
+    CJK) are text; control and private-use characters are not."""
+    for value in ("пароль-ключ", "correct\xa0horse", "👩\u200d💻 deploy", "密码🔑 パスワード"):
+        assert keys.legibility(value.encode()) == keys.TEXT, value
+    assert keys.legibility(b"3000\n-----END KEY-----\r\n") == keys.PRINTABLE_ASCII
+    for value in ("abc\x1bdef", "ключ\x00", "pass\ue000word", "x\U000e0080y"):
+        assert keys.legibility(value.encode()) == keys.UTF8, repr(value)
+    assert keys.legibility(b"\xff\xfe") == keys.NOT_UTF8
+
+
 def test_a_wrong_first_key_takes_a_short_value_at_the_rate_of_printable_ascii() -> None:
     """20,000 four-character values under a field's second key, keys and IVs from a seeded
     generator (the count is the same in every run): the first key takes one only when its reading

@@ -18,7 +18,7 @@ v3.12.35+ skipped values it could not read), so keys are established over all va
 value is attributed to an established key it decodes under, trying first the key that most values
 of its own field are under. A short value may decode under two keys (a 4-byte one under a wrong key
 with probability 0.09, an 8-byte one 0.009): the more legible reading then wins (``legibility``:
-printable ASCII over other printable text over bare UTF-8). A wrong key then takes a value written
+printable ASCII over other text over bare UTF-8). A wrong key then takes a value written
 in printable ASCII with probability (98/256)^n: 0.021 for 4 bytes, 0.0005 for 8. Values that are
 not ciphertext (``coolify_migrate.secrets.values``) are counted and named, never decrypted. An
 authenticated codec (Fernet) needs no statistics: a wrong key fails to decrypt.
@@ -431,8 +431,8 @@ _CONTROLS = bytes([*range(9), 11, 12, *range(14, 32), 127])  # ASCII's, but tab 
 
 def legibility(raw: bytes, enough: int = PRINTABLE_ASCII) -> int:
     """How ``raw`` reads, up to ``enough``: ``PRINTABLE_ASCII`` (tab and line breaks allowed),
-    ``TEXT`` (printable in any script: no control, format, private-use, unassigned or separator
-    character but the space), ``UTF8`` all the same, else ``NOT_UTF8``.
+    ``TEXT`` (any script, with no control, private-use or unassigned character), ``UTF8`` all
+    the same, else ``NOT_UTF8``.
 
     n random bytes are UTF-8 with probability p(n) (0.089 for 4, 0.009 for 8), printable ASCII
     with (98/256)^n (0.021, 0.0005). The grade is a tie-break between keys that both decode a
@@ -448,7 +448,14 @@ def legibility(raw: bytes, enough: int = PRINTABLE_ASCII) -> int:
     if enough == UTF8:
         return UTF8
     layout_as_spaces = text.replace("\n", " ").replace("\r", " ").replace("\t", " ")
-    return TEXT if layout_as_spaces.isprintable() else UTF8
+    if layout_as_spaces.isprintable():
+        return TEXT
+    # isprintable() also refuses what people do write: a no-break space, an emoji's zero-width
+    # joiner. Only control, private-use and unassigned characters make a reading not text.
+    import unicodedata  # only for a value that is neither ASCII nor printable, under two keys
+
+    odd = {"Cc", "Co", "Cn"}
+    return UTF8 if any(unicodedata.category(c) in odd for c in layout_as_spaces) else TEXT
 
 
 def _all_legible(raws: list[bytes], grade: int) -> bool:
