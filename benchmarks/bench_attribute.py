@@ -1,6 +1,6 @@
 """What weighing two keys' readings costs when an instance is under more than one key.
 
-A roll gives each value to the key that reads it most legibly (``secrets.keys.attribute``). With
+A roll gives each value to the key that reads it most legibly (``secrets.attribution.attribute``). With
 one established key nothing is weighed; with several, a value read as less than printable ASCII
 is tried under the next keys as well. This prints, over a demo instance's own plaintexts (the
 app's shapes: passwords, PEM keys, short settings, a few non-ASCII values), the time of
@@ -30,7 +30,7 @@ from coolify_migrate.apps.coolify_v3.demo import create
 from coolify_migrate.apps.coolify_v3.profile import new_key
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
-from coolify_migrate.secrets import keys
+from coolify_migrate.secrets import attribution
 
 BATCH = 1000  # values per call, as a roll's batches
 
@@ -93,7 +93,7 @@ def main() -> None:
     codec = AesCtrJsonCodec()
     a, b = new_key(), new_key()
     floor_items = _items(codec, plains, 0.0, a, b)
-    _time(keys.attribute, codec, (a,), floor_items, 2)  # warm the ciphers and the allocator
+    _time(attribution.attribute, codec, (a,), floor_items, 2)  # warm the ciphers and the allocator
     print(f"{len(plains):,} values of a demo instance ({args.rows} units), batches of {BATCH}")
     print(
         f"{'under the 2nd key':<18}{'weighed ms':>11}{'floor ms':>9}{'ratio':>7}"
@@ -101,8 +101,8 @@ def main() -> None:
     )
     for share in (0.0, 0.1, 0.5):
         items = _items(codec, plains, share, a, b)
-        floor = _time(keys.attribute, codec, (a,), floor_items, args.repeat)
-        weighed = _time(keys.attribute, codec, (a, b), items, args.repeat)
+        floor = _time(attribution.attribute, codec, (a,), floor_items, args.repeat)
+        weighed = _time(attribution.attribute, codec, (a, b), items, args.repeat)
         before = _time(_first_that_decodes, codec, (a, b), items, args.repeat)
         print(
             f"{share:<18.0%}{weighed * 1000:>11.1f}{floor * 1000:>9.1f}{weighed / floor:>6.2f}x"

@@ -16,7 +16,7 @@ from coolify_migrate.core.errors import KeyProblem
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.crypto.codecs import AesCtrJsonCodec
-from coolify_migrate.secrets import evidence, keys, verdicts
+from coolify_migrate.secrets import attribution, evidence, keys, verdicts
 from coolify_migrate.stores.sqlite import SQLiteStore
 
 V3 = AesCtrJsonCodec()
@@ -191,28 +191,28 @@ def test_a_short_value_goes_to_the_key_that_reads_it_legibly() -> None:
     for raw in plains:
         iv = _misread_iv(rng, second, first, raw)
         items.append((iv, _ctr(second, iv, raw)))
-    found = keys.attribute(V3, (first, second), items)
+    found = attribution.attribute(V3, (first, second), items)
     assert [k for k, _ in found] == [second] * len(plains)
     assert [raw for _, raw in found] == plains
-    one_by_one = [keys.first_key(V3, (first, second), iv, c) for iv, c in items]
+    one_by_one = [attribution.first_key(V3, (first, second), iv, c) for iv, c in items]
     assert one_by_one == [k for k, _ in found]
     # the first key's own values stay its own, whatever the second key reads
     mine = []
     for raw in plains:
         iv = _misread_iv(rng, first, second, raw)
         mine.append((iv, _ctr(first, iv, raw)))
-    assert [k for k, _ in keys.attribute(V3, (first, second), mine)] == [first] * len(plains)
+    assert [k for k, _ in attribution.attribute(V3, (first, second), mine)] == [first] * len(plains)
 
 
 def test_what_people_write_reads_as_text() -> None:
     """The demo's non-ASCII values (a no-break space, an emoji's zero-width joiner, Cyrillic,
     CJK) are text; control and private-use characters are not."""
     for value in ("пароль-ключ", "correct\xa0horse", "👩\u200d💻 deploy", "密码🔑 パスワード"):
-        assert keys.legibility(value.encode()) == keys.TEXT, value
-    assert keys.legibility(b"3000\n-----END KEY-----\r\n") == keys.PRINTABLE_ASCII
+        assert attribution.legibility(value.encode()) == attribution.TEXT, value
+    assert attribution.legibility(b"3000\n-----END KEY-----\r\n") == attribution.PRINTABLE_ASCII
     for value in ("abc\x1bdef", "ключ\x00", "pass\ue000word", "x\U000e0080y"):
-        assert keys.legibility(value.encode()) == keys.UTF8, repr(value)
-    assert keys.legibility(b"\xff\xfe") == keys.NOT_UTF8
+        assert attribution.legibility(value.encode()) == attribution.UTF8, repr(value)
+    assert attribution.legibility(b"\xff\xfe") == attribution.NOT_UTF8
 
 
 def test_a_wrong_first_key_takes_a_short_value_at_the_rate_of_printable_ascii() -> None:
@@ -227,7 +227,7 @@ def test_a_wrong_first_key_takes_a_short_value_at_the_rate_of_printable_ascii() 
         raw = "".join(rng.choice("0123456789abcdefxyz") for _ in range(4)).encode()
         iv = rng.randbytes(16)
         items.append((iv, _ctr(second, iv, raw)))
-    found = keys.attribute(V3, (first, second), items)
+    found = attribution.attribute(V3, (first, second), items)
     taken = sum(k == first for k, _ in found) / len(items)
     assert taken == pytest.approx((98 / 256) ** 4, rel=0.2), taken
     assert all(k is not None for k, _ in found)

@@ -37,7 +37,7 @@ from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection
 from coolify_migrate.core.workers import Workers
 from coolify_migrate.crypto.codecs import Codec
-from coolify_migrate.secrets import keys, values
+from coolify_migrate.secrets import attribution, keys, values
 from coolify_migrate.secrets.evidence import established, utf8_bits
 from coolify_migrate.secrets.keys import Analysis
 
@@ -284,7 +284,7 @@ def _batch(
     the row's fields, in order), each new value checked (``_held`` puts them after the row as
     read). Field by field over the whole
     batch: each value is parsed once and decrypted once under the key it is attributed to
-    (``keys.attribute``), the batch is encrypted under ``new`` in one call, and each new value
+    (``attribution.attribute``), the batch is encrypted under ``new`` in one call, and each new value
     is decrypted again and compared with the old bytes before anything is written."""
     fresh_rows = [list(row[2:]) for row in rows]
     changed = [False] * len(rows)
@@ -306,7 +306,7 @@ def _batch(
                 count.text += 1  # not ciphertext: left byte-identical
                 if len(count.text_labels) < values.NAMED_MAX:
                     count.text_labels.append(values.label(column, rows[r][1]))
-        found = keys.attribute(codec, job.order.get(column.label, ()), items)
+        found = attribution.attribute(codec, job.order.get(column.label, ()), items)
         _second_look(job, codec, column, rows, where, items, found, unproven)
         targets = [r for r, (_, raw) in zip(where, found, strict=True) if raw is not None]
         raws = [raw for _, raw in found if raw is not None]
@@ -349,7 +349,7 @@ def _second_look(
     missed = [k for k, (old, _) in enumerate(found) if old is None]
     if not missed:
         return
-    again = keys.attribute(codec, job.others, [items[k] for k in missed])
+    again = attribution.attribute(codec, job.others, [items[k] for k in missed])
     for k, (key, raw) in zip(missed, again, strict=True):
         content = items[k][1]
         if content and not codec.authenticated:

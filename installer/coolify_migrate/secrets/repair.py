@@ -41,7 +41,7 @@ from coolify_migrate.core.errors import ChangeFailed, KeyProblem, MigrateError, 
 from coolify_migrate.core.secret import Secret
 from coolify_migrate.core.store import Connection, Sibling
 from coolify_migrate.crypto.codecs import DecryptError
-from coolify_migrate.secrets import keys, roll, values
+from coolify_migrate.secrets import attribution, keys, roll, values
 from coolify_migrate.secrets.reencrypt import ColumnRoll
 from coolify_migrate.secrets.roll_result import RollResult
 from coolify_migrate.state import journal
@@ -297,7 +297,7 @@ def _attribute(
     order = keys.field_orders(proven, stats, labels)
     for fix, label, iv, content in ends:
         codec = codecs.of(label)
-        key = keys.first_key(codec, order.get(label, ()), iv, content)
+        key = attribution.first_key(codec, order.get(label, ()), iv, content)
         if key is None:
             fix.status = UNPROVEN
             continue
