@@ -95,8 +95,3 @@ def _all_legible(raws: list[bytes], grade: int) -> bool:
     if grade == PRINTABLE_ASCII and not joined.isascii():
         return False
     return legibility(joined, grade) >= grade
-
-
-def first_key(codec: Codec, order: tuple[Secret, ...], iv: bytes, content: bytes) -> Secret | None:
-    """The key ``attribute`` gives one value (its rule, value by value)."""
-    return attribute(codec, order, [(iv, content)])[0][0]

@@ -295,14 +295,17 @@ def _attribute(
         whole = [s.cand for s in stats if s.decoded and not s.failed]
         proven = whole if len(whole) == 1 else []
     order = keys.field_orders(proven, stats, labels)
+    by_label: dict[str, list[tuple[Fix, bytes, bytes]]] = {}
     for fix, label, iv, content in ends:
-        codec = codecs.of(label)
-        key = attribution.first_key(codec, order.get(label, ()), iv, content)
-        if key is None:
-            fix.status = UNPROVEN
-            continue
-        fix.key = key
-        fix.raw = codec.decrypt_split(key, iv, content)
+        by_label.setdefault(label, []).append((fix, iv, content))
+    for label, group in by_label.items():
+        items = [(iv, content) for _, iv, content in group]
+        found = attribution.attribute(codecs.of(label), order.get(label, ()), items)
+        for (fix, _, _), (key, raw) in zip(group, found, strict=True):
+            if key is None:
+                fix.status = UNPROVEN
+            else:
+                fix.key, fix.raw = key, raw
     return proven
 
 
